@@ -1,0 +1,68 @@
+// Command-line options of zeroscale-activator.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/flags.h"
+
+namespace zs::activator {
+
+struct Options {
+  std::string kubeconfig;
+  std::string bind_address = ":8000";
+  std::string metrics_bind_address = ":9091";
+  std::string health_probe_bind_address = ":8081";
+  std::string controller_address;  // empty: found through the leader Lease
+  std::string leader_election_namespace = "zeroscale-system";
+  std::string leader_election_id = "zeroscale-controller";
+  std::string activator_id;  // empty: hostname
+  std::string watch_namespace;
+  std::string domain = "fn.local";
+  std::string default_memory = "128Mi";
+  std::string billing_log = "-";  // "-" stdout, "" off, else a file path
+  int64_t max_buffered_requests = 10'000;
+  int64_t max_header_bytes = 16 * 1024;
+  int64_t max_body_bytes = 10 * 1024 * 1024;
+  std::chrono::milliseconds header_read_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::chrono::milliseconds stats_interval{1'000};
+  int64_t threads = 0;  // 0: one per core
+  std::string log_level = "info";
+
+  void Register(FlagSet& flags) {
+    flags.String("kubeconfig", &kubeconfig,
+                 "Path to a kubeconfig. Empty: in-cluster config, then $KUBECONFIG.");
+    flags.String("bind-address", &bind_address, "Address the HTTP proxy listens on.");
+    flags.String("metrics-bind-address", &metrics_bind_address,
+                 "Address the /metrics endpoint binds to; \"0\" disables it.");
+    flags.String("health-probe-bind-address", &health_probe_bind_address,
+                 "Address the /healthz and /readyz endpoints bind to.");
+    flags.String("controller-address", &controller_address,
+                 "host:port of the controller's gRPC server; empty finds the leader through its Lease.");
+    flags.String("leader-election-namespace", &leader_election_namespace,
+                 "Namespace of the controller's leader Lease.");
+    flags.String("leader-election-id", &leader_election_id, "Name of the controller's leader Lease.");
+    flags.String("activator-id", &activator_id, "Identity in stats reports; empty uses the hostname.");
+    flags.String("namespace", &watch_namespace, "Namespace to serve; empty serves all namespaces.");
+    flags.String("domain", &domain, "Host-based routing domain: <name>.<namespace>.<domain>.");
+    flags.String("default-memory", &default_memory, "Memory billed for a Function without a memory request.");
+    flags.String("billing-log", &billing_log,
+                 "Where one JSON line per invocation goes: \"-\" stdout, a file path, or \"\" for none.");
+    flags.Int("max-buffered-requests", &max_buffered_requests,
+              "Requests held across all Functions while they cold-start.");
+    flags.Int("max-header-bytes", &max_header_bytes, "Largest request head accepted (431 above).");
+    flags.Int("max-body-bytes", &max_body_bytes, "Largest request body accepted (413 above).");
+    flags.Duration("header-read-timeout", &header_read_timeout,
+                   "Time allowed to read a request head (slowloris guard).");
+    flags.Duration("idle-timeout", &idle_timeout, "Keep-alive idle time of client connections.");
+    flags.Duration("drain-timeout", &drain_timeout, "On SIGTERM, time allowed to finish requests in flight.");
+    flags.Duration("stats-interval", &stats_interval, "How often load is reported to the controller.");
+    flags.Int("threads", &threads, "I/O threads; 0 uses one per core.");
+    flags.String("log-level", &log_level, "debug, info, warn or error.");
+  }
+};
+
+}  // namespace zs::activator

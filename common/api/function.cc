@@ -1,0 +1,335 @@
+#include "common/api/function.h"
+
+#include <limits>
+
+#include "absl/status/statusor.h"
+#include "common/api/quantity.h"
+#include "common/strings.h"
+
+namespace zs::api {
+namespace {
+
+using nlohmann::json;
+
+// Reads optional typed fields with the field path in every error.
+class Reader {
+ public:
+  absl::Status status() const { return status_; }
+
+  const json* Object(const json& parent, const char* key, const std::string& path) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return nullptr;
+    if (!it->is_object()) Fail(path, "must be an object");
+    return it->is_object() ? &*it : nullptr;
+  }
+
+  void Int(const json& parent, const char* key, const std::string& path, int32_t* out) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return;
+    if (!it->is_number_integer()) return Fail(path, "must be an integer");
+    const int64_t v = it->get<int64_t>();
+    if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+      return Fail(path, "must fit in 32 bits");
+    }
+    *out = static_cast<int32_t>(v);
+  }
+
+  void String(const json& parent, const char* key, const std::string& path, std::string* out) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return;
+    if (!it->is_string()) return Fail(path, "must be a string");
+    *out = it->get<std::string>();
+  }
+
+  void OptString(const json& parent, const char* key, const std::string& path,
+                 std::optional<std::string>* out) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return;
+    if (!it->is_string()) return Fail(path, "must be a string");
+    *out = it->get<std::string>();
+  }
+
+  void Strings(const json& parent, const char* key, const std::string& path, std::vector<std::string>* out) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return;
+    if (!it->is_array()) return Fail(path, "must be an array of strings");
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) return Fail(Cat(path, "[", i, "]"), "must be a string");
+      out->push_back((*it)[i].get<std::string>());
+    }
+  }
+
+  void Fail(const std::string& path, std::string_view why) {
+    if (status_.ok()) status_ = absl::InvalidArgumentError(Cat(path, ": ", why));
+  }
+
+ private:
+  absl::Status status_;
+};
+
+void ReadResourceList(Reader& r, const json* parent, const char* key, const std::string& path,
+                      ResourceList* out) {
+  if (parent == nullptr) return;
+  const json* list = r.Object(*parent, key, path);
+  if (list == nullptr) return;
+  // Quantities may arrive as numbers ("memory: 1000000") as well as strings.
+  for (const char* name : {"cpu", "memory"}) {
+    auto it = list->find(name);
+    if (it == list->end() || it->is_null()) continue;
+    std::optional<std::string>* field = std::string_view(name) == "cpu" ? &out->cpu : &out->memory;
+    if (it->is_string()) {
+      *field = it->get<std::string>();
+    } else if (it->is_number()) {
+      *field = it->dump();
+    } else {
+      r.Fail(Cat(path, ".", name), "must be a quantity such as \"128Mi\" or \"500m\"");
+    }
+  }
+}
+
+json EncodeResourceList(const ResourceList& list) {
+  json out = json::object();
+  if (list.cpu) out["cpu"] = *list.cpu;
+  if (list.memory) out["memory"] = *list.memory;
+  return out;
+}
+
+absl::Status Invalid(std::string_view path, std::string_view why) {
+  return absl::InvalidArgumentError(Cat(path, ": ", why));
+}
+
+absl::Status CheckRange(std::string_view path, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    return Invalid(path, Cat("must be between ", lo, " and ", hi, ", got ", value));
+  }
+  return absl::OkStatus();
+}
+
+bool IsEnvVarName(std::string_view name) {
+  // Kubernetes accepts any printable ASCII except '='; we follow it.
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c < 0x20 || c > 0x7e || c == '=') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const Condition* FunctionStatus::FindCondition(std::string_view type) const {
+  for (const auto& c : conditions) {
+    if (c.type == type) return &c;
+  }
+  return nullptr;
+}
+
+FunctionStatus DecodeFunctionStatus(const json& s) {
+  FunctionStatus status;
+  if (!s.is_object()) return status;
+  status.observed_generation = s.value("observedGeneration", int64_t{0});
+  status.replicas = s.value("replicas", 0);
+  status.ready_replicas = s.value("readyReplicas", 0);
+  status.desired_replicas = s.value("desiredReplicas", 0);
+  status.url = s.value("url", "");
+  if (auto it = s.find("lastRequestTime"); it != s.end() && it->is_string()) {
+    status.last_request_time = it->get<std::string>();
+  }
+  if (auto it = s.find("lastScaleTime"); it != s.end() && it->is_string()) {
+    status.last_scale_time = it->get<std::string>();
+  }
+  if (auto it = s.find("conditions"); it != s.end() && it->is_array()) {
+    for (const auto& c : *it) {
+      if (!c.is_object()) continue;
+      Condition cond;
+      cond.type = c.value("type", "");
+      cond.status = c.value("status", "");
+      cond.reason = c.value("reason", "");
+      cond.message = c.value("message", "");
+      cond.last_transition_time = c.value("lastTransitionTime", "");
+      cond.observed_generation = c.value("observedGeneration", int64_t{0});
+      status.conditions.push_back(std::move(cond));
+    }
+  }
+  return status;
+}
+
+absl::StatusOr<Function> DecodeFunction(const json& object) {
+  if (!object.is_object()) return absl::InvalidArgumentError("Function: must be a JSON object");
+  Function fn;
+  if (auto it = object.find("metadata"); it != object.end()) fn.metadata = DecodeObjectMeta(*it);
+  Reader r;
+  const json empty = json::object();
+  const json* spec = r.Object(object, "spec", "spec");
+  if (spec == nullptr) spec = &empty;
+  FunctionSpec& out = fn.spec;
+  r.String(*spec, "image", "spec.image", &out.image);
+  r.Strings(*spec, "command", "spec.command", &out.command);
+  r.Strings(*spec, "args", "spec.args", &out.args);
+  if (auto it = spec->find("env"); it != spec->end() && !it->is_null()) {
+    if (!it->is_array()) {
+      r.Fail("spec.env", "must be an array");
+    } else {
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json& e = (*it)[i];
+        const std::string path = Cat("spec.env[", i, "]");
+        if (!e.is_object()) {
+          r.Fail(path, "must be an object");
+          break;
+        }
+        EnvVar var;
+        r.String(e, "name", path + ".name", &var.name);
+        r.OptString(e, "value", path + ".value", &var.value);
+        if (auto vf = e.find("valueFrom"); vf != e.end() && !vf->is_null()) var.value_from = *vf;
+        out.env.push_back(std::move(var));
+      }
+    }
+  }
+  r.Int(*spec, "port", "spec.port", &out.port);
+  if (const json* res = r.Object(*spec, "resources", "spec.resources")) {
+    ReadResourceList(r, res, "requests", "spec.resources.requests", &out.resources.requests);
+    ReadResourceList(r, res, "limits", "spec.resources.limits", &out.resources.limits);
+  }
+  r.Int(*spec, "timeoutSeconds", "spec.timeoutSeconds", &out.timeout_seconds);
+  if (const json* sc = r.Object(*spec, "scaling", "spec.scaling")) {
+    r.Int(*sc, "minReplicas", "spec.scaling.minReplicas", &out.scaling.min_replicas);
+    r.Int(*sc, "maxReplicas", "spec.scaling.maxReplicas", &out.scaling.max_replicas);
+    r.Int(*sc, "targetConcurrency", "spec.scaling.targetConcurrency", &out.scaling.target_concurrency);
+    r.Int(*sc, "maxConcurrency", "spec.scaling.maxConcurrency", &out.scaling.max_concurrency);
+    r.Int(*sc, "scaleToZeroAfterSeconds", "spec.scaling.scaleToZeroAfterSeconds",
+          &out.scaling.scale_to_zero_after_seconds);
+  }
+  if (const json* buf = r.Object(*spec, "buffer", "spec.buffer")) {
+    r.Int(*buf, "maxRequests", "spec.buffer.maxRequests", &out.buffer.max_requests);
+    r.Int(*buf, "timeoutSeconds", "spec.buffer.timeoutSeconds", &out.buffer.timeout_seconds);
+  }
+  if (!r.status().ok()) return r.status();
+  if (auto it = object.find("status"); it != object.end()) fn.status = DecodeFunctionStatus(*it);
+  return fn;
+}
+
+absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
+  if (spec.image.empty()) return Invalid("spec.image", "is required");
+  for (size_t i = 0; i < spec.env.size(); ++i) {
+    const EnvVar& e = spec.env[i];
+    const std::string path = Cat("spec.env[", i, "]");
+    if (!IsEnvVarName(e.name)) return Invalid(path + ".name", "must be a non-empty name without '='");
+    if (e.value.has_value() && !e.value_from.is_null()) {
+      return Invalid(path, "must set at most one of value and valueFrom");
+    }
+  }
+  if (absl::Status s = CheckRange("spec.port", spec.port, 1, 65535); !s.ok()) return s;
+  for (const auto& [path, value] :
+       {std::pair{"spec.resources.requests.cpu", spec.resources.requests.cpu},
+        std::pair{"spec.resources.requests.memory", spec.resources.requests.memory},
+        std::pair{"spec.resources.limits.cpu", spec.resources.limits.cpu},
+        std::pair{"spec.resources.limits.memory", spec.resources.limits.memory}}) {
+    if (!value) continue;
+    auto q = ParseQuantity(*value);
+    if (!q) return Invalid(path, Cat("\"", *value, "\" is not a quantity such as \"128Mi\" or \"500m\""));
+    if (*q < 0) return Invalid(path, "must not be negative");
+  }
+  if (absl::Status s = CheckRange("spec.timeoutSeconds", spec.timeout_seconds, 1, Bounds::kMaxTimeoutSeconds);
+      !s.ok())
+    return s;
+  const ScalingSpec& sc = spec.scaling;
+  if (absl::Status s = CheckRange("spec.scaling.minReplicas", sc.min_replicas, 0, Bounds::kMaxReplicasCap);
+      !s.ok())
+    return s;
+  if (absl::Status s = CheckRange("spec.scaling.maxReplicas", sc.max_replicas, 1, Bounds::kMaxReplicasCap);
+      !s.ok())
+    return s;
+  if (sc.min_replicas > sc.max_replicas) {
+    return Invalid("spec.scaling", "minReplicas must be less than or equal to maxReplicas");
+  }
+  if (absl::Status s = CheckRange("spec.scaling.targetConcurrency", sc.target_concurrency, 1,
+                                  Bounds::kMaxTargetConcurrency);
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          CheckRange("spec.scaling.maxConcurrency", sc.max_concurrency, 0, Bounds::kMaxTargetConcurrency);
+      !s.ok())
+    return s;
+  if (sc.max_concurrency > 0 && sc.target_concurrency > sc.max_concurrency) {
+    return Invalid("spec.scaling",
+                   "targetConcurrency must not exceed maxConcurrency when maxConcurrency is set");
+  }
+  if (absl::Status s = CheckRange("spec.scaling.scaleToZeroAfterSeconds", sc.scale_to_zero_after_seconds, 1,
+                                  Bounds::kMaxScaleToZeroAfterSeconds);
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          CheckRange("spec.buffer.maxRequests", spec.buffer.max_requests, 1, Bounds::kMaxBufferRequests);
+      !s.ok())
+    return s;
+  if (absl::Status s = CheckRange("spec.buffer.timeoutSeconds", spec.buffer.timeout_seconds, 1,
+                                  Bounds::kMaxBufferTimeoutSeconds);
+      !s.ok())
+    return s;
+  return absl::OkStatus();
+}
+
+json EncodeFunctionSpec(const FunctionSpec& spec) {
+  json out = {{"image", spec.image}, {"port", spec.port}, {"timeoutSeconds", spec.timeout_seconds}};
+  if (!spec.command.empty()) out["command"] = spec.command;
+  if (!spec.args.empty()) out["args"] = spec.args;
+  if (!spec.env.empty()) {
+    json env = json::array();
+    for (const auto& e : spec.env) {
+      json var = {{"name", e.name}};
+      if (e.value) var["value"] = *e.value;
+      if (!e.value_from.is_null()) var["valueFrom"] = e.value_from;
+      env.push_back(std::move(var));
+    }
+    out["env"] = std::move(env);
+  }
+  json resources = json::object();
+  json requests = EncodeResourceList(spec.resources.requests);
+  json limits = EncodeResourceList(spec.resources.limits);
+  if (!requests.empty()) resources["requests"] = requests;
+  if (!limits.empty()) resources["limits"] = limits;
+  if (!resources.empty()) out["resources"] = resources;
+  out["scaling"] = {{"minReplicas", spec.scaling.min_replicas},
+                    {"maxReplicas", spec.scaling.max_replicas},
+                    {"targetConcurrency", spec.scaling.target_concurrency},
+                    {"maxConcurrency", spec.scaling.max_concurrency},
+                    {"scaleToZeroAfterSeconds", spec.scaling.scale_to_zero_after_seconds}};
+  out["buffer"] = {{"maxRequests", spec.buffer.max_requests},
+                   {"timeoutSeconds", spec.buffer.timeout_seconds}};
+  return out;
+}
+
+json EncodeFunctionStatus(const FunctionStatus& s) {
+  json out = {{"observedGeneration", s.observed_generation},
+              {"replicas", s.replicas},
+              {"readyReplicas", s.ready_replicas},
+              {"desiredReplicas", s.desired_replicas}};
+  if (!s.url.empty()) out["url"] = s.url;
+  if (s.last_request_time) out["lastRequestTime"] = *s.last_request_time;
+  if (s.last_scale_time) out["lastScaleTime"] = *s.last_scale_time;
+  json conditions = json::array();
+  for (const auto& c : s.conditions) {
+    conditions.push_back({{"type", c.type},
+                          {"status", c.status},
+                          {"reason", c.reason},
+                          {"message", c.message},
+                          {"lastTransitionTime", c.last_transition_time},
+                          {"observedGeneration", c.observed_generation}});
+  }
+  out["conditions"] = std::move(conditions);
+  return out;
+}
+
+json EncodeFunction(const Function& fn) {
+  return {{"apiVersion", kApiVersion},
+          {"kind", kKind},
+          {"metadata", EncodeObjectMeta(fn.metadata)},
+          {"spec", EncodeFunctionSpec(fn.spec)},
+          {"status", EncodeFunctionStatus(fn.status)}};
+}
+
+std::optional<double> MemoryRequestBytes(const FunctionSpec& spec) {
+  if (!spec.resources.requests.memory) return std::nullopt;
+  return ParseQuantity(*spec.resources.requests.memory);
+}
+
+}  // namespace zs::api

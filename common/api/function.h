@@ -1,0 +1,148 @@
+// The Function custom resource (zeroscale.dev/v1alpha1), shared by the
+// controller (which reconciles it) and the activator (which routes to it).
+//
+// Decode() turns the apiserver's JSON into a Function with DESIGN.md's
+// defaults applied; Validate() applies the same rules as the CRD's schema
+// and CEL rules, with messages that name the field. The CRD is the first
+// line of defence; these functions keep a Function that reached us by
+// another path (an older CRD, a test) from being acted on.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/api/meta.h"
+
+namespace zs::api {
+
+inline constexpr char kGroup[] = "zeroscale.dev";
+inline constexpr char kVersion[] = "v1alpha1";
+inline constexpr char kApiVersion[] = "zeroscale.dev/v1alpha1";
+inline constexpr char kKind[] = "Function";
+inline constexpr char kPlural[] = "functions";
+
+// Defaults and bounds, in one place; the CRD (deploy/crds) carries the same
+// numbers and a unit test keeps the two in step.
+struct Defaults {
+  static constexpr int32_t kPort = 8080;
+  static constexpr int32_t kTimeoutSeconds = 30;
+  static constexpr int32_t kMinReplicas = 0;
+  static constexpr int32_t kMaxReplicas = 10;
+  static constexpr int32_t kTargetConcurrency = 10;
+  static constexpr int32_t kMaxConcurrency = 0;
+  static constexpr int32_t kScaleToZeroAfterSeconds = 60;
+  static constexpr int32_t kBufferMaxRequests = 1000;
+  static constexpr int32_t kBufferTimeoutSeconds = 60;
+};
+struct Bounds {
+  static constexpr int32_t kMaxTimeoutSeconds = 900;
+  static constexpr int32_t kMaxReplicasCap = 1000;
+  static constexpr int32_t kMaxTargetConcurrency = 10000;
+  static constexpr int32_t kMaxScaleToZeroAfterSeconds = 86400;
+  static constexpr int32_t kMaxBufferRequests = 100000;
+  static constexpr int32_t kMaxBufferTimeoutSeconds = 900;
+};
+
+struct EnvVar {
+  std::string name;
+  std::optional<std::string> value;
+  nlohmann::json value_from;  // passed through to the container as is
+
+  friend bool operator==(const EnvVar&, const EnvVar&) = default;
+};
+
+struct ResourceList {
+  std::optional<std::string> cpu;
+  std::optional<std::string> memory;
+  friend bool operator==(const ResourceList&, const ResourceList&) = default;
+};
+
+struct Resources {
+  ResourceList requests;
+  ResourceList limits;
+  friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+struct ScalingSpec {
+  int32_t min_replicas = Defaults::kMinReplicas;
+  int32_t max_replicas = Defaults::kMaxReplicas;
+  int32_t target_concurrency = Defaults::kTargetConcurrency;
+  int32_t max_concurrency = Defaults::kMaxConcurrency;
+  int32_t scale_to_zero_after_seconds = Defaults::kScaleToZeroAfterSeconds;
+  friend bool operator==(const ScalingSpec&, const ScalingSpec&) = default;
+};
+
+struct BufferSpec {
+  int32_t max_requests = Defaults::kBufferMaxRequests;
+  int32_t timeout_seconds = Defaults::kBufferTimeoutSeconds;
+  friend bool operator==(const BufferSpec&, const BufferSpec&) = default;
+};
+
+struct FunctionSpec {
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::vector<EnvVar> env;
+  int32_t port = Defaults::kPort;
+  Resources resources;
+  int32_t timeout_seconds = Defaults::kTimeoutSeconds;
+  ScalingSpec scaling;
+  BufferSpec buffer;
+  friend bool operator==(const FunctionSpec&, const FunctionSpec&) = default;
+};
+
+struct Condition {
+  std::string type;
+  std::string status;  // "True", "False", "Unknown"
+  std::string reason;
+  std::string message;
+  std::string last_transition_time;
+  int64_t observed_generation = 0;
+  friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+struct FunctionStatus {
+  int64_t observed_generation = 0;
+  std::vector<Condition> conditions;
+  int32_t replicas = 0;
+  int32_t ready_replicas = 0;
+  int32_t desired_replicas = 0;
+  std::string url;
+  std::optional<std::string> last_request_time;
+  std::optional<std::string> last_scale_time;
+  friend bool operator==(const FunctionStatus&, const FunctionStatus&) = default;
+
+  const Condition* FindCondition(std::string_view type) const;
+};
+
+struct Function {
+  ObjectMeta metadata;
+  FunctionSpec spec;
+  FunctionStatus status;
+};
+
+// Decodes a Function object. Absent fields take DESIGN.md's defaults; a field
+// of the wrong JSON type is an InvalidArgument naming it ("spec.port: must be
+// an integer").
+absl::StatusOr<Function> DecodeFunction(const nlohmann::json& object);
+FunctionStatus DecodeFunctionStatus(const nlohmann::json& status);
+
+// The CRD's rules; the first violation, e.g.
+// "spec.scaling.minReplicas: must be less than or equal to maxReplicas".
+absl::Status ValidateFunctionSpec(const FunctionSpec& spec);
+
+// Full object (apiVersion, kind, metadata, spec, status) and the status alone.
+nlohmann::json EncodeFunction(const Function& fn);
+nlohmann::json EncodeFunctionSpec(const FunctionSpec& spec);
+nlohmann::json EncodeFunctionStatus(const FunctionStatus& status);
+
+// The memory request in bytes, if the spec has one that parses.
+std::optional<double> MemoryRequestBytes(const FunctionSpec& spec);
+
+}  // namespace zs::api

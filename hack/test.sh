@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the build and tests need, builds
+# everything with warnings as errors, and runs every test with ctest.
+#   hack/test.sh              # all tests
+#   hack/test.sh -L unit      # extra arguments go to ctest
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+start=$(date +%s)
+"$root/hack/install-deps.sh"
+if [[ -x "$root/hack/build-k8s.sh" ]]; then
+  "$root/hack/build-k8s.sh"
+fi
+
+build_dir=${ZS_BUILD_DIR:-$root/build}
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZS_WERROR=ON >/dev/null
+built=$(date +%s)
+ninja -C "$build_dir"
+echo "test.sh: dependencies and build took $(( $(date +%s) - start ))s (compile $(( $(date +%s) - built ))s)"
+
+cd "$build_dir"
+ctest --output-on-failure --timeout 600 "$@"
