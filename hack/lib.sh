@@ -1,0 +1,240 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the scripts that source this
+# Shared helpers for the hack/ scripts. Source it; it does not run anything.
+#
+# Paths (all under the repo root, all ignored by git):
+#   .cache/k8s/<K8S_VERSION>/bin/      pinned upstream binaries (build-k8s.sh)
+#   .cache/k8s/<K8S_VERSION>/src/      generated wrapper Go modules used to build them
+#   .cache/cluster/<ZS_CLUSTER_NAME>/  one local cluster: pki, etcd data, logs, pids
+
+ZS_HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ZS_ROOT=$(cd "$ZS_HACK_DIR/.." && pwd)
+# shellcheck source=hack/versions.env
+source "$ZS_HACK_DIR/versions.env"
+
+ZS_CACHE_DIR=${ZS_CACHE_DIR:-$ZS_ROOT/.cache}
+ZS_K8S_DIR=$ZS_CACHE_DIR/k8s/$K8S_VERSION
+ZS_BIN_DIR=$ZS_K8S_DIR/bin
+ZS_BINARIES=(kube-apiserver kube-controller-manager kubectl etcd helm)
+
+# One cluster per name; the name is also the network namespace's name.
+ZS_CLUSTER_NAME=${ZS_CLUSTER_NAME:-zs-cluster}
+ZS_CLUSTER_DIR=$ZS_CACHE_DIR/cluster/$ZS_CLUSTER_NAME
+ZS_KUBECONFIG=$ZS_CLUSTER_DIR/admin.kubeconfig
+
+zs_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+zs_die() { zs_log "error: $*"; exit 1; }
+
+# Go toolchain: the one on PATH, else the usual install location.
+zs_go() {
+  if command -v go >/dev/null 2>&1; then
+    command go "$@"
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    /usr/local/go/bin/go "$@"
+  else
+    zs_die "no Go toolchain found (need go on PATH or /usr/local/go/bin/go)"
+  fi
+}
+
+# True when every pinned binary is present and was built from versions.env as it is now.
+zs_binaries_ready() {
+  local b
+  for b in "${ZS_BINARIES[@]}"; do
+    [[ -x $ZS_BIN_DIR/$b ]] || return 1
+  done
+  [[ -f $ZS_BIN_DIR/.versions ]] && cmp -s "$ZS_BIN_DIR/.versions" <(zs_versions_stamp)
+}
+
+zs_versions_stamp() {
+  printf 'K8S_VERSION=%s\nK8S_STAGING_VERSION=%s\nK8S_GIT_COMMIT=%s\nETCD_VERSION=%s\nHELM_VERSION=%s\n' \
+    "$K8S_VERSION" "$K8S_STAGING_VERSION" "$K8S_GIT_COMMIT" "$ETCD_VERSION" "$HELM_VERSION"
+}
+
+zs_require_binaries() {
+  zs_binaries_ready || zs_die "pinned binaries missing in $ZS_BIN_DIR: run hack/build-k8s.sh first"
+}
+
+# Milliseconds since the epoch (for elapsed-time reports).
+zs_now_ms() { date +%s%3N; }
+
+# ---------------------------------------------------------------------------
+# Local cluster: network layout.
+#
+# The cluster lives in network namespace $ZS_NETNS (= the cluster's name):
+#   lo                          up (etcd listens on 127.0.0.1:2379 there)
+#   zs-br0    ${NET}.0.1/16     bridge; the apiserver's advertise address; pods'
+#                               default gateway. Pods get ${NET}.1.0/24 addresses
+#                               from the node agent (veth from their own netns).
+#   zs-uplink ${NET}.255.2/30   veth to the host
+# On the host:
+#   zsh<8 hex>  ${NET}.255.1/30 the other end of that veth
+#   route ${NET}.0.0/16 via ${NET}.255.2 (so host processes reach pods and 10.88.0.1)
+#   127.0.0.1:$ZS_APISERVER_PORT  socat forwarder to ${NET}.0.1:6443, so host
+#                               clients use loopback and get "connection refused",
+#                               not stray traffic, while no cluster is up.
+# Parallel clusters need distinct ZS_CLUSTER_NAME, ZS_CLUSTER_NET and
+# ZS_APISERVER_PORT (the netns-internal addresses may repeat, the host routes
+# and the host port may not).
+ZS_NETNS=$ZS_CLUSTER_NAME
+ZS_CLUSTER_NET=${ZS_CLUSTER_NET:-10.88}
+ZS_APISERVER_PORT=${ZS_APISERVER_PORT:-6443}
+ZS_BRIDGE=zs-br0
+ZS_CLUSTER_CIDR=$ZS_CLUSTER_NET.0.0/16
+ZS_ADVERTISE_IP=$ZS_CLUSTER_NET.0.1
+ZS_POD_CIDR=$ZS_CLUSTER_NET.1.0/24
+ZS_HOST_LINK_IP=$ZS_CLUSTER_NET.255.1
+ZS_NETNS_LINK_IP=$ZS_CLUSTER_NET.255.2
+ZS_NETNS_VETH=zs-uplink
+ZS_HOST_VETH=zsh$(printf '%s' "$ZS_CLUSTER_NAME" | md5sum | cut -c1-8)
+ZS_SERVICE_CIDR=10.96.0.0/16
+ZS_SERVICE_IP=10.96.0.1
+ZS_NODE_NAME=${ZS_NODE_NAME:-zs-node}
+ZS_APISERVER=https://127.0.0.1:$ZS_APISERVER_PORT
+ZS_APISERVER_INCLUSTER=https://$ZS_ADVERTISE_IP:6443
+
+ZS_PKI_DIR=$ZS_CLUSTER_DIR/pki
+ZS_LOG_DIR=$ZS_CLUSTER_DIR/logs
+ZS_RUN_DIR=$ZS_CLUSTER_DIR/run
+ZS_ETCD_DIR=$ZS_CLUSTER_DIR/etcd
+
+# Components in start order; cluster-down stops them in reverse.
+ZS_COMPONENTS=(etcd kube-apiserver kube-controller-manager apiserver-forwarder)
+
+zs_require_root() {
+  [[ $(id -u) -eq 0 ]] || zs_die "must run as root (creates a network namespace)"
+}
+
+zs_require_tools() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || zs_die "missing tool: $t (see hack/install-deps.sh)"
+  done
+}
+
+# Take an exclusive lock for this cluster (fd 8) so up/down never interleave.
+zs_lock_cluster() {
+  mkdir -p "$ZS_CACHE_DIR/cluster"
+  exec 8>"$ZS_CACHE_DIR/cluster/.$ZS_CLUSTER_NAME.lock"
+  flock 8
+}
+
+zs_netns_exists() { [[ -e /run/netns/$ZS_NETNS ]]; }
+
+# zs_alive PID: the process exists and is not a zombie.
+zs_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+# zs_component_pid NAME: prints the recorded pid when that process is still the
+# component we started (guards against a recycled pid).
+zs_component_pid() {
+  local name=$1 pidf=$ZS_RUN_DIR/$1.pid pid bin
+  [[ -f $pidf ]] || return 1
+  pid=$(<"$pidf")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  zs_alive "$pid" || return 1
+  case $name in
+    apiserver-forwarder) bin=socat ;;
+    *) bin=$name ;;
+  esac
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$bin" || return 1
+  echo "$pid"
+}
+
+# zs_spawn NAME netns|host CMD...: starts CMD detached (own session, stdin from
+# /dev/null, output appended to logs/NAME.log), inside the cluster netns or on
+# the host, and records its pid in run/NAME.pid. The pid is the one of CMD
+# itself: the launcher writes its own pid and then execs.
+zs_spawn() {
+  local name=$1 where=$2
+  shift 2
+  local pidf=$ZS_RUN_DIR/$name.pid log=$ZS_LOG_DIR/$name.log
+  local -a pre=()
+  [[ $where == netns ]] && pre=(ip netns exec "$ZS_NETNS")
+  rm -f "$pidf"
+  printf '\n=== %s start: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
+  # shellcheck disable=SC2016  # $0/$$/$@ expand in the child shell
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" "${pre[@]}" "$@" \
+    >>"$log" 2>&1 </dev/null &
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $pidf ]] && return 0
+    sleep 0.05
+  done
+  zs_die "$name did not start (see $log)"
+}
+
+# zs_stop_pids SIGNAL_WAIT_SECONDS PID...: SIGTERM, wait, then SIGKILL and wait.
+zs_stop_pids() {
+  local grace=$1 pid deadline
+  local -a left=()
+  shift
+  (($# > 0)) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  deadline=$((SECONDS + grace))
+  while :; do
+    left=()
+    for pid in "$@"; do zs_alive "$pid" && left+=("$pid"); done
+    ((${#left[@]} == 0)) && return 0
+    ((SECONDS >= deadline)) && break
+    sleep 0.1
+  done
+  zs_log "SIGKILL to ${left[*]} (still running after ${grace}s)"
+  kill -KILL "${left[@]}" 2>/dev/null || true
+  deadline=$((SECONDS + 10))
+  while ((SECONDS < deadline)); do
+    left=()
+    for pid in "$@"; do zs_alive "$pid" && left+=("$pid"); done
+    ((${#left[@]} == 0)) && return 0
+    sleep 0.1
+  done
+  zs_die "processes ${left[*]} survive SIGKILL"
+}
+
+# zs_cluster_down [--wipe]: stops everything this cluster started and removes
+# its network plumbing; safe to run on a half-started or crashed cluster and on
+# none at all. Keeps data, pki and logs unless --wipe.
+zs_cluster_down() {
+  local wipe=0 i name pid
+  [[ ${1:-} == --wipe ]] && wipe=1
+  # 1. Our processes, newest first, by pid file.
+  for ((i = ${#ZS_COMPONENTS[@]} - 1; i >= 0; i--)); do
+    name=${ZS_COMPONENTS[i]}
+    if pid=$(zs_component_pid "$name"); then
+      # The whole process group: socat forks one child per connection.
+      local -a group
+      mapfile -t group < <(pgrep -g "$pid" || echo "$pid")
+      zs_log "stopping $name (pid $pid)"
+      zs_stop_pids 20 "${group[@]}"
+    fi
+    rm -f "$ZS_RUN_DIR/$name.pid"
+  done
+  # 2. Anything else still inside the netns (lost pid files, children).
+  if zs_netns_exists; then
+    local -a rest
+    mapfile -t rest < <(ip netns pids "$ZS_NETNS" 2>/dev/null || true)
+    if ((${#rest[@]} > 0)); then
+      zs_log "stopping leftover processes in netns $ZS_NETNS: ${rest[*]}"
+      zs_stop_pids 10 "${rest[@]}"
+    fi
+    ip netns delete "$ZS_NETNS" 2>/dev/null || true
+  fi
+  # A netns whose mount point survived (e.g. a crash between add and mount).
+  if [[ -e /run/netns/$ZS_NETNS ]]; then
+    umount "/run/netns/$ZS_NETNS" 2>/dev/null || true
+    rm -f "/run/netns/$ZS_NETNS"
+  fi
+  # 3. Host side of the veth (normally gone with the netns) and its route.
+  if ip link show "$ZS_HOST_VETH" >/dev/null 2>&1; then
+    ip link delete "$ZS_HOST_VETH" 2>/dev/null || true
+  fi
+  if ((wipe)); then
+    rm -rf "$ZS_CLUSTER_DIR"
+    zs_log "cluster $ZS_CLUSTER_NAME down; data wiped"
+  else
+    zs_log "cluster $ZS_CLUSTER_NAME down; data kept in $ZS_CLUSTER_DIR (--wipe removes it)"
+  fi
+}
