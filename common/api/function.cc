@@ -130,6 +130,7 @@ FunctionStatus DecodeFunctionStatus(const json& s) {
   status.replicas = s.value("replicas", 0);
   status.ready_replicas = s.value("readyReplicas", 0);
   status.desired_replicas = s.value("desiredReplicas", 0);
+  status.replica_summary = s.value("replicaSummary", "");
   status.url = s.value("url", "");
   if (auto it = s.find("lastRequestTime"); it != s.end() && it->is_string()) {
     status.last_request_time = it->get<std::string>();
@@ -303,6 +304,7 @@ json EncodeFunctionStatus(const FunctionStatus& s) {
               {"replicas", s.replicas},
               {"readyReplicas", s.ready_replicas},
               {"desiredReplicas", s.desired_replicas}};
+  if (!s.replica_summary.empty()) out["replicaSummary"] = s.replica_summary;
   if (!s.url.empty()) out["url"] = s.url;
   if (s.last_request_time) out["lastRequestTime"] = *s.last_request_time;
   if (s.last_scale_time) out["lastScaleTime"] = *s.last_scale_time;

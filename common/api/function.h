@@ -113,6 +113,8 @@ struct FunctionStatus {
   int32_t replicas = 0;
   int32_t ready_replicas = 0;
   int32_t desired_replicas = 0;
+  // "ready/desired", shown by kubectl's Replicas column.
+  std::string replica_summary;
   std::string url;
   std::optional<std::string> last_request_time;
   std::optional<std::string> last_scale_time;

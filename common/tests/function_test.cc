@@ -155,6 +155,7 @@ TEST(FunctionRoundTrip, StatusSurvivesEncodeDecode) {
   s.replicas = 2;
   s.ready_replicas = 1;
   s.desired_replicas = 3;
+  s.replica_summary = "1/3";
   s.url = "http://act/fn/default/hello/";
   s.last_request_time = "2026-11-27T01:02:03Z";
   s.last_scale_time = "2026-11-27T01:02:04Z";
