@@ -1,0 +1,127 @@
+#include "controller/resources/resources.h"
+
+namespace zs::controller::resources {
+
+using nlohmann::json;
+
+json Labels(const api::Function& fn) {
+  return {{kFunctionLabel, fn.metadata.name},
+          {kManagedByLabel, kManagedBy},
+          {"app.kubernetes.io/name", fn.metadata.name}};
+}
+
+json OwnerReference(const api::Function& fn) {
+  return {{"apiVersion", api::kApiVersion}, {"kind", api::kKind}, {"name", fn.metadata.name},
+          {"uid", fn.metadata.uid},         {"controller", true}, {"blockOwnerDeletion", true}};
+}
+
+namespace {
+
+json Container(const api::Function& fn) {
+  const api::FunctionSpec& spec = fn.spec;
+  json c = {{"name", kContainerName}, {"image", spec.image}};
+  if (!spec.command.empty()) c["command"] = spec.command;
+  if (!spec.args.empty()) c["args"] = spec.args;
+  // PORT tells the server where to listen, as Knative and Cloud Run do;
+  // a user-set PORT wins.
+  json env = json::array();
+  bool has_port = false;
+  for (const auto& e : spec.env) {
+    json var = {{"name", e.name}};
+    if (e.value) var["value"] = *e.value;
+    if (!e.value_from.is_null()) var["valueFrom"] = e.value_from;
+    has_port = has_port || e.name == "PORT";
+    env.push_back(std::move(var));
+  }
+  if (!has_port) env.push_back({{"name", "PORT"}, {"value", std::to_string(spec.port)}});
+  c["env"] = std::move(env);
+  c["ports"] = json::array({{{"name", kPortName}, {"containerPort", spec.port}, {"protocol", "TCP"}}});
+  json resources = json::object();
+  auto list = [](const api::ResourceList& l) {
+    json out = json::object();
+    if (l.cpu) out["cpu"] = *l.cpu;
+    if (l.memory) out["memory"] = *l.memory;
+    return out;
+  };
+  if (json r = list(spec.resources.requests); !r.empty()) resources["requests"] = r;
+  if (json l = list(spec.resources.limits); !l.empty()) resources["limits"] = l;
+  if (!resources.empty()) c["resources"] = resources;
+  // A TCP probe: a function need not answer any particular path. Probed
+  // every second so that a cold start is seen as soon as the port opens.
+  c["readinessProbe"] = {{"tcpSocket", {{"port", spec.port}}},
+                         {"periodSeconds", 1},
+                         {"successThreshold", 1},
+                         {"failureThreshold", 3},
+                         {"timeoutSeconds", 1}};
+  return c;
+}
+
+}  // namespace
+
+json MakeDeployment(const api::Function& fn, std::optional<int32_t> replicas) {
+  const json labels = Labels(fn);
+  json spec = {
+      {"selector", {{"matchLabels", {{kFunctionLabel, fn.metadata.name}}}}},
+      {"strategy", {{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxUnavailable", 0}, {"maxSurge", 1}}}}},
+      {"template",
+       {{"metadata", {{"labels", labels}}},
+        {"spec",
+         {{"containers", json::array({Container(fn)})},
+          {"terminationGracePeriodSeconds", fn.spec.timeout_seconds + kTerminationSlackSeconds},
+          {"enableServiceLinks", false},
+          {"automountServiceAccountToken", false}}}}}};
+  if (replicas) spec["replicas"] = *replicas;
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata",
+           {{"name", fn.metadata.name},
+            {"namespace", fn.metadata.namespace_},
+            {"labels", labels},
+            {"ownerReferences", json::array({OwnerReference(fn)})}}},
+          {"spec", std::move(spec)}};
+}
+
+json MakeService(const api::Function& fn) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata",
+           {{"name", fn.metadata.name},
+            {"namespace", fn.metadata.namespace_},
+            {"labels", Labels(fn)},
+            {"ownerReferences", json::array({OwnerReference(fn)})}}},
+          {"spec",
+           {{"type", "ClusterIP"},
+            {"selector", {{kFunctionLabel, fn.metadata.name}}},
+            {"ports", json::array({{{"name", kPortName},
+                                    {"port", fn.spec.port},
+                                    {"targetPort", kPortName},
+                                    {"protocol", "TCP"}}})}}}};
+}
+
+std::string FunctionUrl(const std::string& activator_url, const api::Function& fn) {
+  std::string base = activator_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/fn/" + fn.metadata.namespace_ + "/" + fn.metadata.name + "/";
+}
+
+bool IsSubset(const json& desired, const json& actual) {
+  if (desired.is_object()) {
+    if (!actual.is_object()) return false;
+    for (auto it = desired.begin(); it != desired.end(); ++it) {
+      auto found = actual.find(it.key());
+      if (found == actual.end() || !IsSubset(it.value(), *found)) return false;
+    }
+    return true;
+  }
+  if (desired.is_array()) {
+    if (!actual.is_array() || actual.size() != desired.size()) return false;
+    for (size_t i = 0; i < desired.size(); ++i) {
+      if (!IsSubset(desired[i], actual[i])) return false;
+    }
+    return true;
+  }
+  if (desired.is_number() && actual.is_number()) return desired.get<double>() == actual.get<double>();
+  return desired == actual;
+}
+
+}  // namespace zs::controller::resources
