@@ -188,9 +188,9 @@ zs_versions_stamp >"$ZS_BIN_DIR/.versions"
 elapsed=$(($(date +%s) - start_s))
 zs_log "built in ${elapsed}s into $ZS_BIN_DIR:"
 for b in "${ZS_BINARIES[@]}"; do
-  printf '  %-26s %6.1f MB\n' "$b" "$(($(stat -c %s "$ZS_BIN_DIR/$b") / 104858))e-1" >&2
+  printf '  %-26s %6.1f MiB\n' "$b" "$(($(stat -c %s "$ZS_BIN_DIR/$b") / 104858))e-1" >&2
 done
-zs_log "disk: binaries $(dir_mb "$ZS_BIN_DIR") MB; GOMODCACHE $modcache_mb_before -> $(dir_mb "$GOMODCACHE") MB; GOCACHE $gocache_mb_before -> $(dir_mb "$GOCACHE") MB"
+zs_log "disk: binaries $(dir_mb "$ZS_BIN_DIR") MiB; GOMODCACHE $modcache_mb_before -> $(dir_mb "$GOMODCACHE") MiB; GOCACHE $gocache_mb_before -> $(dir_mb "$GOCACHE") MiB"
 "$ZS_BIN_DIR/kubectl" version --client 2>/dev/null | head -n1 >&2 || true
 "$ZS_BIN_DIR/etcd" --version 2>/dev/null | head -n1 >&2 || true
-"$ZS_BIN_DIR/helm" version --short 2>/dev/null >&2 || true
+"$ZS_BIN_DIR/helm" version --short >&2 2>/dev/null || true
