@@ -1,0 +1,73 @@
+#include "controller/metrics.h"
+
+namespace zs::controller {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+ControllerMetrics::ControllerMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      reconcile_total_(BuildCounter()
+                           .Name("zeroscale_controller_reconcile_total")
+                           .Help("Function reconciles by result.")
+                           .Register(*registry_)),
+      reconcile_duration_(BuildHistogram()
+                              .Name("zeroscale_controller_reconcile_duration_seconds")
+                              .Help("Time to reconcile one Function, by result.")
+                              .Register(*registry_)),
+      leader_(BuildGauge()
+                  .Name("zeroscale_controller_leader")
+                  .Help("1 while this controller holds the leader Lease.")
+                  .Register(*registry_)
+                  .Add({})),
+      desired_replicas_(BuildGauge()
+                            .Name("zeroscale_function_desired_replicas")
+                            .Help("Replicas the autoscaler asks for.")
+                            .Register(*registry_)),
+      ready_replicas_(BuildGauge()
+                          .Name("zeroscale_function_ready_replicas")
+                          .Help("Replicas passing their readiness probe.")
+                          .Register(*registry_)),
+      scale_events_(BuildCounter()
+                        .Name("zeroscale_scale_events_total")
+                        .Help("Replica count changes made by the autoscaler, by direction.")
+                        .Register(*registry_)),
+      wake_total_(BuildCounter()
+                      .Name("zeroscale_controller_wake_requests_total")
+                      .Help("Wake calls from activators, by result.")
+                      .Register(*registry_)) {
+  for (const char* result : {"success", "error", "requeue", "invalid"}) {
+    reconcile_total_.Add({{"result", result}});
+  }
+}
+
+void ControllerMetrics::ObserveReconcile(const std::string& result, double seconds) {
+  reconcile_total_.Add({{"result", result}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05,
+                                                                   0.1,   0.25,  0.5,  1,     2.5};
+  reconcile_duration_.Add({{"result", result}}, kBuckets).Observe(seconds);
+}
+
+void ControllerMetrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
+
+void ControllerMetrics::SetReplicas(const std::string& ns, const std::string& name, int desired, int ready) {
+  desired_replicas_.Add({{"namespace", ns}, {"function", name}}).Set(desired);
+  ready_replicas_.Add({{"namespace", ns}, {"function", name}}).Set(ready);
+}
+
+void ControllerMetrics::RemoveFunction(const std::string& ns, const std::string& name) {
+  desired_replicas_.Remove(&desired_replicas_.Add({{"namespace", ns}, {"function", name}}));
+  ready_replicas_.Remove(&ready_replicas_.Add({{"namespace", ns}, {"function", name}}));
+}
+
+void ControllerMetrics::CountScale(const std::string& ns, const std::string& name,
+                                   const std::string& direction) {
+  scale_events_.Add({{"namespace", ns}, {"function", name}, {"direction", direction}}).Increment();
+}
+
+void ControllerMetrics::CountWake(const std::string& result) {
+  wake_total_.Add({{"result", result}}).Increment();
+}
+
+}  // namespace zs::controller

@@ -1,0 +1,44 @@
+// Every metric the controller exports, declared in one place. Names are
+// DESIGN.md's where it fixes them.
+//
+// Thread-safety: prometheus-cpp metrics are safe from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace zs::controller {
+
+class ControllerMetrics {
+ public:
+  ControllerMetrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // result: success, error, requeue, invalid
+  void ObserveReconcile(const std::string& result, double seconds);
+  void SetLeader(bool leader);
+  void SetReplicas(const std::string& ns, const std::string& name, int desired, int ready);
+  void RemoveFunction(const std::string& ns, const std::string& name);
+  // direction: up, down
+  void CountScale(const std::string& ns, const std::string& name, const std::string& direction);
+  void CountWake(const std::string& result);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& reconcile_total_;
+  prometheus::Family<prometheus::Histogram>& reconcile_duration_;
+  prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Gauge>& desired_replicas_;
+  prometheus::Family<prometheus::Gauge>& ready_replicas_;
+  prometheus::Family<prometheus::Counter>& scale_events_;
+  prometheus::Family<prometheus::Counter>& wake_total_;
+};
+
+}  // namespace zs::controller
