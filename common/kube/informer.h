@@ -16,7 +16,8 @@
 // Keys are "namespace/name" ("name" for cluster-scoped objects).
 //
 // Lifecycle: construct, AddHandlers(), Start(); Stop() (also in the
-// destructor) cancels the watch and joins the thread. Handlers are called
+// destructor) cancels the watch and joins the thread; an informer is not
+// restartable. Handlers are called
 // only from the informer thread, one at a time, after the cache was updated;
 // they must not call Stop(). Get/List/HasSynced may be called from any
 // thread (the cache is guarded by a mutex; they return copies).
@@ -105,7 +106,7 @@ class Informer {
   std::string resource_version_;
   bool synced_ = false;
 
-  std::atomic<bool> stop_{false};
+  StopSignal stop_;
   std::atomic<int64_t> list_count_{0};
   Cancellation cancel_;
   std::thread thread_;

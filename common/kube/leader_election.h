@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/kube/backoff.h"
 #include "common/kube/client.h"
 
 namespace zs::kube {
@@ -78,7 +79,7 @@ class LeaderElector {
   Clock& clock_;
   const LeaderElectionConfig config_;
 
-  std::atomic<bool> stop_{false};
+  StopSignal stop_;
   std::atomic<bool> leading_{false};
   mutable std::mutex mu_;
   std::string observed_holder_;

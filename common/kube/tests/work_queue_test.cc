@@ -6,22 +6,13 @@
 #include <future>
 #include <thread>
 
+#include "common/kube/tests/test_util.h"
+
 namespace zs::kube {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// Polls `ready` until true or a real-time deadline passes (no fixed sleeps).
-template <typename Pred>
-bool Eventually(Pred ready, milliseconds timeout = milliseconds(5000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::yield();
-  }
-  return ready();
-}
 
 TEST(WorkQueueTest, DeduplicatesQueuedKeys) {
   ManualClock clock;
