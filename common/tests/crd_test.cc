@@ -102,10 +102,16 @@ TEST(Crd, DefaultsAndBoundsMatchTheCppType) {
     EXPECT_EQ((*node)["minimum"], f.minimum) << name;
     EXPECT_EQ((*node)["maximum"], f.maximum) << name;
   }
-  // Nested objects default to {} so that their fields' defaults apply when the
-  // user leaves the whole object out.
-  EXPECT_EQ(spec["properties"]["scaling"]["default"], json::object());
-  EXPECT_EQ(spec["properties"]["buffer"]["default"], json::object());
+  // Nested objects default to their fields' defaults so that the CEL rules
+  // see complete objects when the user leaves the whole object out.
+  for (const char* object : {"scaling", "buffer"}) {
+    const json& node = spec["properties"][object];
+    json expected = json::object();
+    for (auto it = node["properties"].begin(); it != node["properties"].end(); ++it) {
+      expected[it.key()] = it.value()["default"];
+    }
+    EXPECT_EQ(node["default"], expected) << object;
+  }
   EXPECT_EQ(spec["required"], json::array({"image"}));
 }
 

@@ -1,0 +1,133 @@
+#include "controller/function_controller.h"
+
+#include "common/kube/resource.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "controller/resources/resources.h"
+
+namespace zs::controller {
+
+using nlohmann::json;
+
+namespace {
+kube::ResourceRef Scoped(const kube::ResourceRef& collection, const std::string& ns) {
+  return ns.empty() ? collection : collection.In(ns);
+}
+Lister ListerOf(kube::Informer& informer) {
+  return [&informer](const std::string& key) { return informer.Get(key); };
+}
+}  // namespace
+
+FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, ControllerMetrics& metrics,
+                                       EventRecorder& events, ScalingStatusSource scaling, Options options)
+    : client_(client), clock_(clock), metrics_(metrics), options_(std::move(options)), queue_(clock) {
+  const std::string managed = Cat(resources::kManagedByLabel, "=", resources::kManagedBy);
+  kube::InformerOptions fn_options;
+  fn_options.name = "functions";
+  functions_ = std::make_unique<kube::Informer>(
+      client_, clock_, Scoped(kube::kFunctions, options_.watch_namespace), fn_options);
+  kube::InformerOptions child_options;
+  child_options.label_selector = managed;
+  child_options.name = "deployments";
+  deployments_ = std::make_unique<kube::Informer>(
+      client_, clock_, Scoped(kube::kDeployments, options_.watch_namespace), child_options);
+  child_options.name = "services";
+  services_ = std::make_unique<kube::Informer>(
+      client_, clock_, Scoped(kube::kServices, options_.watch_namespace), child_options);
+  reconciler_ = std::make_unique<FunctionReconciler>(
+      client_, clock_, events, ListerOf(*functions_), ListerOf(*deployments_), ListerOf(*services_),
+      std::move(scaling), FunctionReconciler::Options{options_.activator_url});
+
+  functions_->AddHandlers({
+      [this](const json& o) { Enqueue(kube::Informer::KeyOf(o)); },
+      [this](const json&, const json& o) { Enqueue(kube::Informer::KeyOf(o)); },
+      [this](const json& o) {
+        const std::string ns = o["metadata"].value("namespace", "");
+        const std::string name = o["metadata"].value("name", "");
+        metrics_.RemoveFunction(ns, name);
+        Enqueue(kube::Informer::KeyOf(o));
+      },
+  });
+  for (kube::Informer* child : {deployments_.get(), services_.get()}) {
+    child->AddHandlers({
+        [this](const json& o) { EnqueueOwner(o); },
+        [this](const json&, const json& o) { EnqueueOwner(o); },
+        [this](const json& o) { EnqueueOwner(o); },
+    });
+  }
+}
+
+FunctionController::~FunctionController() { Stop(); }
+
+void FunctionController::StartInformers() {
+  functions_->Start();
+  deployments_->Start();
+  services_->Start();
+}
+
+bool FunctionController::WaitForSync(std::chrono::milliseconds timeout) const {
+  return functions_->WaitForSync(timeout) && deployments_->WaitForSync(timeout) &&
+         services_->WaitForSync(timeout);
+}
+
+bool FunctionController::HasSynced() const {
+  return functions_->HasSynced() && deployments_->HasSynced() && services_->HasSynced();
+}
+
+void FunctionController::StartWorkers() {
+  if (!workers_.empty()) return;
+  // Everything cached so far gets one reconcile after a (re)start.
+  for (const json& fn : functions_->List()) Enqueue(kube::Informer::KeyOf(fn));
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
+  log::Info("workers started", {{"workers", options_.workers}});
+}
+
+void FunctionController::Stop() {
+  if (stopped_.exchange(true)) return;
+  queue_.ShutDown();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+  functions_->Stop();
+  deployments_->Stop();
+  services_->Stop();
+}
+
+void FunctionController::Enqueue(const std::string& key) { queue_.Add(key); }
+
+void FunctionController::EnqueueOwner(const json& child) {
+  const json& meta = child["metadata"];
+  auto labels = meta.find("labels");
+  if (labels == meta.end()) return;
+  auto fn = labels->find(resources::kFunctionLabel);
+  if (fn == labels->end() || !fn->is_string()) return;
+  Enqueue(Cat(meta.value("namespace", ""), "/", fn->get<std::string>()));
+}
+
+void FunctionController::Worker() {
+  while (std::optional<std::string> key = queue_.Get()) {
+    const MonotonicTime start = clock_.Now();
+    auto result = reconciler_->Reconcile(*key);
+    const double seconds = ToSeconds(clock_.Now() - start);
+    if (!result.ok()) {
+      metrics_.ObserveReconcile("error", seconds);
+      log::Warn("reconcile failed", {{"function", *key},
+                                     {"error", std::string(result.status().message())},
+                                     {"requeues", queue_.NumRequeues(*key)}});
+      queue_.AddRateLimited(*key);
+    } else {
+      metrics_.ObserveReconcile(result->outcome, seconds);
+      queue_.Forget(*key);
+      if (result->requeue_after) queue_.AddAfter(*key, *result->requeue_after);
+    }
+    if (auto fn = functions_->Get(*key)) {
+      const json& status = (*fn)["status"];
+      if (status.is_object()) {
+        metrics_.SetReplicas((*fn)["metadata"].value("namespace", ""), (*fn)["metadata"].value("name", ""),
+                             status.value("desiredReplicas", 0), status.value("readyReplicas", 0));
+      }
+    }
+    queue_.Done(*key);
+  }
+}
+
+}  // namespace zs::controller

@@ -1,0 +1,66 @@
+// FunctionController: informers on Functions and their Deployments and
+// Services, a rate-limited work queue, and workers that run the
+// FunctionReconciler (controller-runtime's Controller, for one kind).
+//
+// Lifecycle: construct, StartInformers() (every replica keeps warm caches so
+// that a failover starts reconciling at once), StartWorkers() when this
+// replica leads, Stop() once. Enqueue() may be called from any thread (the
+// autoscaler uses it when a function's scaling status changes).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/kube/client.h"
+#include "common/kube/informer.h"
+#include "common/kube/work_queue.h"
+#include "controller/events.h"
+#include "controller/metrics.h"
+#include "controller/reconciler/function_reconciler.h"
+
+namespace zs::controller {
+
+class FunctionController {
+ public:
+  struct Options {
+    std::string watch_namespace;  // empty: all namespaces
+    std::string activator_url;
+    int workers = 4;
+  };
+  FunctionController(kube::KubeClient& client, Clock& clock, ControllerMetrics& metrics,
+                     EventRecorder& events, ScalingStatusSource scaling, Options options);
+  ~FunctionController();
+
+  void StartInformers();
+  bool WaitForSync(std::chrono::milliseconds timeout) const;
+  bool HasSynced() const;
+  void StartWorkers();
+  void Stop();
+
+  void Enqueue(const std::string& key);
+  // The cached Functions and Deployments (the autoscaler reads them).
+  kube::Informer& functions() { return *functions_; }
+  kube::Informer& deployments() { return *deployments_; }
+
+ private:
+  void Worker();
+  void EnqueueOwner(const nlohmann::json& child);
+
+  kube::KubeClient& client_;
+  Clock& clock_;
+  ControllerMetrics& metrics_;
+  const Options options_;
+  std::unique_ptr<kube::Informer> functions_;
+  std::unique_ptr<kube::Informer> deployments_;
+  std::unique_ptr<kube::Informer> services_;
+  kube::WorkQueue queue_;
+  std::unique_ptr<FunctionReconciler> reconciler_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace zs::controller
