@@ -1,0 +1,56 @@
+// What the activator needs to know about one Function: the slice of its spec
+// that routing, buffering, balancing, timeouts and billing read.
+//
+// A FunctionConfig is immutable once published: the catalog hands out
+// shared_ptr<const FunctionConfig>, and a spec change publishes a new one, so
+// a request keeps the config it started with.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/api/function.h"
+
+namespace zs::activator {
+
+// Identifies a Function: namespace and name.
+struct FunctionKey {
+  std::string ns;
+  std::string name;
+
+  // "namespace/name", as Kubernetes caches and DESIGN.md's error bodies spell it.
+  std::string String() const;
+  friend bool operator==(const FunctionKey&, const FunctionKey&) = default;
+};
+
+struct FunctionKeyHash {
+  size_t operator()(const FunctionKey& key) const {
+    return std::hash<std::string>()(key.ns) * 31 + std::hash<std::string>()(key.name);
+  }
+};
+
+struct FunctionConfig {
+  FunctionKey key;
+  // The container port; used for endpoints that come without a port.
+  uint16_t port = static_cast<uint16_t>(api::Defaults::kPort);
+  // Longest one invocation may take, from forward to last response byte.
+  std::chrono::milliseconds timeout{std::chrono::seconds(api::Defaults::kTimeoutSeconds)};
+  // Hard cap of requests in flight on one replica; 0 = none.
+  int32_t max_concurrency = api::Defaults::kMaxConcurrency;
+  // Requests held while no replica can take them, and how long each may wait.
+  int32_t buffer_max_requests = api::Defaults::kBufferMaxRequests;
+  std::chrono::milliseconds buffer_timeout{std::chrono::seconds(api::Defaults::kBufferTimeoutSeconds)};
+  // spec.resources.requests.memory in bytes; nullopt bills the flag's default.
+  std::optional<double> memory_request_bytes;
+};
+
+// Reads the activator's slice out of a decoded Function (defaults already
+// applied by api::DecodeFunction).
+FunctionConfig FunctionConfigFromApi(const api::Function& function);
+
+}  // namespace zs::activator

@@ -1,0 +1,60 @@
+#include "activator/errors.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace zs::activator {
+namespace {
+
+TEST(ErrorTable, StatusesAreDesignMds) {
+  EXPECT_EQ(Spec(ProxyError::kUnknownFunction).http_status, 404);
+  EXPECT_EQ(Spec(ProxyError::kQueueFull).http_status, 503);
+  EXPECT_EQ(Spec(ProxyError::kQueueTimeout).http_status, 504);
+  EXPECT_EQ(Spec(ProxyError::kExecTimeout).http_status, 504);
+  EXPECT_EQ(Spec(ProxyError::kUpstreamError).http_status, 502);
+  EXPECT_EQ(Spec(ProxyError::kBadRequest).http_status, 400);
+  EXPECT_EQ(Spec(ProxyError::kBodyTooLarge).http_status, 413);
+  EXPECT_EQ(Spec(ProxyError::kHeaderTooLarge).http_status, 431);
+  EXPECT_EQ(Spec(ProxyError::kShuttingDown).http_status, 503);
+}
+
+TEST(ErrorTable, ReasonsAreTheFixedLabelSet) {
+  const std::set<std::string_view> allowed = {
+      "", "queue_full", "queue_timeout", "exec_timeout", "upstream_error", "bad_request"};
+  for (ProxyError e : kAllErrors) {
+    EXPECT_TRUE(allowed.count(Spec(e).reason)) << static_cast<int>(e);
+    EXPECT_EQ(Spec(e).error, e);
+    EXPECT_FALSE(Spec(e).message.empty());
+  }
+  EXPECT_EQ(Spec(ProxyError::kQueueFull).reason, "queue_full");
+  EXPECT_EQ(Spec(ProxyError::kQueueTimeout).reason, "queue_timeout");
+  EXPECT_EQ(Spec(ProxyError::kExecTimeout).reason, "exec_timeout");
+  EXPECT_EQ(Spec(ProxyError::kUpstreamError).reason, "upstream_error");
+  EXPECT_EQ(Spec(ProxyError::kHeaderTooLarge).reason, "bad_request");
+  EXPECT_EQ(Spec(ProxyError::kUnknownFunction).reason, "");
+}
+
+TEST(ErrorTable, OnlyServiceUnavailableCarriesRetryAfter) {
+  for (ProxyError e : kAllErrors)
+    EXPECT_EQ(Spec(e).retry_after, Spec(e).http_status == 503) << static_cast<int>(e);
+}
+
+TEST(ErrorBody, IsDesignMdsJson) {
+  const auto body = nlohmann::json::parse(ErrorBody(ProxyError::kUnknownFunction, "default/hello"));
+  EXPECT_EQ(body, (nlohmann::json{{"error", "function not found"}, {"function", "default/hello"}}));
+  const auto unnamed = nlohmann::json::parse(ErrorBody(ProxyError::kBadRequest, ""));
+  EXPECT_EQ(unnamed["function"], "");
+}
+
+TEST(AppendJsonString, EscapesControlQuotesAndBytes) {
+  std::string out;
+  AppendJsonString(out, std::string("a\"b\\c\n\x01\xff", 9));
+  const auto parsed = nlohmann::json::parse(out);
+  EXPECT_EQ(parsed.get<std::string>().substr(0, 7), "a\"b\\c\n\x01");
+}
+
+}  // namespace
+}  // namespace zs::activator
