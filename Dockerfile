@@ -1,10 +1,13 @@
-# One image carries both binaries: zeroscale-controller and zeroscale-activator.
+# One image carries both binaries: zeroscale-controller (the entrypoint) and
+# zeroscale-activator (select it with `command:` in the pod spec).
 #
 # No registry is reachable from our machines, so hack/image.sh first makes a
 # debian:bookworm base image with debootstrap and `docker import`; anywhere
-# else the official debian:bookworm image works unchanged.
+# else the official debian:bookworm image works unchanged. Written for the
+# classic builder too (no BuildKit-only syntax).
 
 FROM debian:bookworm AS build
+ARG JOBS=2
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
@@ -14,16 +17,32 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    && ninja -C /build zeroscale-controller zeroscale-activator \
-    && strip /build/controller/zeroscale-controller /build/activator/zeroscale-activator
+    && ninja -C /build -j"${JOBS}" zeroscale-controller zeroscale-activator \
+    && mkdir /out \
+    && strip -o /out/zeroscale-controller /build/controller/zeroscale-controller \
+    && strip -o /out/zeroscale-activator /build/activator/zeroscale-activator
+# The runtime packages are derived from what the binaries link, so the runtime
+# stage never drifts from the build (a new library is a new package, not a
+# crash at start). dpkg knows bookworm's libraries under /lib or /usr/lib.
+RUN for lib in $(ldd /out/zeroscale-controller /out/zeroscale-activator | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do \
+      real=$(readlink -f "$lib"); \
+      dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null \
+        || { echo "no package owns $lib" >&2; exit 1; }; \
+    done | cut -d: -f1 | sort -u > /out/runtime-packages.txt \
+    && cat /out/runtime-packages.txt
 
 FROM debian:bookworm AS runtime
-# Only the shared libraries the two binaries link.
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="zeroscale" \
+      org.opencontainers.image.description="zeroscale-controller and zeroscale-activator" \
+      org.opencontainers.image.revision="${REVISION}"
+COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libyaml-cpp0.7 libcurl4 \
-      libprometheus-cpp-core1.0 libssl3 \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/*
-COPY --from=build /build/controller/zeroscale-controller /build/activator/zeroscale-activator /usr/local/bin/
-# Non-root, and nothing on the root filesystem needs writing (run it read-only).
+      ca-certificates $(cat /tmp/runtime-packages.txt) \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /tmp/*
+COPY --from=build /out/zeroscale-controller /out/zeroscale-activator /usr/local/bin/
+RUN if ldd /usr/local/bin/zeroscale-controller /usr/local/bin/zeroscale-activator | grep 'not found'; then exit 1; fi
+# Non-root (the distroless "nonroot" uid), and nothing on the root filesystem
+# needs writing: run it with readOnlyRootFilesystem.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/zeroscale-controller"]
