@@ -10,7 +10,8 @@
 #   1. base image debian:bookworm: skipped when `docker image inspect
 #      debian:bookworm` succeeds (pulled or made before). Otherwise made with
 #      debootstrap (minbase) from the Debian mirror apt on this machine is
-#      configured with (read from /etc/apt at run time; ZS_DEBIAN_MIRROR
+#      configured with (read from /etc/apt at run time; ZS_DEBIAN_MIRROR and
+#      ZS_DEBIAN_SECURITY_MIRROR
 #      overrides) and `docker import`ed. No registry is needed.
 #   2. `docker build` of the Dockerfile at the repo root (classic builder:
 #      this engine has no BuildKit). The build stage runs apt-get and needs the
@@ -47,35 +48,32 @@ t0=$(zs_now_ms)
 
 # --- 1. base image ----------------------------------------------------------
 
-# The first Debian archive URI apt is configured with (deb822 .sources files or
-# one-line .list files), skipping security and updates-only entries.
-debian_mirror() {
-  local f uri
+# The first archive URI apt is configured with (deb822 .sources files or
+# one-line .list files) whose path ends in /SUFFIX: "debian" for the main
+# archive, "debian-security" for security updates. Comments are not read.
+apt_uri() {
+  local suffix=$1 f uri
   for f in /etc/apt/sources.list.d/*.sources; do
     [[ -f $f ]] || continue
     while read -r uri; do
-      [[ $uri == */debian ]] && { echo "$uri"; return 0; }
-    done < <(awk -F': *' 'tolower($1)=="uris" {n=split($2,u," "); for(i=1;i<=n;i++) print u[i]}' "$f")
+      uri=${uri%/}
+      [[ $uri == */"$suffix" ]] && { echo "$uri"; return 0; }
+    done < <(awk 'tolower($1)=="uris:" {for(i=2;i<=NF;i++) print $i}' "$f")
   done
   for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
     [[ -f $f ]] || continue
-    uri=$(awk '$1=="deb" { for(i=2;i<=NF;i++) if ($i !~ /^\[/ && $i !~ /\]$/) { print $i; exit } }' "$f" \
-      | grep -m1 '/debian/\{0,1\}$' || true)
-    [[ -n $uri ]] && { echo "${uri%/}"; return 0; }
+    while read -r uri; do
+      uri=${uri%/}
+      [[ $uri == */"$suffix" ]] && { echo "$uri"; return 0; }
+    done < <(awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' "$f")
   done
   return 1
 }
 
-# The security archive, if apt has one (so the image gets security updates).
-debian_security_mirror() {
-  grep -rhoE '(https?://[^ ]*/debian-security)/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-    | head -1 | sed 's:/$::'
-}
-
 make_base() {
   local mirror security rootfs
-  mirror=${ZS_DEBIAN_MIRROR:-$(debian_mirror)} || zs_die "no Debian mirror in /etc/apt; set ZS_DEBIAN_MIRROR"
-  security=$(debian_security_mirror || true)
+  mirror=${ZS_DEBIAN_MIRROR:-$(apt_uri debian)} || zs_die "no Debian mirror in /etc/apt; set ZS_DEBIAN_MIRROR"
+  security=${ZS_DEBIAN_SECURITY_MIRROR:-$(apt_uri debian-security || true)}
   if ! command -v debootstrap >/dev/null; then
     zs_log "installing debootstrap"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null \
