@@ -1,0 +1,67 @@
+#include "controller/autoscaler/service.h"
+
+#include <string>
+
+#include "common/log.h"
+#include "controller/autoscaler/proto_convert.h"
+
+namespace zs::autoscaler {
+
+namespace pb = zeroscale::v1alpha1;
+
+AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader)
+    : stats_(stats), scaler_(scaler), is_leader_(std::move(is_leader)) {}
+
+grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
+                                            grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) {
+  pb::StatsReport report;
+  while (stream->Read(&report)) {
+    pb::StatsAck ack;
+    if (!is_leader_()) {
+      ack.set_leader(false);
+      stream->Write(ack);
+      return grpc::Status::OK;
+    }
+    stats_.Ingest(FromProto(report));
+    ack.set_leader(true);
+    if (!stream->Write(ack)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AutoscalerService::Wake(grpc::ServerContext* context, const pb::WakeRequest* request,
+                                     pb::WakeResponse* response) {
+  if (!is_leader_()) {
+    response->set_result(pb::WakeResponse::NOT_LEADER);
+    return grpc::Status::OK;
+  }
+  if (request->namespace_().empty() || request->name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "namespace and name are required");
+  }
+  const FunctionKey key{request->namespace_(), request->name()};
+  // Before scaling: a decision taken between the patch and the activator's
+  // next report must not see an idle Function and undo the wake-up.
+  stats_.NoteRequest(key);
+  absl::StatusOr<int> previous = scaler_.ScaleFromZero(key.ns, key.name);
+  if (!previous.ok()) {
+    if (absl::IsNotFound(previous.status())) {
+      response->set_result(pb::WakeResponse::NOT_FOUND);
+      return grpc::Status::OK;
+    }
+    log::Warn("wake failed", {{"function", key.String()},
+                              {"activator", request->activator_id()},
+                              {"error", std::string(previous.status().message())}});
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(previous.status().message()));
+  }
+  if (*previous == 0) {
+    response->set_result(pb::WakeResponse::SCALED);
+    response->set_desired_replicas(1);
+    log::Info("woke function", {{"function", key.String()}, {"activator", request->activator_id()}});
+  } else {
+    response->set_result(pb::WakeResponse::ALREADY_ACTIVE);
+    response->set_desired_replicas(*previous);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace zs::autoscaler

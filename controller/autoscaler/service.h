@@ -1,0 +1,40 @@
+// AutoscalerService: the controller's side of proto/zeroscale.proto.
+//
+// - StreamStats: one stream per activator; each report goes to the
+//   StatsAggregator and is acknowledged with leader=true. When this process
+//   is not the leader it answers leader=false and ends the stream (the
+//   activator looks the leader up again).
+// - Wake: records a request arrival (so the next decision cannot see the
+//   Function as idle, whatever the samples say yet) and asks the Scaler to
+//   scale from zero; NOT_LEADER when not the leader.
+//
+// Lifecycle: register with a grpc::ServerBuilder; outlives the server.
+// Thread-safety: gRPC calls it from many threads; it holds no state of its
+// own beyond the thread-safe parts it was given.
+#pragma once
+
+#include <functional>
+
+#include "controller/autoscaler/scaler.h"
+#include "controller/autoscaler/stats_aggregator.h"
+#include "proto/zeroscale.grpc.pb.h"
+
+namespace zs::autoscaler {
+
+class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service {
+ public:
+  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader);
+
+  grpc::Status StreamStats(grpc::ServerContext* context,
+                           grpc::ServerReaderWriter<zeroscale::v1alpha1::StatsAck,
+                                                    zeroscale::v1alpha1::StatsReport>* stream) override;
+  grpc::Status Wake(grpc::ServerContext* context, const zeroscale::v1alpha1::WakeRequest* request,
+                    zeroscale::v1alpha1::WakeResponse* response) override;
+
+ private:
+  StatsAggregator& stats_;
+  Scaler& scaler_;
+  std::function<bool()> is_leader_;
+};
+
+}  // namespace zs::autoscaler

@@ -1,0 +1,183 @@
+#include "controller/autoscaler/service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "controller/autoscaler/autoscaler.h"
+#include "controller/autoscaler/proto_convert.h"
+
+namespace zs::autoscaler {
+namespace {
+
+namespace pb = zeroscale::v1alpha1;
+
+// Keeps replica counts in a map, as the Deployment's scale subresource would.
+class FakeScaler : public Scaler {
+ public:
+  absl::StatusOr<int> ScaleFromZero(std::string_view ns, std::string_view name) override {
+    std::lock_guard lock(mu_);
+    ++calls;
+    if (fail) return absl::UnavailableError("apiserver down");
+    auto it = replicas.find(std::string(ns) + "/" + std::string(name));
+    if (it == replicas.end()) return absl::NotFoundError("no such function");
+    const int previous = it->second;
+    if (previous == 0) it->second = 1;
+    return previous;
+  }
+  std::mutex mu_;
+  std::map<std::string, int> replicas;
+  int calls = 0;
+  bool fail = false;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port_, 0);
+    auto channel =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
+    stub_ = pb::Autoscaler::NewStub(channel);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  pb::WakeResponse Wake(const std::string& ns, const std::string& name, grpc::Status* status_out = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::WakeRequest req;
+    req.set_namespace_(ns);
+    req.set_name(name);
+    req.set_activator_id("activator-0");
+    pb::WakeResponse resp;
+    grpc::Status status = stub_->Wake(&ctx, req, &resp);
+    if (status_out) *status_out = status;
+    return resp;
+  }
+
+  ManualClock clock_;
+  StatsAggregator stats_{clock_};
+  FakeScaler scaler_;
+  std::atomic<bool> leader_{true};
+  AutoscalerService service_{stats_, scaler_, [this] { return leader_.load(); }};
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<pb::Autoscaler::Stub> stub_;
+};
+
+pb::StatsReport Report(const std::string& activator, double concurrency, uint32_t queued) {
+  StatsReport r;
+  r.activator_id = activator;
+  FunctionLoad load;
+  load.function = {"default", "hello"};
+  load.average_concurrency = concurrency;
+  load.queued = queued;
+  r.functions.push_back(load);
+  return ToProto(r);
+}
+
+TEST_F(ServiceTest, StreamStatsFeedsTheAggregatorAndAcksEachReport) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamStats(&ctx);
+  pb::StatsAck ack;
+  ASSERT_TRUE(stream->Write(Report("activator-0", 4, 2)));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_TRUE(ack.leader());
+  // The ack is written after ingestion: the figures are there now.
+  Samples s = stats_.SamplesFor({"default", "hello"});
+  EXPECT_EQ(s.queued, 2);
+  ASSERT_EQ(s.concurrency.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.concurrency[0].concurrency, 4);
+
+  clock_.Advance(1s);
+  ASSERT_TRUE(stream->Write(Report("activator-0", 6, 0)));
+  ASSERT_TRUE(stream->Read(&ack));
+  s = stats_.SamplesFor({"default", "hello"});
+  EXPECT_EQ(s.queued, 0);
+  EXPECT_EQ(s.concurrency.size(), 2u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServiceTest, NotLeaderAnswersLeaderFalseAndEndsTheStream) {
+  leader_ = false;
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamStats(&ctx);
+  pb::StatsAck ack;
+  ASSERT_TRUE(stream->Write(Report("activator-0", 4, 2)));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_FALSE(ack.leader());
+  EXPECT_FALSE(stream->Read(&ack));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(stats_.SamplesFor({"default", "hello"}).queued, 0);
+
+  EXPECT_EQ(Wake("default", "hello").result(), pb::WakeResponse::NOT_LEADER);
+  EXPECT_EQ(scaler_.calls, 0);
+}
+
+TEST_F(ServiceTest, WakeScalesFromZeroOnceThenReportsActive) {
+  scaler_.replicas["default/hello"] = 0;
+  pb::WakeResponse first = Wake("default", "hello");
+  EXPECT_EQ(first.result(), pb::WakeResponse::SCALED);
+  EXPECT_EQ(first.desired_replicas(), 1);
+  pb::WakeResponse second = Wake("default", "hello");
+  EXPECT_EQ(second.result(), pb::WakeResponse::ALREADY_ACTIVE);
+  EXPECT_EQ(second.desired_replicas(), 1);
+  EXPECT_EQ(Wake("default", "missing").result(), pb::WakeResponse::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, WakeErrorsAreUnavailableAndBadRequestsRefused) {
+  scaler_.fail = true;
+  grpc::Status status;
+  Wake("default", "hello", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  Wake("", "hello", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Issue 6 part 3 through the service: the function went idle and the
+// autoscaler decided zero; a Wake arrives before any new report. The next
+// decision must keep the woken replica, not undo it.
+TEST_F(ServiceTest, WakeBeforeTheNextReportIsNotUndoneByTheNextDecision) {
+  api::ScalingSpec spec;
+  spec.scale_to_zero_after_seconds = 60;
+  Autoscaler autoscaler(stats_, clock_);
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamStats(&ctx);
+  pb::StatsAck ack;
+  // One request long ago, then only empty reports.
+  StatsReport first;
+  first.activator_id = "activator-0";
+  FunctionLoad load;
+  load.function = {"default", "hello"};
+  load.requests = 1;
+  first.functions.push_back(load);
+  ASSERT_TRUE(stream->Write(ToProto(first)));
+  ASSERT_TRUE(stream->Read(&ack));
+  clock_.Advance(60s);
+  StatsReport empty;
+  empty.activator_id = "activator-0";
+  ASSERT_TRUE(stream->Write(ToProto(empty)));
+  ASSERT_TRUE(stream->Read(&ack));
+  ASSERT_EQ(autoscaler.Evaluate({"default", "hello"}, spec, 1, 1).desired, 0);
+
+  scaler_.replicas["default/hello"] = 0;
+  clock_.Advance(300ms);
+  ASSERT_EQ(Wake("default", "hello").result(), pb::WakeResponse::SCALED);
+  // The next tick: Deployment asks for 1 (not ready), no new report yet.
+  Decision d = autoscaler.Evaluate({"default", "hello"}, spec, 0, 1);
+  EXPECT_EQ(d.desired, 1);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace zs::autoscaler
