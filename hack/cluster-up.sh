@@ -198,7 +198,7 @@ ns=(ip -n "$ZS_NETNS")
 ip netns add "$ZS_NETNS"
 "${ns[@]}" link set lo up
 "${ns[@]}" link add "$ZS_BRIDGE" type bridge
-"${ns[@]}" addr add "$ZS_ADVERTISE_IP/16" dev "$ZS_BRIDGE"
+"${ns[@]}" addr add "$ZS_ADVERTISE_IP/$ZS_BRIDGE_PREFIX" dev "$ZS_BRIDGE"
 "${ns[@]}" link set "$ZS_BRIDGE" up
 ip link add "$ZS_HOST_VETH" type veth peer name "$ZS_NETNS_VETH" netns "$ZS_NETNS"
 ip addr add "$ZS_HOST_LINK_IP/30" dev "$ZS_HOST_VETH"
@@ -210,7 +210,7 @@ ip route add "$ZS_CLUSTER_CIDR" via "$ZS_NETNS_LINK_IP" dev "$ZS_HOST_VETH"
 # the netns' own). It has no default route: nothing in the cluster can reach
 # any address beyond the host end of the link.
 ip netns exec "$ZS_NETNS" sysctl -qw net.ipv4.ip_forward=1
-zs_log "[$(elapsed)] network namespace $ZS_NETNS: $ZS_BRIDGE $ZS_ADVERTISE_IP/16, $ZS_NETNS_VETH $ZS_NETNS_LINK_IP/30 <-> host $ZS_HOST_VETH $ZS_HOST_LINK_IP/30"
+zs_log "[$(elapsed)] network namespace $ZS_NETNS: $ZS_BRIDGE $ZS_ADVERTISE_IP/$ZS_BRIDGE_PREFIX, $ZS_NETNS_VETH $ZS_NETNS_LINK_IP/30 <-> host $ZS_HOST_VETH $ZS_HOST_LINK_IP/30"
 
 # wait_for WHAT SECONDS COMPONENT CMD...: polls CMD every 0.2s until it succeeds;
 # fails early when COMPONENT's process died.

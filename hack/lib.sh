@@ -62,10 +62,13 @@ zs_now_ms() { date +%s%3N; }
 #
 # The cluster lives in network namespace $ZS_NETNS (= the cluster's name):
 #   lo                          up (etcd listens on 127.0.0.1:2379 there)
-#   zs-br0    ${NET}.0.1/16     bridge; the apiserver's advertise address; pods'
+#   zs-br0    ${NET}.0.1/17     bridge; the apiserver's advertise address; pods'
 #                               default gateway. Pods get ${NET}.1.0/24 addresses
-#                               from the node agent (veth from their own netns).
-#   zs-uplink ${NET}.255.2/30   veth to the host
+#                               (prefix /17) from the node agent (veth from their
+#                               own netns).
+#   zs-uplink ${NET}.255.2/30   veth to the host. Outside the bridge's /17 on
+#                               purpose: pods must send host traffic to their
+#                               gateway, not ARP for it on the bridge.
 # On the host:
 #   zsh<8 hex>  ${NET}.255.1/30 the other end of that veth
 #   route ${NET}.0.0/16 via ${NET}.255.2 (so host processes reach pods and 10.88.0.1)
@@ -80,6 +83,8 @@ ZS_CLUSTER_NET=${ZS_CLUSTER_NET:-10.88}
 ZS_APISERVER_PORT=${ZS_APISERVER_PORT:-6443}
 ZS_BRIDGE=zs-br0
 ZS_CLUSTER_CIDR=$ZS_CLUSTER_NET.0.0/16
+ZS_BRIDGE_PREFIX=17
+ZS_BRIDGE_CIDR=$ZS_CLUSTER_NET.0.0/$ZS_BRIDGE_PREFIX
 ZS_ADVERTISE_IP=$ZS_CLUSTER_NET.0.1
 ZS_POD_CIDR=$ZS_CLUSTER_NET.1.0/24
 ZS_HOST_LINK_IP=$ZS_CLUSTER_NET.255.1
@@ -157,8 +162,10 @@ zs_spawn() {
   rm -f "$pidf"
   printf '\n=== %s start: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
   # shellcheck disable=SC2016  # $0/$$/$@ expand in the child shell
+  # 8>&- 9>&-: the daemons must not inherit (and so hold forever) the flocks
+  # that cluster-up and build-k8s take on those descriptors.
   setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" "${pre[@]}" "$@" \
-    >>"$log" 2>&1 </dev/null &
+    >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   local i
   for ((i = 0; i < 100; i++)); do
     [[ -s $pidf ]] && return 0
