@@ -12,10 +12,15 @@
 #include "common/kube/leader_election.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "controller/autoscaler/service.h"
+#include "controller/autoscaler/stats_aggregator.h"
 #include "controller/events.h"
 #include "controller/function_controller.h"
 #include "controller/metrics.h"
 #include "controller/options.h"
+#include "controller/scaling/autoscaler_loop.h"
+
+#include <grpcpp/grpcpp.h>
 
 namespace {
 
@@ -34,6 +39,18 @@ sigset_t BlockStopSignals() {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+// ":9090" -> "0.0.0.0:9090" (gRPC wants a host).
+std::string GrpcListenAddress(const std::string& bind) {
+  return !bind.empty() && bind[0] == ':' ? "0.0.0.0" + bind : bind;
+}
+
+std::string AdvertiseAddress(const std::string& flag, const std::string& bind) {
+  if (!flag.empty()) return flag;
+  const char* pod_ip = std::getenv("POD_IP");
+  const std::string port = bind.substr(bind.rfind(':') + 1);
+  return zs::Cat(pod_ip != nullptr && *pod_ip != 0 ? pod_ip : "127.0.0.1", ":", port);
 }
 
 }  // namespace
@@ -73,13 +90,29 @@ int main(int argc, char** argv) {
     zs::log::Error("cannot create Kubernetes client", {{"error", std::string(client.status().message())}});
     return 1;
   }
-  const std::string identity = options.identity.empty() ? DefaultIdentity() : options.identity;
+  const std::string advertise = AdvertiseAddress(options.grpc_advertise_address, options.grpc_bind_address);
+  const std::string identity =
+      zs::Cat(options.identity.empty() ? DefaultIdentity() : options.identity, "@", advertise);
 
   zs::controller::ControllerMetrics metrics;
   zs::controller::KubeEventRecorder events(**client, clock, "zeroscale-controller");
+  zs::autoscaler::StatsAggregator stats(clock);
+  zs::controller::AutoscalerLoop* autoscaler_ptr = nullptr;
   zs::controller::FunctionController controller(
-      **client, clock, metrics, events, [](const std::string&) { return std::nullopt; },
+      **client, clock, metrics, events,
+      [&autoscaler_ptr](const std::string& key) -> std::optional<zs::controller::ScalingStatus> {
+        return autoscaler_ptr != nullptr ? autoscaler_ptr->StatusOf(key) : std::nullopt;
+      },
       {options.watch_namespace, options.activator_url, static_cast<int>(options.max_concurrent_reconciles)});
+  zs::controller::AutoscalerLoop::Options loop_options;
+  loop_options.tick = options.autoscaler_tick;
+  zs::controller::AutoscalerLoop autoscaler(
+      **client, clock, stats,
+      [&controller](const std::string& key) { return controller.functions().Get(key); },
+      [&controller](const std::string& key) { return controller.deployments().Get(key); },
+      [&controller] { return controller.functions().List(); }, events, metrics,
+      [&controller](const std::string& key) { controller.Enqueue(key); }, loop_options);
+  autoscaler_ptr = &autoscaler;
   controller.StartInformers();
 
   std::unique_ptr<zs::kube::LeaderElector> elector;
@@ -102,11 +135,26 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::atomic<bool> leading{false};
+  zs::autoscaler::AutoscalerService service(stats, autoscaler, [&leading] { return leading.load(); });
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),
+                           &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server || grpc_port == 0) {
+    zs::log::Error("cannot start the gRPC server", {{"address", options.grpc_bind_address}});
+    return 1;
+  }
+
   auto start_leading = [&] {
     metrics.SetLeader(true);
     zs::log::Info("started leading", {{"identity", identity}});
     controller.WaitForSync(std::chrono::minutes(5));
     controller.StartWorkers();
+    autoscaler.Start();
+    leading = true;
   };
   if (options.leader_elect) {
     zs::kube::LeaderElectionConfig le;
@@ -132,11 +180,16 @@ int main(int argc, char** argv) {
   }
   zs::log::Info("controller running", {{"identity", identity},
                                        {"metrics", metrics_server ? metrics_server->address() : "off"},
-                                       {"probes", (*probes)->address()}});
+                                       {"probes", (*probes)->address()},
+                                       {"grpc", zs::Cat(GrpcListenAddress(options.grpc_bind_address))},
+                                       {"advertise", advertise}});
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   zs::log::Info("stopping", {{"signal", signal}});
+  leading = false;
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  autoscaler.Stop();
   controller.Stop();
   if (elector) elector->Stop();  // releases the lease for a fast handover
   (*probes)->Stop();

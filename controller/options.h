@@ -23,7 +23,12 @@ struct Options {
   std::string watch_namespace;  // empty: all namespaces
   std::string domain = "fn.local";
   std::string activator_url = "http://zeroscale-activator.zeroscale-system.svc";
-  std::string identity;  // empty: hostname
+  std::string identity;  // empty: hostname_pid
+  // Where activators reach this replica's gRPC server; empty: $POD_IP (or
+  // 127.0.0.1) with the port of --grpc-bind-address. Written into the
+  // Lease's holderIdentity as "<identity>@<address>" so that activators find
+  // the leader from the Lease alone.
+  std::string grpc_advertise_address;
   std::chrono::milliseconds autoscaler_tick{2'000};
   int64_t max_concurrent_reconciles = 4;
   std::string log_level = "info";
@@ -50,7 +55,10 @@ struct Options {
     flags.String("namespace", &watch_namespace, "Namespace to watch; empty watches all namespaces.");
     flags.String("domain", &domain, "Domain of Host-based routing: <name>.<namespace>.<domain>.");
     flags.String("activator-url", &activator_url, "Base URL of the activator, used to write status.url.");
-    flags.String("identity", &identity, "Leader-election identity; empty uses the hostname.");
+    flags.String("identity", &identity, "Leader-election identity; empty uses hostname_pid.");
+    flags.String("grpc-advertise-address", &grpc_advertise_address,
+                 "host:port activators use to reach this replica's gRPC server; empty: $POD_IP or 127.0.0.1 "
+                 "with the --grpc-bind-address port.");
     flags.Duration("autoscaler-tick", &autoscaler_tick, "How often the autoscaler decides.");
     flags.Int("max-concurrent-reconciles", &max_concurrent_reconciles, "Reconcile workers.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");

@@ -1,0 +1,202 @@
+#include "controller/scaling/autoscaler_loop.h"
+
+#include "common/kube/errors.h"
+#include "common/kube/resource.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace zs::controller {
+
+using nlohmann::json;
+
+namespace {
+
+int32_t IntAt(const json& object, const char* pointer) {
+  json::json_pointer ptr(pointer);
+  return object.contains(ptr) && object[ptr].is_number_integer() ? object[ptr].get<int32_t>() : 0;
+}
+
+// Wall time of a monotonic instant, for status fields.
+SystemTime ToWall(Clock& clock, MonotonicTime t) {
+  return clock.WallNow() - std::chrono::duration_cast<SystemTime::duration>(clock.Now() - t);
+}
+
+}  // namespace
+
+AutoscalerLoop::AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats,
+                               Lister functions, Lister deployments,
+                               std::function<std::vector<json>()> list_functions, EventRecorder& events,
+                               ControllerMetrics& metrics, std::function<void(const std::string&)> enqueue,
+                               Options options)
+    : client_(client),
+      clock_(clock),
+      stats_(stats),
+      functions_(std::move(functions)),
+      deployments_(std::move(deployments)),
+      list_functions_(std::move(list_functions)),
+      events_(events),
+      metrics_(metrics),
+      enqueue_(std::move(enqueue)),
+      options_(options) {}
+
+AutoscalerLoop::~AutoscalerLoop() { Stop(); }
+
+void AutoscalerLoop::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void AutoscalerLoop::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void AutoscalerLoop::Run() {
+  // Short sleeps so Stop() is prompt; the decision cadence is options_.tick.
+  MonotonicTime next = clock_.Now();
+  while (!stop_) {
+    if (clock_.Now() >= next) {
+      Tick();
+      next = clock_.Now() + options_.tick;
+    }
+    clock_.SleepFor(std::min<Duration>(options_.tick, std::chrono::milliseconds(100)));
+  }
+}
+
+void AutoscalerLoop::Tick() {
+  for (const json& fn : list_functions_()) DecideOne(fn);
+}
+
+void AutoscalerLoop::DecideOne(const json& object) {
+  auto decoded = api::DecodeFunction(object);
+  if (!decoded.ok() || !api::ValidateFunctionSpec(decoded->spec).ok()) return;
+  const api::Function& fn = *decoded;
+  if (fn.metadata.deletion_timestamp) return;
+  const std::string key = fn.metadata.Key();
+  std::optional<json> deployment = deployments_(key);
+  if (!deployment) return;  // the reconciler has not created it yet
+
+  autoscaler::Samples samples = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
+  samples.ready_replicas = IntAt(*deployment, "/status/readyReplicas");
+  samples.current_desired = IntAt(*deployment, "/spec/replicas");
+  const MonotonicTime now = clock_.Now();
+
+  std::unique_lock lock(mu_);
+  PerFunction& pf = functions_state_[key];
+  autoscaler::Decision decision =
+      autoscaler::Decide(samples, fn.spec.scaling, pf.state, now, options_.tuning);
+  pf.state = decision.state;
+  const ScalingStatus before = pf.status;
+  pf.status.desired_replicas = decision.desired;
+  if (samples.last_request_time) pf.status.last_request_time = ToWall(clock_, *samples.last_request_time);
+  if (samples.queued > 0) {
+    pf.status.active_reason = "Queued";
+    pf.status.active_message = Cat(samples.queued, " requests wait for a ready replica");
+  } else if (decision.desired > 0) {
+    pf.status.active_reason = "Serving";
+    pf.status.active_message = Cat(decision.desired, " replicas wanted (", decision.reason, ")");
+  } else {
+    pf.status.active_reason = "NoTraffic";
+    pf.status.active_message = "scaled to zero; the next request wakes it";
+  }
+  const int32_t current = samples.current_desired;
+  lock.unlock();
+
+  if (decision.desired != current) {
+    auto patched = client_.PatchScale(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name),
+                                      decision.desired, {"zeroscale-autoscaler"});
+    if (!patched.ok()) {
+      log::Warn("scale failed", {{"function", key}, {"error", Message(patched.status())}});
+      events_.Record(
+          fn, EventType::kWarning, "ScaleFailed",
+          Cat("scaling from ", current, " to ", decision.desired, ": ", patched.status().message()));
+      return;
+    }
+    NoteScaled(key, current, decision.desired,
+               Cat(decision.reason, ", stable concurrency ", decision.stable_concurrency,
+                   ", panic concurrency ", decision.panic_concurrency),
+               object);
+  }
+  bool changed = false;
+  {
+    std::lock_guard relock(mu_);
+    const ScalingStatus& after = functions_state_[key].status;
+    changed = after.active_reason != before.active_reason ||
+              after.desired_replicas != before.desired_replicas ||
+              after.last_scale_time != before.last_scale_time ||
+              (after.last_request_time &&
+               (!before.last_request_time ||
+                *after.last_request_time - *before.last_request_time >= std::chrono::seconds(10)));
+  }
+  if (changed) enqueue_(key);
+}
+
+void AutoscalerLoop::NoteScaled(const std::string& key, int32_t from, int32_t to, const std::string& why,
+                                const json& object) {
+  {
+    std::lock_guard lock(mu_);
+    PerFunction& pf = functions_state_[key];
+    pf.status.last_scale_time = clock_.WallNow();
+    pf.status.desired_replicas = to;
+  }
+  auto fn = api::DecodeFunction(object);
+  const std::string direction = to > from ? "up" : "down";
+  if (fn.ok()) {
+    metrics_.CountScale(fn->metadata.namespace_, fn->metadata.name, direction);
+    events_.Record(*fn, EventType::kNormal, to > from ? "ScaledUp" : "ScaledDown",
+                   Cat("scaled from ", from, " to ", to, " replicas (", why, ")"));
+  }
+  log::Info("scaled", {{"function", key}, {"from", from}, {"to", to}, {"why", why}});
+  enqueue_(key);
+}
+
+absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::string& ns,
+                                                                const std::string& name) {
+  const std::string key = Cat(ns, "/", name);
+  std::optional<json> object = functions_(key);
+  if (!object) return WakeResult::kNotFound;
+  stats_.NoteRequest({ns, name});
+  // Conditional on spec.replicas == 0: a JSON patch "test" fails (422) when
+  // some other decision already scaled it up.
+  const json patch = json::array({{{"op", "test"}, {"path", "/spec/replicas"}, {"value", 0}},
+                                  {{"op", "replace"}, {"path", "/spec/replicas"}, {"value", 1}}});
+  auto patched = client_.Patch(kube::DeploymentRef(ns, name).Sub("scale"), kube::PatchType::kJson, patch,
+                               {"zeroscale-autoscaler"});
+  if (kube::IsInvalid(patched.status())) return WakeResult::kAlreadyActive;
+  if (kube::IsNotFound(patched.status())) return WakeResult::kNotFound;
+  if (!patched.ok()) return patched.status();
+  {
+    std::lock_guard lock(mu_);
+    PerFunction& pf = functions_state_[key];
+    // The next decision must not undo the wake before the request lands.
+    pf.state.scaled_to_zero_at.reset();
+    pf.status.active_reason = "Queued";
+    pf.status.active_message = "woken from zero by a request";
+  }
+  NoteScaled(key, 0, 1, "woken by a request", *object);
+  return WakeResult::kScaled;
+}
+
+absl::StatusOr<int> AutoscalerLoop::ScaleFromZero(std::string_view ns, std::string_view name) {
+  auto woken = Wake(std::string(ns), std::string(name));
+  if (!woken.ok()) return woken.status();
+  switch (*woken) {
+    case WakeResult::kScaled:
+      return 0;
+    case WakeResult::kNotFound:
+      return absl::NotFoundError(Cat("no Function ", ns, "/", name));
+    case WakeResult::kAlreadyActive:
+      break;
+  }
+  std::optional<json> deployment = deployments_(Cat(ns, "/", name));
+  return std::max(1, deployment ? IntAt(*deployment, "/spec/replicas") : 1);
+}
+
+std::optional<ScalingStatus> AutoscalerLoop::StatusOf(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = functions_state_.find(key);
+  if (it == functions_state_.end()) return std::nullopt;
+  return it->second.status;
+}
+
+}  // namespace zs::controller
