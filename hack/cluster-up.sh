@@ -70,8 +70,13 @@ fi
 # Clean up whatever a previous run left (no-op when there is nothing).
 if ((fresh)); then zs_cluster_down --wipe; else zs_cluster_down; fi
 
-on_error() {
+# Any failure from here on (a command, zs_die, a timeout) tears down what was
+# started, after showing the last log lines.
+up_ok=0
+on_exit() {
   local rc=$?
+  ((up_ok == 0)) || return 0
+  ((rc != 0)) || rc=1
   zs_log "start failed (exit $rc) after $(elapsed); last log lines:"
   local f
   for f in "$ZS_LOG_DIR"/*.log; do
@@ -86,7 +91,7 @@ on_error() {
   fi
   exit "$rc"
 }
-trap on_error ERR
+trap on_exit EXIT
 
 mkdir -p "$ZS_PKI_DIR" "$ZS_LOG_DIR" "$ZS_RUN_DIR" "$ZS_ETCD_DIR"
 chmod 700 "$ZS_PKI_DIR" "$ZS_ETCD_DIR"
@@ -266,7 +271,8 @@ wait_for "kube-apiserver ready (/readyz)" "$timeout" kube-apiserver \
   bash -c "[[ \$(ip netns exec '$ZS_NETNS' curl -sS --max-time 5 --cacert '$pki/ca.crt' https://127.0.0.1:6443/readyz) == ok ]]"
 
 # --- host loopback forwarder ------------------------------------------------------
-zs_spawn apiserver-forwarder host socat \
+# shellcheck disable=SC2016  # $0/$@ expand in the child shell
+zs_spawn apiserver-forwarder host bash -c 'exec -a "$0" socat "$@"' "$(zs_forwarder_tag)" \
   "TCP-LISTEN:$ZS_APISERVER_PORT,bind=127.0.0.1,reuseaddr,fork" \
   "TCP:$ZS_ADVERTISE_IP:6443,connect-timeout=5"
 wait_for "apiserver reachable from the host at $ZS_APISERVER" "$timeout" apiserver-forwarder \
@@ -299,6 +305,6 @@ export KUBECONFIG=$ZS_KUBECONFIG
 wait_for "ServiceAccount default/default exists (pods can be created)" "$timeout" kube-controller-manager \
   "$bin/kubectl" get serviceaccount default --namespace default --request-timeout 5s
 
-trap - ERR
+up_ok=1
 zs_log "cluster $ZS_CLUSTER_NAME up in $(elapsed)"
 print_summary

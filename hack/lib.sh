@@ -142,11 +142,25 @@ zs_component_pid() {
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   zs_alive "$pid" || return 1
   case $name in
-    apiserver-forwarder) bin=socat ;;
+    apiserver-forwarder) bin=$(zs_forwarder_tag) ;;
     *) bin=$name ;;
   esac
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$bin" || return 1
   echo "$pid"
+}
+
+# argv[0] of the host-side forwarder, so it can be found without its pid file.
+zs_forwarder_tag() { printf 'zs-apiserver-forwarder:%s' "$ZS_CLUSTER_NAME"; }
+
+# zs_stray_pids NAME: processes of component NAME of this cluster that its pid
+# file does not name (pid files deleted, or the netns deleted under them):
+# the binary with this cluster's directory in its arguments, or the forwarder
+# by its argv[0].
+zs_stray_pids() {
+  case $1 in
+    apiserver-forwarder) pgrep -f -- "^$(zs_forwarder_tag) " ;;
+    *) pgrep -f -- "^$ZS_BIN_DIR/$1 .*$ZS_CLUSTER_DIR/" ;;
+  esac || true
 }
 
 # zs_spawn NAME netns|host CMD...: starts CMD detached (own session, stdin from
@@ -219,7 +233,17 @@ zs_cluster_down() {
     fi
     rm -f "$ZS_RUN_DIR/$name.pid"
   done
-  # 2. Anything else still inside the netns (lost pid files, children).
+  # 2. Ours without a pid file, in the same order, then anything else still
+  #    inside the netns.
+  local -a stray
+  for ((i = ${#ZS_COMPONENTS[@]} - 1; i >= 0; i--)); do
+    name=${ZS_COMPONENTS[i]}
+    mapfile -t stray < <(zs_stray_pids "$name")
+    if ((${#stray[@]} > 0)); then
+      zs_log "stopping $name without pid file: ${stray[*]}"
+      zs_stop_pids 20 "${stray[@]}"
+    fi
+  done
   if zs_netns_exists; then
     local -a rest
     mapfile -t rest < <(ip netns pids "$ZS_NETNS" 2>/dev/null || true)
