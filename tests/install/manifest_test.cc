@@ -1,0 +1,476 @@
+// What an install must be, checked on the objects users apply: the plain
+// manifests in deploy/ and the chart's renderings pinned in golden/ (which
+// helm_golden.sh keeps equal to `helm template`). Pod hardening, least-privilege
+// RBAC (exact rule sets), flags the binaries really accept (parsed with their
+// own FlagSets), Services and PDBs that select the pods they mean, and a
+// dashboard that queries every metric DESIGN.md names.
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "activator/options.h"
+#include "common/flags.h"
+#include "common/yaml.h"
+#include "controller/options.h"
+
+namespace {
+
+using nlohmann::json;
+
+std::string SourcePath(const std::string& relative) { return std::string(ZS_SOURCE_DIR) + "/" + relative; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// One install: every object a user would apply together.
+struct Install {
+  std::string name;
+  std::vector<std::string> files;
+  std::string namespace_;
+  std::string prefix;  // object-name prefix (fullname)
+  std::string image;
+};
+
+void PrintTo(const Install& install, std::ostream* os) { *os << install.name; }
+
+std::vector<Install> Installs() {
+  return {
+      {"deploy",
+       {"deploy/00-namespace.yaml", "deploy/controller.yaml", "deploy/activator.yaml",
+        "deploy/dashboard.yaml"},
+       "zeroscale-system",
+       "zeroscale",
+       "zeroscale/zeroscale:dev"},
+      {"chart_default",
+       {"tests/install/golden/default.yaml"},
+       "zeroscale-system",
+       "zeroscale",
+       "zeroscale/zeroscale:dev"},
+      {"chart_custom",
+       {"tests/install/golden/custom.yaml"},
+       "serverless",
+       "fn",
+       "registry.example/acme/"
+       "zeroscale@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+  };
+}
+
+std::vector<json> Load(const Install& install) {
+  std::vector<json> objects;
+  for (const std::string& file : install.files) {
+    auto docs = zs::YamlFileToJson(SourcePath(file));
+    EXPECT_TRUE(docs.ok()) << file << ": " << docs.status();
+    if (!docs.ok()) continue;
+    for (json& doc : *docs) {
+      if (doc.is_object()) objects.push_back(std::move(doc));
+    }
+  }
+  return objects;
+}
+
+std::vector<json> OfKind(const std::vector<json>& objects, const std::string& kind) {
+  std::vector<json> out;
+  for (const json& o : objects) {
+    if (o.value("kind", "") == kind) out.push_back(o);
+  }
+  return out;
+}
+
+const json* Find(const std::vector<json>& objects, const std::string& kind, const std::string& name) {
+  for (const json& o : objects) {
+    if (o.value("kind", "") == kind && o["metadata"].value("name", "") == name) return &o;
+  }
+  return nullptr;
+}
+
+bool Selects(const json& selector, const json& labels) {
+  if (!selector.is_object() || selector.empty()) return false;
+  for (const auto& [k, v] : selector.items()) {
+    if (!labels.contains(k) || labels[k] != v) return false;
+  }
+  return true;
+}
+
+class InstallTest : public ::testing::TestWithParam<Install> {
+ protected:
+  void SetUp() override { objects_ = Load(GetParam()); }
+  const json& Deployment(const std::string& component) {
+    const json* d = Find(objects_, "Deployment", GetParam().prefix + "-" + component);
+    if (d == nullptr) {
+      static const json kEmpty = json::object();
+      ADD_FAILURE() << "no Deployment " << GetParam().prefix << "-" << component;
+      return kEmpty;
+    }
+    return *d;
+  }
+  std::vector<json> objects_;
+};
+
+TEST_P(InstallTest, EveryNamespacedObjectIsInTheInstallNamespace) {
+  static const std::set<std::string> kClusterScoped = {"Namespace", "ClusterRole", "ClusterRoleBinding",
+                                                       "CustomResourceDefinition"};
+  ASSERT_FALSE(objects_.empty());
+  for (const json& o : objects_) {
+    const std::string kind = o.value("kind", "");
+    const std::string name = o["metadata"].value("name", "");
+    if (kClusterScoped.count(kind)) {
+      EXPECT_FALSE(o["metadata"].contains("namespace")) << kind << " " << name;
+    } else if (kind == "ConfigMap" && name.ends_with("-dashboard")) {
+      EXPECT_TRUE(o["metadata"].contains("namespace")) << name;  // dashboard.namespace may move it
+    } else {
+      EXPECT_EQ(o["metadata"].value("namespace", ""), GetParam().namespace_) << kind << " " << name;
+    }
+    EXPECT_EQ(o["metadata"]["labels"].value("app.kubernetes.io/name", ""), "zeroscale")
+        << kind << " " << name;
+  }
+}
+
+TEST_P(InstallTest, PodsAreHardened) {
+  for (const json& d : OfKind(objects_, "Deployment")) {
+    const std::string name = d["metadata"]["name"];
+    const json& pod = d["spec"]["template"]["spec"];
+    SCOPED_TRACE(name);
+    EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], true);
+    EXPECT_EQ(pod["securityContext"]["runAsUser"], 65532);
+    EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    EXPECT_FALSE(pod.value("hostNetwork", false));
+    EXPECT_FALSE(pod.value("hostPID", false));
+    EXPECT_NE(pod.value("automountServiceAccountToken", true), false)
+        << "the binaries use the in-cluster token";
+    EXPECT_FALSE(pod.contains("volumes")) << "nothing needs a writable or host volume";
+    ASSERT_EQ(pod["containers"].size(), 1u);
+    const json& c = pod["containers"][0];
+    EXPECT_EQ(c["image"], GetParam().image);
+    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], false);
+    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], true);
+    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
+    EXPECT_FALSE(c["securityContext"]["capabilities"].contains("add"));
+    EXPECT_FALSE(c["securityContext"].value("privileged", false));
+    for (const char* kind : {"requests", "limits"}) {
+      for (const char* resource : {"cpu", "memory"}) {
+        EXPECT_TRUE(c["resources"][kind].contains(resource)) << kind << "." << resource;
+      }
+    }
+    // Probes hit the binaries' AdminServer on the named health port.
+    std::set<std::string> port_names;
+    for (const json& p : c["ports"]) port_names.insert(p["name"].get<std::string>());
+    EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    EXPECT_TRUE(port_names.count(c["livenessProbe"]["httpGet"]["port"].get<std::string>()));
+    EXPECT_TRUE(port_names.count(c["readinessProbe"]["httpGet"]["port"].get<std::string>()));
+    // The ServiceAccount it runs as is part of the install.
+    EXPECT_NE(Find(objects_, "ServiceAccount", pod["serviceAccountName"]), nullptr)
+        << pod["serviceAccountName"];
+  }
+}
+
+// The rules each component needs, as (apiGroup, resource, verb) triples.
+using Rules = std::set<std::tuple<std::string, std::string, std::string>>;
+
+Rules Expand(const json& rules) {
+  Rules out;
+  for (const json& r : rules) {
+    EXPECT_FALSE(r.contains("resourceNames")) << r.dump();
+    for (const json& g : r["apiGroups"]) {
+      for (const json& res : r["resources"]) {
+        for (const json& v : r["verbs"]) out.emplace(g, res, v);
+      }
+    }
+  }
+  return out;
+}
+
+Rules Product(const std::string& group, const std::vector<std::string>& resources,
+              const std::vector<std::string>& verbs) {
+  Rules out;
+  for (const auto& r : resources) {
+    for (const auto& v : verbs) out.emplace(group, r, v);
+  }
+  return out;
+}
+
+Rules Union(std::initializer_list<Rules> parts) {
+  Rules out;
+  for (const Rules& p : parts) out.insert(p.begin(), p.end());
+  return out;
+}
+
+TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
+  const std::string& prefix = GetParam().prefix;
+  const std::vector<std::string> kCrud = {"get", "list", "watch", "create", "update", "patch", "delete"};
+  const Rules controller_cluster = Union({
+      Product("zeroscale.dev", {"functions"}, {"get", "list", "watch"}),
+      Product("zeroscale.dev", {"functions/status"}, {"get", "update", "patch"}),
+      Product("zeroscale.dev", {"functions/finalizers"}, {"update"}),
+      Product("apps", {"deployments"}, kCrud),
+      Product("apps", {"deployments/scale"}, {"get", "update", "patch"}),
+      Product("", {"services"}, kCrud),
+      Product("", {"events"}, {"create", "patch"}),
+      Product("events.k8s.io", {"events"}, {"create", "patch"}),
+  });
+  const Rules controller_ns = Product("coordination.k8s.io", {"leases"}, {"get", "create", "update"});
+  const Rules activator_cluster = Union({
+      Product("zeroscale.dev", {"functions"}, {"get", "list", "watch"}),
+      Product("discovery.k8s.io", {"endpointslices"}, {"get", "list", "watch"}),
+  });
+  const Rules activator_ns = Product("coordination.k8s.io", {"leases"}, {"get", "list", "watch"});
+
+  auto rules_of = [&](const std::string& kind, const std::string& name) {
+    const json* role = Find(objects_, kind, name);
+    EXPECT_NE(role, nullptr) << kind << " " << name;
+    return role ? Expand((*role)["rules"]) : Rules{};
+  };
+  EXPECT_EQ(rules_of("ClusterRole", prefix + "-controller"), controller_cluster);
+  EXPECT_EQ(rules_of("Role", prefix + "-controller-leader-election"), controller_ns);
+  EXPECT_EQ(rules_of("ClusterRole", prefix + "-activator"), activator_cluster);
+  EXPECT_EQ(rules_of("Role", prefix + "-activator-leader-lookup"), activator_ns);
+
+  // No wildcard, no Secrets, anywhere; each binding gives its role to its own
+  // component's ServiceAccount only.
+  for (const char* kind : {"ClusterRole", "Role"}) {
+    for (const json& role : OfKind(objects_, kind)) {
+      for (const auto& [group, resource, verb] : Expand(role["rules"])) {
+        EXPECT_NE(group, "*");
+        EXPECT_NE(resource, "*");
+        EXPECT_NE(verb, "*");
+        EXPECT_NE(resource, "secrets") << role["metadata"]["name"];
+      }
+    }
+  }
+  for (const char* kind : {"ClusterRoleBinding", "RoleBinding"}) {
+    for (const json& b : OfKind(objects_, kind)) {
+      const std::string role = b["roleRef"]["name"];
+      const std::string component = role.starts_with(prefix + "-controller") ? "controller" : "activator";
+      ASSERT_EQ(b["subjects"].size(), 1u);
+      EXPECT_EQ(b["subjects"][0]["kind"], "ServiceAccount");
+      EXPECT_EQ(b["subjects"][0]["name"], prefix + "-" + component);
+      EXPECT_EQ(b["subjects"][0]["namespace"], GetParam().namespace_);
+      EXPECT_NE(Find(objects_, b["roleRef"]["kind"], role), nullptr) << role;
+    }
+  }
+}
+
+std::vector<std::string> Args(const json& deployment) {
+  std::vector<std::string> args;
+  for (const json& a : deployment["spec"]["template"]["spec"]["containers"][0]["args"]) args.push_back(a);
+  return args;
+}
+
+TEST_P(InstallTest, ControllerFlagsParseWithTheControllersOwnFlagSet) {
+  const json& d = Deployment("controller");
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["command"][0],
+            "/usr/local/bin/zeroscale-controller");
+  zs::controller::Options options;
+  zs::FlagSet flags("zeroscale-controller", "");
+  options.Register(flags);
+  auto parsed = flags.Parse(Args(d));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, zs::FlagSet::Outcome::kRun);
+  EXPECT_TRUE(options.leader_elect) << "more than one replica needs leader election";
+  EXPECT_GT(d["spec"]["replicas"].get<int>(), 1);
+  EXPECT_EQ(options.leader_election_namespace, GetParam().namespace_);
+  EXPECT_LT(options.renew_deadline, options.lease_duration);
+  EXPECT_LT(options.retry_period, options.renew_deadline);
+  // The Lease holder is the pod's gRPC address, which activators dial.
+  EXPECT_EQ(options.identity, "$(POD_IP):9090");
+  EXPECT_EQ(options.grpc_bind_address, ":9090");
+}
+
+TEST_P(InstallTest, ActivatorFlagsParseWithTheActivatorsOwnFlagSet) {
+  const json& d = Deployment("activator");
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["command"][0],
+            "/usr/local/bin/zeroscale-activator");
+  zs::activator::Options options;
+  zs::FlagSet flags("zeroscale-activator", "");
+  options.Register(flags);
+  auto parsed = flags.Parse(Args(d));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, zs::FlagSet::Outcome::kRun);
+  // It finds the controller through the controller's Lease, in this namespace.
+  zs::controller::Options controller;
+  zs::FlagSet controller_flags("zeroscale-controller", "");
+  controller.Register(controller_flags);
+  ASSERT_TRUE(controller_flags.Parse(Args(Deployment("controller"))).ok());
+  EXPECT_EQ(options.leader_election_namespace, controller.leader_election_namespace);
+  EXPECT_EQ(options.leader_election_id, controller.leader_election_id);
+  EXPECT_EQ(options.domain, controller.domain);
+  EXPECT_TRUE(options.controller_address.empty());
+  // The pod outlives the drain: SIGKILL only after drain-timeout.
+  const int grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"];
+  EXPECT_GT(std::chrono::seconds(grace), options.drain_timeout);
+}
+
+TEST_P(InstallTest, ServicesAndBudgetsSelectTheirPods) {
+  std::map<std::string, json> pod_labels;  // component -> pod template labels
+  std::map<std::string, std::map<std::string, int>> named_ports;
+  for (const json& d : OfKind(objects_, "Deployment")) {
+    const json& labels = d["spec"]["template"]["metadata"]["labels"];
+    const std::string component = labels["app.kubernetes.io/component"];
+    EXPECT_TRUE(Selects(d["spec"]["selector"]["matchLabels"], labels)) << component;
+    pod_labels[component] = labels;
+    for (const json& p : d["spec"]["template"]["spec"]["containers"][0]["ports"]) {
+      named_ports[component][p["name"]] = p["containerPort"];
+    }
+  }
+  ASSERT_EQ(pod_labels.size(), 2u);
+  for (const json& s : OfKind(objects_, "Service")) {
+    const std::string name = s["metadata"]["name"];
+    int matches = 0;
+    for (const auto& [component, labels] : pod_labels) {
+      if (!Selects(s["spec"]["selector"], labels)) continue;
+      ++matches;
+      for (const json& p : s["spec"]["ports"]) {
+        EXPECT_TRUE(named_ports[component].count(p["targetPort"])) << name << " -> " << p["targetPort"];
+      }
+    }
+    EXPECT_EQ(matches, 1) << name << " selects exactly one component";
+  }
+  const json* activator = Find(objects_, "Service", GetParam().prefix + "-activator");
+  ASSERT_NE(activator, nullptr);
+  EXPECT_EQ((*activator)["spec"]["ports"][0]["targetPort"], "http");
+  for (const json& pdb : OfKind(objects_, "PodDisruptionBudget")) {
+    int matches = 0;
+    for (const auto& [component, labels] : pod_labels)
+      matches += Selects(pdb["spec"]["selector"]["matchLabels"], labels);
+    EXPECT_EQ(matches, 1) << pdb["metadata"]["name"];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Installs, InstallTest, ::testing::ValuesIn(Installs()),
+                         [](const auto& info) { return info.param.name; });
+
+// The defaults the brief fixes for the plain install.
+TEST(DeployTest, DefaultInstallShape) {
+  const std::vector<json> objects = Load(Installs()[0]);
+  const json* ns = Find(objects, "Namespace", "zeroscale-system");
+  ASSERT_NE(ns, nullptr);
+  EXPECT_EQ((*ns)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+  const json* controller = Find(objects, "Deployment", "zeroscale-controller");
+  ASSERT_NE(controller, nullptr);
+  EXPECT_EQ((*controller)["spec"]["replicas"], 2);
+  const json* service = Find(objects, "Service", "zeroscale-activator");
+  ASSERT_NE(service, nullptr);
+  EXPECT_EQ((*service)["spec"]["ports"][0]["port"], 80);
+  const json* activator = Find(objects, "Deployment", "zeroscale-activator");
+  ASSERT_NE(activator, nullptr);
+  EXPECT_EQ((*activator)["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8000);
+  EXPECT_NE(Find(objects, "PodDisruptionBudget", "zeroscale-activator"), nullptr);
+  EXPECT_NE(Find(objects, "Service", "zeroscale-controller-metrics"), nullptr);
+  EXPECT_NE(Find(objects, "Service", "zeroscale-activator-metrics"), nullptr);
+}
+
+// --- the Grafana dashboard ---------------------------------------------------
+
+json Dashboard() { return json::parse(ReadFile(SourcePath("charts/zeroscale/dashboards/zeroscale.json"))); }
+
+std::vector<std::string> Exprs(const json& dashboard) {
+  std::vector<std::string> out;
+  for (const json& panel : dashboard["panels"]) {
+    if (!panel.contains("targets")) continue;
+    for (const json& t : panel["targets"]) out.push_back(t.value("expr", ""));
+  }
+  return out;
+}
+
+TEST(DashboardTest, QueriesEveryMetricDesignNames) {
+  const std::vector<std::string> exprs = Exprs(Dashboard());
+  for (const char* metric :
+       {"zeroscale_invocations_total", "zeroscale_invocation_duration_seconds_bucket",
+        "zeroscale_cold_start_wait_seconds_bucket", "zeroscale_cold_starts_total",
+        "zeroscale_billable_gb_seconds_total", "zeroscale_requests_in_flight", "zeroscale_requests_queued",
+        "zeroscale_rejected_requests_total", "zeroscale_function_desired_replicas",
+        "zeroscale_function_ready_replicas", "zeroscale_scale_events_total"}) {
+    EXPECT_TRUE(std::any_of(exprs.begin(), exprs.end(), [&](const std::string& e) {
+      return e.find(metric) != std::string::npos;
+    })) << metric;
+  }
+}
+
+TEST(DashboardTest, QueriesAreSimpleAndUseOnlyZeroscaleMetrics) {
+  const json dashboard = Dashboard();
+  const std::regex metric_name(R"(\b(zeroscale_[a-z_]+)\b)");
+  const std::set<std::string> known = {"zeroscale_invocations_total",
+                                       "zeroscale_invocation_duration_seconds_bucket",
+                                       "zeroscale_cold_start_wait_seconds_bucket",
+                                       "zeroscale_cold_starts_total",
+                                       "zeroscale_billable_gb_seconds_total",
+                                       "zeroscale_requests_in_flight",
+                                       "zeroscale_requests_queued",
+                                       "zeroscale_rejected_requests_total",
+                                       "zeroscale_function_desired_replicas",
+                                       "zeroscale_function_ready_replicas",
+                                       "zeroscale_scale_events_total"};
+  for (const std::string& e : Exprs(dashboard)) {
+    SCOPED_TRACE(e);
+    ASSERT_FALSE(e.empty());
+    int metrics = 0;
+    for (std::sregex_iterator it(e.begin(), e.end(), metric_name), end; it != end; ++it) {
+      EXPECT_TRUE(known.count((*it)[1].str())) << (*it)[1].str();
+      ++metrics;
+    }
+    EXPECT_EQ(metrics, 1) << "one metric per query";
+    // Filtered by the two dashboard variables, and nothing else Grafana-specific.
+    EXPECT_NE(e.find(R"(namespace=~"$namespace", function=~"$function")"), std::string::npos);
+    std::string rest =
+        std::regex_replace(e, std::regex(R"(\$(namespace|function|__rate_interval|__range)\b)"), "");
+    EXPECT_EQ(rest.find('$'), std::string::npos);
+    if (e.find("_bucket") != std::string::npos) {
+      EXPECT_NE(e.find("histogram_quantile("), std::string::npos);
+      EXPECT_NE(e.find(" le)"), std::string::npos) << "quantiles aggregate by le";
+    }
+    if (e.find("_total") != std::string::npos) {
+      EXPECT_TRUE(e.find("rate(") != std::string::npos || e.find("increase(") != std::string::npos)
+          << "counters are read as rates or increases";
+    }
+  }
+}
+
+TEST(DashboardTest, PanelsAreWellFormed) {
+  const json dashboard = Dashboard();
+  EXPECT_EQ(dashboard["uid"], "zeroscale");
+  std::set<int> ids;
+  std::vector<std::string> titles;
+  for (const json& panel : dashboard["panels"]) {
+    EXPECT_TRUE(ids.insert(panel["id"].get<int>()).second) << "duplicate id " << panel["id"];
+    titles.push_back(panel["title"]);
+    if (panel["type"] == "row") continue;
+    EXPECT_EQ(panel["datasource"]["uid"], "${datasource}") << panel["title"];
+    EXPECT_FALSE(panel.value("description", "").empty()) << panel["title"];
+    for (const json& t : panel["targets"])
+      EXPECT_EQ(t["datasource"]["uid"], "${datasource}") << panel["title"];
+  }
+  // The billing panel, and the rest of what the brief asks for.
+  for (const char* title : {"Invocations by code", "Rejected requests by reason",
+                            "Invocation duration p50 / p99", "Cold starts", "Cold-start wait p50 / p99",
+                            "Billable GB-seconds in range by function", "GB-seconds per second by namespace",
+                            "Queue depth", "In flight", "Desired vs ready replicas", "Scale events"}) {
+    EXPECT_THAT(titles, ::testing::Contains(title));
+  }
+  std::set<std::string> variables;
+  for (const json& v : dashboard["templating"]["list"]) variables.insert(v["name"]);
+  EXPECT_EQ(variables, (std::set<std::string>{"datasource", "namespace", "function"}));
+}
+
+TEST(DashboardTest, ConfigMapCarriesTheFileAndTheSidecarLabel) {
+  const std::vector<json> objects = Load(Installs()[0]);
+  const json* cm = Find(objects, "ConfigMap", "zeroscale-dashboard");
+  ASSERT_NE(cm, nullptr);
+  EXPECT_EQ((*cm)["metadata"]["labels"]["grafana_dashboard"], "1");
+  EXPECT_EQ(json::parse((*cm)["data"]["zeroscale.json"].get<std::string>()), Dashboard());
+}
+
+}  // namespace
