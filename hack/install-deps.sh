@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libssl-dev
   # local cluster and tests
-  openssl iproute2 iptables procps curl util-linux psmisc socat
+  openssl iproute2 iptables procps curl util-linux psmisc socat jq
   # benchmarks and observability
   wrk nginx-light prometheus
 )
