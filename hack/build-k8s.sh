@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream binaries of the local cluster from their Go
-# modules (versions in hack/versions.env) into .cache/k8s/<K8S_VERSION>/bin:
+# modules (versions in hack/versions.env) into ~/.cache/zeroscale/k8s/<K8S_VERSION>/bin:
 #   kube-apiserver, kube-controller-manager, kubectl   (k8s.io/kubernetes)
 #   etcd                                               (go.etcd.io/etcd/server/v3)
 #   helm                                               (helm.sh/helm/v3/cmd/helm)
@@ -12,7 +12,7 @@
 # Why wrapper modules: k8s.io/kubernetes (and etcd's server module) replace
 # their sibling modules with local paths in go.mod, and `go install pkg@version`
 # refuses modules with replace directives. So for each upstream module we
-# generate a throw-away main module under .cache/k8s/<ver>/src/<name>/ that
+# generate a throw-away main module under ~/.cache/zeroscale/k8s/<ver>/src/<name>/ that
 # requires it at the pinned version and replaces each of those siblings with
 # its published twin (k8s staging modules at K8S_STAGING_VERSION, etcd's at
 # ETCD_VERSION). The list is derived from the upstream go.mod, not hard-coded.

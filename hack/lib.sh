@@ -2,10 +2,13 @@
 # shellcheck disable=SC2034  # variables are used by the scripts that source this
 # Shared helpers for the hack/ scripts. Source it; it does not run anything.
 #
-# Paths (all under the repo root, all ignored by git):
-#   .cache/k8s/<K8S_VERSION>/bin/      pinned upstream binaries (build-k8s.sh)
-#   .cache/k8s/<K8S_VERSION>/src/      generated wrapper Go modules used to build them
+# Paths:
+#   ~/.cache/zeroscale/k8s/<K8S_VERSION>/bin/  pinned upstream binaries (build-k8s.sh),
+#   ~/.cache/zeroscale/k8s/<K8S_VERSION>/src/  and the wrapper Go modules that build them.
+#       Outside the work tree so that every clone (CI's included) reuses one
+#       build; $ZS_K8S_CACHE moves it.
 #   .cache/cluster/<ZS_CLUSTER_NAME>/  one local cluster: pki, etcd data, logs, pids
+#       (under the repo root, ignored by git)
 
 ZS_HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ZS_ROOT=$(cd "$ZS_HACK_DIR/.." && pwd)
@@ -13,7 +16,8 @@ ZS_ROOT=$(cd "$ZS_HACK_DIR/.." && pwd)
 source "$ZS_HACK_DIR/versions.env"
 
 ZS_CACHE_DIR=${ZS_CACHE_DIR:-$ZS_ROOT/.cache}
-ZS_K8S_DIR=$ZS_CACHE_DIR/k8s/$K8S_VERSION
+ZS_K8S_CACHE=${ZS_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zeroscale/k8s}
+ZS_K8S_DIR=$ZS_K8S_CACHE/$K8S_VERSION
 ZS_BIN_DIR=$ZS_K8S_DIR/bin
 ZS_BINARIES=(kube-apiserver kube-controller-manager kubectl etcd helm)
 
