@@ -1,0 +1,139 @@
+#include "hack/node-agent/network.h"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "hack/node-agent/exec.h"
+
+namespace zs::nodeagent {
+namespace {
+
+std::string ShortId(const std::string& uid) {
+  std::string out;
+  for (char c : uid) {
+    if (c != '-') out.push_back(c);
+    if (out.size() == 8) break;
+  }
+  return out;
+}
+
+// The word after `key` in `text` ("inet 10.88.0.1/16 ..." -> "10.88.0.1/16").
+std::string WordAfter(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) {
+    if (word == key && (in >> word)) return word;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string PodNetnsName(const std::string& pod_uid) { return "zs-pod-" + ShortId(pod_uid); }
+
+absl::StatusOr<std::unique_ptr<PodNetwork>> PodNetwork::Create(NetworkConfig config) {
+  std::string out;
+  absl::Status s =
+      RunCommand({"ip", "-n", config.cluster_netns, "-o", "-4", "addr", "show", "dev", config.bridge}, &out);
+  if (!s.ok())
+    return absl::FailedPreconditionError(Cat("cluster bridge not found (is the cluster up?): ", s.message()));
+  std::string cidr = WordAfter(out, "inet");
+  size_t slash = cidr.find('/');
+  if (slash == std::string::npos) {
+    return absl::FailedPreconditionError(Cat("bridge ", config.bridge, " has no IPv4 address: ", out));
+  }
+  std::string gateway = cidr.substr(0, slash);
+  int prefix = std::atoi(cidr.substr(slash + 1).c_str());
+
+  std::string host_ip;
+  if (RunCommand({"ip", "-o", "-4", "route", "get", gateway}, &out).ok()) host_ip = WordAfter(out, "src");
+  if (host_ip.empty()) host_ip = gateway;
+
+  absl::StatusOr<std::unique_ptr<Ipam>> ipam = Ipam::Create(config.pod_cidr, {gateway});
+  if (!ipam.ok()) return ipam.status();
+  return std::unique_ptr<PodNetwork>(
+      new PodNetwork(std::move(config), std::move(gateway), prefix, std::move(host_ip), std::move(*ipam)));
+}
+
+PodNetwork::PodNetwork(NetworkConfig config, std::string gateway, int prefix, std::string host_ip,
+                       std::unique_ptr<Ipam> ipam)
+    : config_(std::move(config)),
+      gateway_(std::move(gateway)),
+      prefix_(prefix),
+      host_ip_(std::move(host_ip)),
+      ipam_(std::move(ipam)) {}
+
+absl::StatusOr<Sandbox> PodNetwork::Setup(const std::string& pod_uid) {
+  Sandbox sandbox;
+  sandbox.netns = PodNetnsName(pod_uid);
+  sandbox.netns_path = "/run/netns/" + sandbox.netns;
+  sandbox.host_veth = "zsv" + ShortId(pod_uid);
+  absl::StatusOr<std::string> ip = ipam_->Allocate();
+  if (!ip.ok()) return ip.status();
+  sandbox.ip = *ip;
+
+  const std::string& cluster = config_.cluster_netns;
+  const std::vector<std::vector<std::string>> steps = {
+      {"ip", "netns", "add", sandbox.netns},
+      {"ip", "link", "add", sandbox.host_veth, "netns", cluster, "type", "veth", "peer", "name", "eth0",
+       "netns", sandbox.netns},
+      {"ip", "-n", cluster, "link", "set", sandbox.host_veth, "master", config_.bridge, "up"},
+      {"ip", "-n", sandbox.netns, "addr", "add", Cat(sandbox.ip, "/", prefix_), "dev", "eth0"},
+      {"ip", "-n", sandbox.netns, "link", "set", "lo", "up"},
+      {"ip", "-n", sandbox.netns, "link", "set", "eth0", "up"},
+      {"ip", "-n", sandbox.netns, "route", "add", "default", "via", gateway_},
+  };
+  for (const auto& step : steps) {
+    absl::Status s = RunCommand(step);
+    if (!s.ok()) {
+      Teardown(sandbox);
+      return s;
+    }
+  }
+  return sandbox;
+}
+
+void PodNetwork::Teardown(const Sandbox& sandbox) {
+  // Deleting one end removes the pair at once; deleting only the netns would
+  // leave the bridge port until the kernel gets round to it.
+  if (!sandbox.host_veth.empty()) {
+    RunCommand({"ip", "-n", config_.cluster_netns, "link", "del", sandbox.host_veth}).IgnoreError();
+  }
+  if (!sandbox.netns.empty()) {
+    absl::Status s = RunCommand({"ip", "netns", "del", sandbox.netns});
+    if (!s.ok() && std::filesystem::exists(sandbox.netns_path)) {
+      log::Warn("cannot delete pod netns", {{"netns", sandbox.netns}, {"error", std::string(s.message())}});
+    }
+  }
+  if (!sandbox.ip.empty()) ipam_->Release(sandbox.ip);
+}
+
+int PodNetwork::CleanStale() {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("zs-pod-", 0) != 0) continue;
+    std::string pids;
+    if (RunCommand({"ip", "netns", "pids", name}, &pids).ok()) {
+      std::istringstream in(pids);
+      int pid;
+      while (in >> pid) {
+        if (pid > 1) ::kill(pid, SIGKILL);
+      }
+    }
+    Sandbox stale;
+    stale.netns = name;
+    stale.netns_path = entry.path().string();
+    stale.host_veth = "zsv" + name.substr(7);
+    Teardown(stale);
+    ++removed;
+  }
+  return removed;
+}
+
+}  // namespace zs::nodeagent
