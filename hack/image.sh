@@ -11,8 +11,8 @@
 #      debian:bookworm` succeeds (pulled or made before). Otherwise made with
 #      debootstrap (minbase) from the Debian mirror apt on this machine is
 #      configured with (read from /etc/apt at run time; ZS_DEBIAN_MIRROR and
-#      ZS_DEBIAN_SECURITY_MIRROR
-#      overrides) and `docker import`ed. No registry is needed.
+#      ZS_DEBIAN_SECURITY_MIRROR override it) and `docker import`ed. No
+#      registry is needed.
 #   2. `docker build` of the Dockerfile at the repo root (classic builder:
 #      this engine has no BuildKit). The build stage runs apt-get and needs the
 #      Debian mirror from inside a container: the default bridge network is
