@@ -270,6 +270,15 @@ absl::Status Agent::PatchNodeStatus() {
         {"systemUUID", ""},
         {"bootID", ""}}},
   };
+  // What this node can run, as a kubelet lists its pulled images.
+  json node_images = json::array();
+  for (const auto& name : images_.Names()) {
+    std::error_code ec;
+    auto entry = images_.Find(name);
+    uintmax_t size = entry.ok() && !entry->entrypoint.empty() ? fs::file_size(entry->entrypoint, ec) : 0;
+    node_images.push_back({{"names", {name}}, {"sizeBytes", ec ? 0 : size}});
+  }
+  status["images"] = node_images;
   // lastTransitionTime must not move on every heartbeat: keep the old ones.
   absl::StatusOr<json> current = client_.Get(kube::NodeRef(options_.node_name));
   if (current.ok()) {

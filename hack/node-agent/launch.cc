@@ -159,16 +159,21 @@ absl::StatusOr<LaunchSpec> BuildLaunch(const nlohmann::json& pod, const nlohmann
   // Executable and argv.
   for (auto& part : command) part = ExpandVars(part, env);
   for (auto& part : args) part = ExpandVars(part, env);
-  if (!command.empty() && !command[0].empty() && command[0][0] == '/' && is_executable &&
-      is_executable(command[0])) {
-    spec.executable = command[0];
-    spec.argv = command;
+  absl::StatusOr<ImageEntry> entry = images.Find(image);
+  auto use = [&](const std::string& executable) {
+    spec.executable = executable;
+    spec.argv.push_back(executable);
+    if (command.size() > 1) spec.argv.insert(spec.argv.end(), command.begin() + 1, command.end());
+  };
+  if (!command.empty() && entry.ok() && entry->files.contains(command[0])) {
+    use(entry->files.at(command[0]));  // a file of the image
+  } else if (!command.empty() && !command[0].empty() && command[0][0] == '/' && is_executable &&
+             is_executable(command[0])) {
+    use(command[0]);  // a host executable, as is
   } else {
-    absl::StatusOr<std::string> mapped = images.Resolve(image);
-    if (!mapped.ok()) return fail("ErrImagePull", std::string(mapped.status().message()));
-    spec.executable = *mapped;
-    spec.argv.push_back(*mapped);
-    if (!command.empty()) spec.argv.insert(spec.argv.end(), command.begin() + 1, command.end());
+    absl::StatusOr<std::string> entrypoint = images.Resolve(image);
+    if (!entrypoint.ok()) return fail("ErrImagePull", std::string(entrypoint.status().message()));
+    use(*entrypoint);  // command[0] is the image's entrypoint
   }
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   return spec;

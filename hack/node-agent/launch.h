@@ -4,10 +4,12 @@
 //
 // Rules (documented in README.md):
 //   - no command: executable = the image's mapped executable; argv = [exe] + args.
-//   - command whose first element is an absolute path to an executable on this
-//     host: it is run as is (argv = command + args); the image need not be
-//     mapped (handy for tests: image "busybox", command ["/bin/sleep", "60"]).
-//   - any other command: executable = the image's mapped executable;
+//   - command[0] listed in the image's `files`: that host file;
+//     argv = [file] + command[1:] + args.
+//   - else command[0] an absolute path to an executable on this host: run as
+//     is (argv = command + args); the image need not be mapped (handy for
+//     tests: image "busybox", command ["/bin/sleep", "60"]).
+//   - any other command: executable = the image's entrypoint;
 //     argv = [exe] + command[1:] + args (command[0] names the entrypoint inside
 //     the image, which the mapped executable stands for).
 //   - $(VAR) in command, args and env values expands to earlier env vars,

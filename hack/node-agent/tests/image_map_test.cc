@@ -40,3 +40,29 @@ TEST(ImageMapTest, StripTag) {
 
 }  // namespace
 }  // namespace zs::nodeagent
+
+namespace zs::nodeagent {
+namespace {
+
+TEST(ImageMapTest, EntriesWithFiles) {
+  auto map = ImageMap::Parse(R"(
+images:
+  "zeroscale/zeroscale:dev":
+    files:
+      /usr/local/bin/zeroscale-activator: activator/zeroscale-activator
+  "zeroscale/fn-echo:dev": {entrypoint: /opt/fn-echo, files: {/usr/local/bin/fn-echo: /opt/fn-echo}}
+)",
+                             "/build");
+  ASSERT_TRUE(map.ok()) << map.status();
+  auto entry = map->Find("zeroscale/zeroscale:dev");
+  ASSERT_TRUE(entry.ok());
+  EXPECT_EQ(entry->files.at("/usr/local/bin/zeroscale-activator"), "/build/activator/zeroscale-activator");
+  EXPECT_FALSE(map->Resolve("zeroscale/zeroscale:dev").ok());  // no entrypoint
+  EXPECT_EQ(*map->Resolve("zeroscale/fn-echo:dev"), "/opt/fn-echo");
+  EXPECT_EQ(map->Names(), (std::vector<std::string>{"zeroscale/fn-echo:dev", "zeroscale/zeroscale:dev"}));
+  EXPECT_FALSE(ImageMap::Parse("images: {a: {}}", "").ok());
+  EXPECT_FALSE(ImageMap::Parse("images: {a: [1]}", "").ok());
+}
+
+}  // namespace
+}  // namespace zs::nodeagent

@@ -136,3 +136,33 @@ TEST(ExpandVarsTest, Rules) {
 
 }  // namespace
 }  // namespace zs::nodeagent
+
+namespace zs::nodeagent {
+namespace {
+
+TEST(LaunchFilesTest, CommandNamesAFileOfTheImage) {
+  ImageMap images;
+  images.Set(
+      "zeroscale/zeroscale:dev",
+      ImageEntry{"", {{"/usr/local/bin/zeroscale-controller", "/build/controller/zeroscale-controller"}}});
+  nlohmann::json pod = {{"metadata", {{"name", "p"}, {"namespace", "ns"}}}};
+  PodContext context;
+  auto spec = BuildLaunch(pod,
+                          {{"name", "c"},
+                           {"image", "zeroscale/zeroscale:dev"},
+                           {"command", {"/usr/local/bin/zeroscale-controller"}},
+                           {"args", {"--leader-elect"}}},
+                          images, context, nullptr, nullptr, nullptr);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->argv,
+            (std::vector<std::string>{"/build/controller/zeroscale-controller", "--leader-elect"}));
+  // No command and no entrypoint: nothing to run.
+  LaunchError error;
+  EXPECT_FALSE(BuildLaunch(pod, {{"name", "c"}, {"image", "zeroscale/zeroscale:dev"}}, images, context,
+                           nullptr, nullptr, &error)
+                   .ok());
+  EXPECT_EQ(error.reason, "ErrImagePull");
+}
+
+}  // namespace
+}  // namespace zs::nodeagent
