@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "absl/strings/escaping.h"
 #include "common/kube/errors.h"
@@ -483,11 +484,17 @@ absl::Status Agent::SetupSandbox(PodRuntime& pod, const json& object) {
   fs::create_directories(pod.dir + "/logs", ec);
   fs::create_directories(pod.sa_dir, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", pod.dir, ": ", ec.message()));
-  if (pod.mount_token) {
-    if (absl::Status s = WriteToken(pod, object); !s.ok()) return s;
-  }
+  // The TokenRequest (an apiserver round trip) overlaps the network plumbing
+  // (a few `ip` runs): both are on the cold-start path.
+  std::future<absl::Status> token;
+  if (pod.mount_token) token = std::async(std::launch::async, [&] { return WriteToken(pod, object); });
   absl::StatusOr<Sandbox> sandbox = network_->Setup(pod.uid);
+  absl::Status token_status = token.valid() ? token.get() : absl::OkStatus();
   if (!sandbox.ok()) return sandbox.status();
+  if (!token_status.ok()) {
+    network_->Teardown(*sandbox);
+    return token_status;
+  }
   std::lock_guard lock(pod.mu);
   pod.sandbox = *sandbox;
   pod.sandbox_ready = true;

@@ -57,26 +57,38 @@ void ChildFail(int log_fd, const char* what) {
 
 }  // namespace
 
-absl::Status RunCommand(const std::vector<std::string>& argv, std::string* stdout_text) {
+absl::Status RunCommand(const std::vector<std::string>& argv, std::string* stdout_text,
+                        const std::string& stdin_text) {
   int out_pipe[2];
   int err_pipe[2];
+  int in_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
     ::close(out_pipe[0]);
     ::close(out_pipe[1]);
     return absl::InternalError("pipe failed");
   }
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+    return absl::InternalError("pipe failed");
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
   std::vector<char*> args = CStrings(argv);
   pid_t pid = 0;
   int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  ::close(in_pipe[0]);
+  if (rc == 0 && !stdin_text.empty()) {
+    // Fits the pipe buffer (a few short lines), so this never blocks on the child.
+    (void)!::write(in_pipe[1], stdin_text.data(), stdin_text.size());
+  }
+  ::close(in_pipe[1]);
   if (rc != 0) {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);

@@ -14,7 +14,10 @@ namespace zs::nodeagent {
 // Runs argv[0] (PATH lookup) with argv, waits, returns OK on exit status 0;
 // the error carries the command and its stderr. Uses posix_spawn (safe in a
 // multi-threaded process) and waits for that pid only.
-absl::Status RunCommand(const std::vector<std::string>& argv, std::string* stdout_text = nullptr);
+// `stdin_text` (small: it is written before the output is read) is fed to
+// its standard input.
+absl::Status RunCommand(const std::vector<std::string>& argv, std::string* stdout_text = nullptr,
+                        const std::string& stdin_text = "");
 
 struct ProcessSpec {
   std::string executable;

@@ -76,19 +76,24 @@ absl::StatusOr<Sandbox> PodNetwork::Setup(const std::string& pod_uid) {
   if (!ip.ok()) return ip.status();
   sandbox.ip = *ip;
 
+  // Three `ip` runs (each costs a few ms of fork/exec, more under load):
+  // the netns, then one batch inside the cluster netns and one inside the pod's.
   const std::string& cluster = config_.cluster_netns;
-  const std::vector<std::vector<std::string>> steps = {
-      {"ip", "netns", "add", sandbox.netns},
-      {"ip", "link", "add", sandbox.host_veth, "netns", cluster, "type", "veth", "peer", "name", "eth0",
-       "netns", sandbox.netns},
-      {"ip", "-n", cluster, "link", "set", sandbox.host_veth, "master", config_.bridge, "up"},
-      {"ip", "-n", sandbox.netns, "addr", "add", Cat(sandbox.ip, "/", prefix_), "dev", "eth0"},
-      {"ip", "-n", sandbox.netns, "link", "set", "lo", "up"},
-      {"ip", "-n", sandbox.netns, "link", "set", "eth0", "up"},
-      {"ip", "-n", sandbox.netns, "route", "add", "default", "via", gateway_},
+  struct Step {
+    std::vector<std::string> argv;
+    std::string batch;
+  };
+  const std::vector<Step> steps = {
+      {{"ip", "netns", "add", sandbox.netns}, ""},
+      {{"ip", "-n", cluster, "-batch", "-"},
+       Cat("link add ", sandbox.host_veth, " type veth peer name eth0 netns ", sandbox.netns, "\n",
+           "link set ", sandbox.host_veth, " master ", config_.bridge, " up\n")},
+      {{"ip", "-n", sandbox.netns, "-batch", "-"},
+       Cat("addr add ", sandbox.ip, "/", prefix_, " dev eth0\n", "link set lo up\n", "link set eth0 up\n",
+           "route add default via ", gateway_, "\n")},
   };
   for (const auto& step : steps) {
-    absl::Status s = RunCommand(step);
+    absl::Status s = RunCommand(step.argv, nullptr, step.batch);
     if (!s.ok()) {
       Teardown(sandbox);
       return s;

@@ -8,7 +8,8 @@
 // The bridge's address (gateway and prefix) is read from the cluster netns at
 // Create(), so the agent follows whatever hack/cluster-up.sh configured.
 //
-// Commands go through `ip` (iproute2), ~2-5 ms each.
+// Commands go through `ip` (iproute2): three runs per pod (netns add, one
+// batch in the cluster netns, one in the pod netns), a few ms each.
 // Thread-safety: Setup/Teardown for different pods may run concurrently.
 #pragma once
 
