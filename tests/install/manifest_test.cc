@@ -285,8 +285,8 @@ TEST_P(InstallTest, ControllerFlagsParseWithTheControllersOwnFlagSet) {
   EXPECT_EQ(options.leader_election_namespace, GetParam().namespace_);
   EXPECT_LT(options.renew_deadline, options.lease_duration);
   EXPECT_LT(options.retry_period, options.renew_deadline);
-  // The Lease holder is the pod's gRPC address, which activators dial.
-  EXPECT_EQ(options.identity, "$(POD_IP):9090");
+  // The Lease holder names the pod's gRPC address, which activators dial.
+  EXPECT_EQ(options.grpc_advertise_address, "$(POD_IP):9090");
   EXPECT_EQ(options.grpc_bind_address, ":9090");
 }
 
