@@ -32,10 +32,6 @@ RUN for lib in $(ldd /out/zeroscale-controller /out/zeroscale-activator | awk '$
     && cat /out/runtime-packages.txt
 
 FROM debian:bookworm AS runtime
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="zeroscale" \
-      org.opencontainers.image.description="zeroscale-controller and zeroscale-activator" \
-      org.opencontainers.image.revision="${REVISION}"
 COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates $(cat /tmp/runtime-packages.txt) \
@@ -46,3 +42,8 @@ RUN if ldd /usr/local/bin/zeroscale-controller /usr/local/bin/zeroscale-activato
 # needs writing: run it with readOnlyRootFilesystem.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/zeroscale-controller"]
+# Last, so that a new revision does not invalidate the cached layers above.
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="zeroscale" \
+      org.opencontainers.image.description="zeroscale-controller and zeroscale-activator" \
+      org.opencontainers.image.revision="${REVISION}"
