@@ -1,0 +1,87 @@
+# shellcheck shell=bash
+# Shared by the shell integration and end-to-end tests: the local cluster's
+# environment, a deadline-bounded poll, and process helpers.
+#   source tests/integration/lib.sh
+set -euo pipefail
+ZS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ZS_BUILD_DIR=${ZS_BUILD_DIR:-$ZS_ROOT/build}
+# shellcheck source=hack/cluster-env.sh
+source "$ZS_ROOT/hack/cluster-env.sh"
+ZS_TEST_TMP=$(mktemp -d /tmp/zs-test.XXXXXX)
+ZS_TEST_PIDS=()
+ZS_TEST_FAILURES=0
+ZS_TEST_PASSES=0
+
+kubectl() { "$ZS_KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+
+say() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
+pass() { say "PASS $*"; ZS_TEST_PASSES=$((ZS_TEST_PASSES + 1)); }
+fail() { say "FAIL $*"; ZS_TEST_FAILURES=$((ZS_TEST_FAILURES + 1)); }
+
+# wait_for SECONDS DESCRIPTION CMD...: runs CMD every 100 ms until it
+# succeeds; false (and a FAIL line) when the deadline passes first.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$(($(date +%s%3N) + seconds * 1000))
+  while (($(date +%s%3N) < deadline)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  fail "$what (not within ${seconds}s)"
+  return 1
+}
+
+# check DESCRIPTION CMD...: PASS or FAIL on CMD's exit status.
+check() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# start_bg NAME CMD...: runs CMD in the background, output to
+# $ZS_TEST_TMP/NAME.log; the pid is in $LAST_PID. Stopped at exit.
+start_bg() {
+  local name=$1
+  shift
+  "$@" >"$ZS_TEST_TMP/$name.log" 2>&1 &
+  LAST_PID=$!
+  ZS_TEST_PIDS+=("$LAST_PID")
+}
+
+stop_all_bg() {
+  local pid
+  for pid in "${ZS_TEST_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${ZS_TEST_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ZS_TEST_PIDS=()
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    ss -ltnH "sport = :$port" | grep -q . || { echo "$port"; return; }
+  done
+}
+
+# restart_component NAME: kills one of the cluster's components and starts it
+# again with the same command line (an apiserver restart, for watch tests).
+restart_component() {
+  local name=$1 pid cmd
+  pid=$(zs_component_pid "$name") || { fail "$name is not running"; return 1; }
+  mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+  # A crash, not a graceful stop: harsher for clients, and quick.
+  kill -KILL "$pid"
+  zs_stop_pids 10 "$pid"
+  zs_spawn "$name" netns "${cmd[@]}"
+}
+
+# finish: prints the summary line ctest's log readers understand and exits
+# non-zero on any failure.
+finish() {
+  stop_all_bg
+  echo "$ZS_TEST_PASSES passed, $ZS_TEST_FAILURES failed"
+  rm -rf "$ZS_TEST_TMP"
+  ((ZS_TEST_FAILURES == 0))
+}
