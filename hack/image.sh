@@ -28,7 +28,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 tag=zeroscale/zeroscale:dev
-context=head
+context="head"
 while (($#)); do
   case $1 in
     --worktree) context=worktree ;;

@@ -24,7 +24,8 @@ if grep -n '\$' "$TEST_TMP/queries.tsv"; then fail "a Grafana variable is left u
 series() { printf '      - series: %s\n        values: %s\n' "$1" "'$2'"; }
 buckets() { # NAME NS FN PER_MINUTE_COUNTS(le=0.1 0.5 1 +Inf, cumulative)
   local name=$1 ns=$2 fn=$3 le i=0
-  local -a counts=($4)
+  local -a counts
+  read -r -a counts <<<"$4"
   for le in 0.1 0.5 1 +Inf; do
     series "${name}_bucket{namespace=\"$ns\",function=\"$fn\",le=\"$le\"}" "0+${counts[$i]}x120"
     i=$((i + 1))

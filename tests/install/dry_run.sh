@@ -32,7 +32,9 @@ fi
 ns=zs-install-dry-$$
 cleanup() {
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
-  ((created_ns == 0)) || kubectl delete namespace zeroscale-system --wait=false >/dev/null 2>&1 || true
+  # Waited for: the helm e2e test installs into this namespace and must not
+  # find it terminating.
+  ((created_ns == 0)) || kubectl delete namespace zeroscale-system --timeout=120s >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 kubectl create namespace "$ns" >/dev/null
