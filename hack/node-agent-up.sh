@@ -88,7 +88,9 @@ args=(
   --images "$images"
 )
 # What the running agent was started with: binary identity and arguments.
-want="$(stat -c '%s %Y' "$agent") $agent ${args[*]} $(md5sum <"$images" | cut -c1-32)"
+# The cluster netns' inode too: a recreated cluster needs fresh pod sandboxes
+# (the agent also notices within a lease period, this is just faster).
+want="$(stat -c '%s %Y' "$agent") $agent ${args[*]} $(md5sum <"$images" | cut -c1-32) netns:$(stat -L -c %i "/run/netns/$ZS_NETNS")"
 if pid=$(zs_component_pid node-agent); then
   if ((restart == 0)) && [[ $(cat "$ZS_RUN_DIR/node-agent.args" 2>/dev/null) == "$want" ]]; then
     zs_log "node agent already running (pid $pid)"

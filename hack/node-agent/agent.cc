@@ -321,9 +321,15 @@ absl::Status Agent::RenewLease() {
 
 void Agent::HeartbeatLoop() {
   MonotonicTime next_status = clock_.Now() + options_.node_status_period;
+  uint64_t epoch = network_->ClusterEpoch();
   for (;;) {
     MonotonicTime attempt = clock_.Now();
     if (!stop_.WaitUntil(clock_, attempt + options_.lease_renew_period)) return;
+    if (uint64_t now_epoch = network_->ClusterEpoch(); now_epoch != epoch && now_epoch != 0) {
+      epoch = now_epoch;
+      log::Warn("cluster network namespace changed; resyncing every pod", {});
+      for (const auto& pod : bound_->List()) queue_.Add(kube::Informer::KeyOf(pod));
+    }
     if (absl::Status s = RenewLease(); !s.ok()) {
       log::Warn("cannot renew node lease", {{"error", std::string(s.message())}});
     }
@@ -396,6 +402,21 @@ void Agent::SyncPod(const std::string& key) {
   if (object->value("metadata", json::object()).contains("deletionTimestamp")) {
     HandleDeletion(key, pod, *object);
     return;
+  }
+  if (pod) {
+    bool stale;
+    {
+      std::lock_guard lock(pod->mu);
+      stale = pod->sandbox_ready && pod->sandbox.epoch != network_->ClusterEpoch();
+    }
+    if (stale) {
+      // The cluster netns was recreated (cluster-up after a crash): the veth
+      // went with it. Start the pod again in a fresh sandbox.
+      log::Warn("cluster network was recreated; rebuilding pod sandbox", {{"pod", key}});
+      DestroyRuntime(pod, Duration::zero());
+      forget();
+      pod = nullptr;
+    }
   }
   const json spec = object->value("spec", json::object());
   if (!pod) {

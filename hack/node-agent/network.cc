@@ -1,6 +1,7 @@
 #include "hack/node-agent/network.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <sstream>
@@ -75,6 +76,7 @@ absl::StatusOr<Sandbox> PodNetwork::Setup(const std::string& pod_uid) {
   absl::StatusOr<std::string> ip = ipam_->Allocate();
   if (!ip.ok()) return ip.status();
   sandbox.ip = *ip;
+  sandbox.epoch = ClusterEpoch();
 
   // Three `ip` runs (each costs a few ms of fork/exec, more under load):
   // the netns, then one batch inside the cluster netns and one inside the pod's.
@@ -115,6 +117,12 @@ void PodNetwork::Teardown(const Sandbox& sandbox) {
     }
   }
   if (!sandbox.ip.empty()) ipam_->Release(sandbox.ip);
+}
+
+uint64_t PodNetwork::ClusterEpoch() const {
+  struct stat st {};
+  if (::stat(("/run/netns/" + config_.cluster_netns).c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
 }
 
 int PodNetwork::CleanStale() {

@@ -13,6 +13,7 @@
 // Thread-safety: Setup/Teardown for different pods may run concurrently.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,7 @@ struct Sandbox {
   std::string netns_path;  // /run/netns/zs-pod-<u>
   std::string host_veth;   // zsv<u>, in the cluster netns
   std::string ip;
+  uint64_t epoch = 0;  // ClusterEpoch() when it was made
 };
 
 class PodNetwork {
@@ -44,6 +46,10 @@ class PodNetwork {
   // Removes zs-pod-* namespaces left by a previous run, killing what runs in
   // them. Returns how many were removed.
   int CleanStale();
+
+  // Identity of the cluster netns (its inode): changes when hack/cluster-up.sh
+  // recreated it, which takes every pod's veth with it.
+  uint64_t ClusterEpoch() const;
 
   const std::string& gateway() const { return gateway_; }
   int prefix() const { return prefix_; }
