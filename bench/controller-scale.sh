@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Controller figures on the local cluster (issue 4):
+#   1. median time from Function create to Deployment created, over N1 (50)
+#      Functions created one after another while the controller runs;
+#   2. time to reconcile N2 (1000) Functions from a cold start: they exist
+#      before the controller starts; measured until every one has a Deployment
+#      and an observed status;
+#   3. controller RSS idle (no Functions) and with N2 Functions.
+# Needs a running cluster (hack/cluster-up.sh) and a built controller.
+# Usage: bench/controller-scale.sh [CONTROLLER_BINARY] [N1] [N2]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/hack/cluster-env.sh"
+bin=${1:-$root/build/controller/zeroscale-controller}
+n1=${2:-50}
+n2=${3:-1000}
+k() { "$ZS_KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+ns=zs-bench-$$
+tmp=$(mktemp -d)
+pid=""
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; k delete ns "$ns" --wait=false >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+k apply -f "$root/deploy/crds/" >/dev/null
+k create ns "$ns" >/dev/null
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+start_controller() {
+  "$bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" --metrics-bind-address 0 \
+    --health-probe-bind-address 127.0.0.1:0 --grpc-bind-address 127.0.0.1:0 --log-level warn \
+    >"$tmp/controller.log" 2>&1 &
+  pid=$!
+}
+fn_yaml() {  # fn_yaml NAME
+  printf 'apiVersion: zeroscale.dev/v1alpha1\nkind: Function\nmetadata: {name: %s, namespace: %s}\nspec: {image: zeroscale/fn-echo:dev}\n---\n' "$1" "$ns"
+}
+now_ms() { date +%s%3N; }
+
+start_controller
+# Idle RSS once its informers have synced (readyz answers).
+sleep 2
+idle_kb=$(rss_kb "$pid")
+
+echo "== $n1 Functions created one by one: create -> Deployment"
+lat=()
+for i in $(seq 1 "$n1"); do
+  name=lat-$i
+  t0=$(now_ms)
+  fn_yaml "$name" | k apply -f - >/dev/null
+  until k get deployment "$name" -n "$ns" >/dev/null 2>&1; do :; done
+  lat+=($(($(now_ms) - t0)))
+done
+sorted=($(printf '%s\n' "${lat[@]}" | sort -n))
+median=${sorted[$((n1 / 2))]}
+echo "median create->Deployment: ${median} ms (includes two kubectl invocations, ~$(( ${sorted[0]} )) ms min)"
+
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+echo "== $n2 Functions reconciled from a cold start"
+for i in $(seq 1 "$n2"); do fn_yaml "cold-$i"; done >"$tmp/many.yaml"
+k apply -f "$tmp/many.yaml" >/dev/null
+t0=$(now_ms)
+start_controller
+total=$((n1 + n2))
+while :; do
+  done_count=$(k get functions -n "$ns" -o jsonpath='{range .items[*]}{.status.observedGeneration}{"\n"}{end}' | grep -c . || true)
+  deps=$(k get deployments -n "$ns" --no-headers 2>/dev/null | wc -l)
+  ((done_count >= total && deps >= total)) && break
+  sleep 0.5
+done
+cold_ms=$(($(now_ms) - t0))
+busy_kb=$(rss_kb "$pid")
+echo "cold start: $n2 new (+$n1 existing) Functions reconciled in ${cold_ms} ms"
+echo "controller RSS: idle ${idle_kb} KiB; with $total Functions ${busy_kb} KiB"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The README's demo: on a fresh machine, installs and builds what it needs,
+# starts the local cluster and the node agent, runs controller and activator,
+# applies examples/hello.yaml, calls it from zero, bursts it, waits for it to
+# return to zero, and prints what happened. Leaves the cluster running
+# (hack/cluster-down.sh stops it); controller and activator stop with the demo.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build_dir=${ZS_BUILD_DIR:-$root/build}
+export ZS_BUILD_DIR=$build_dir
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "dependencies and build"
+hack/install-deps.sh
+hack/build-k8s.sh
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$build_dir" zeroscale-controller zeroscale-activator zs-node-agent fn-echo
+
+step "local cluster"
+hack/cluster-up.sh
+hack/node-agent-up.sh --agent "$build_dir/hack/node-agent/zs-node-agent" --fn-echo "$build_dir/hack/fn-echo/fn-echo"
+source hack/cluster-env.sh
+k() { "$ZS_KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+k apply -f deploy/crds/ >/dev/null
+k create namespace demo --dry-run=client -o yaml | k apply -f - >/dev/null
+
+logs=$(mktemp -d /tmp/zeroscale-demo.XXXXXX)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; echo; echo "logs: $logs"' EXIT
+"$build_dir/controller/zeroscale-controller" --kubeconfig "$KUBECONFIG" --namespace demo \
+  --metrics-bind-address 127.0.0.1:18080 --health-probe-bind-address 127.0.0.1:18081 \
+  --grpc-bind-address 127.0.0.1:19090 --autoscaler-tick 1s --activator-url http://127.0.0.1:18000 \
+  >"$logs/controller.log" 2>&1 &
+pids+=($!)
+"$build_dir/activator/zeroscale-activator" --kubeconfig "$KUBECONFIG" --namespace demo \
+  --controller-address 127.0.0.1:19090 --bind-address 127.0.0.1:18000 \
+  --metrics-bind-address 127.0.0.1:19091 --health-probe-bind-address 127.0.0.1:18082 \
+  --billing-log "$logs/billing.jsonl" >"$logs/activator.log" 2>&1 &
+pids+=($!)
+
+step "apply examples/hello.yaml"
+k apply -n demo -f examples/hello.yaml
+until [[ $(k get fn hello -n demo -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]; do sleep 0.2; done
+until curl -sf 127.0.0.1:18082/readyz >/dev/null; do sleep 0.2; done
+k get fn -n demo
+
+replicas() { k get deploy hello -n demo -o jsonpath='{.spec.replicas}/{.status.readyReplicas}' 2>/dev/null; }
+watch_replicas() {
+  while :; do printf '%s replicas(desired/ready)=%s\n' "$(date +%T)" "$(replicas)"; sleep 1; done >"$logs/replicas.log"
+}
+watch_replicas &
+pids+=($!)
+
+step "first call, from zero replicas"
+curl -s -o /dev/null -w 'HTTP %{http_code} in %{time_total}s (cold start included)\n' \
+  http://127.0.0.1:18000/fn/demo/hello/hello
+curl -s -o /dev/null -w 'HTTP %{http_code} in %{time_total}s (warm)\n' http://127.0.0.1:18000/fn/demo/hello/hello
+
+step "burst: 400 concurrent requests of 3 s each"
+for ((i = 0; i < 200; i++)); do printf 'url = "http://127.0.0.1:18000/fn/demo/hello/burst?delay_ms=3000"\noutput = "/dev/null"\n'; done >"$logs/burst.cfg"
+(curl -s --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst1.codes") &
+b1=$!
+(curl -s --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst2.codes") &
+b2=$!
+wait "$b1" "$b2"
+echo "responses: $(cat "$logs"/burst*.codes | sort | uniq -c | tr '\n' ' ')"
+echo "replicas over time:"; sed -n '1~2p' "$logs/replicas.log" | tail -n 12
+
+step "idle: waiting for scale to zero (scaleToZeroAfterSeconds: 15)"
+idle_start=$(date +%s)
+until [[ $(k get deploy hello -n demo -o jsonpath='{.spec.replicas}') == 0 ]]; do sleep 0.5; done
+echo "scaled to zero $(( $(date +%s) - idle_start ))s after the last request"
+k get fn -n demo
+k get events -n demo --field-selector involvedObject.kind=Function -o custom-columns=REASON:.reason,MESSAGE:.message | tail -n 8
+
+step "billing and metrics"
+curl -s 127.0.0.1:19091/metrics | grep -E '^zeroscale_(invocations_total|cold_starts_total|billable_gb_seconds_total|cold_start_wait_seconds_(sum|count)|rejected_requests_total)' || true
+echo "billing lines: $(wc -l <"$logs/billing.jsonl"); the first:"
+head -n 1 "$logs/billing.jsonl"
