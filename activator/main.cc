@@ -1,26 +1,213 @@
 // zeroscale-activator: parses flags and wires the parts; nothing else.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <thread>
 
+#include <prometheus/registry.h>
+
+#include "activator/billing.h"
+#include "activator/buffer.h"
+#include "activator/catalog.h"
+#include "activator/endpoints.h"
+#include "activator/kube_sources.h"
+#include "activator/load_tracker.h"
+#include "activator/meter.h"
+#include "activator/metrics.h"
 #include "activator/options.h"
+#include "activator/proxy.h"
+#include "activator/static_config.h"
+#include "activator/stats_client.h"
+#include "activator/waker.h"
+#include "common/api/quantity.h"
+#include "common/clock.h"
 #include "common/flags.h"
+#include "common/http/admin_server.h"
+#include "common/kube/config.h"
+#include "common/kube/curl_client.h"
 #include "common/log.h"
+#include "common/strings.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  zs::log::Error(message);
+  return 1;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "activator";
+  return name;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  zs::activator::Options options;
-  zs::FlagSet flags("zeroscale-activator",
-                    "Routes, buffers, balances, times out and meters invocations of zeroscale Functions.");
+  using namespace zs;
+  using namespace zs::activator;
+
+  Options options;
+  FlagSet flags("zeroscale-activator",
+                "Routes, buffers, balances, times out and meters invocations of zeroscale Functions.");
   options.Register(flags);
   auto outcome = flags.Parse(argc, argv);
   if (!outcome.ok()) {
     std::cerr << "zeroscale-activator: " << outcome.status().message() << "\n";
     return 2;
   }
-  if (*outcome == zs::FlagSet::Outcome::kHelp) {
+  if (*outcome == FlagSet::Outcome::kHelp) {
     std::cout << flags.Usage();
     return 0;
   }
-  zs::log::SetLogger("activator");
-  zs::log::Error("the activator is not wired yet");
-  return 1;
+  log::SetLogger("activator");
+  log::Level level;
+  if (!log::ParseLevel(options.log_level, &level)) return Fail("unknown --log-level " + options.log_level);
+  log::SetLevel(level);
+
+  // Signals go to sigwait below, not to whichever thread happens to run.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  RealClock& clock = RealClock::Get();
+  const std::string activator_id = options.activator_id.empty() ? Hostname() : options.activator_id;
+  const auto default_memory = api::ParseQuantity(options.default_memory);
+  if (!default_memory || *default_memory <= 0) return Fail("bad --default-memory " + options.default_memory);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  Metrics metrics(registry);
+  LoadTracker load(clock, activator_id);
+
+  std::unique_ptr<BillingSink> billing = std::make_unique<NullBillingSink>();
+  BillingLog* billing_log = nullptr;
+  if (!options.billing_log.empty()) {
+    auto opened = BillingLog::Open(options.billing_log);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    billing_log = opened->get();
+    billing = std::move(*opened);
+  }
+
+  InMemoryCatalog catalog;
+  InMemoryEndpointStore endpoints;
+  if (!options.static_config.empty()) {
+    auto functions = LoadStaticConfig(options.static_config);
+    if (!functions.ok()) return Fail(std::string(functions.status().message()));
+    ApplyStaticConfig(*functions, catalog, endpoints);
+    log::Info("static config loaded", {{"functions", functions->size()}, {"file", options.static_config}});
+  }
+  // Without a static config, Functions and their ready endpoints come from
+  // the apiserver, and the controller's address (unless given) from its Lease.
+  std::unique_ptr<kube::CurlKubeClient> kube_client;
+  std::unique_ptr<KubeSources> kube_sources;
+  if (options.static_config.empty()) {
+    auto config = kube::ResolveConfig(options.kubeconfig, clock);
+    if (!config.ok()) return Fail("no Kubernetes configuration: " + std::string(config.status().message()));
+    auto client = kube::CurlKubeClient::Create(*config);
+    if (!client.ok()) return Fail("Kubernetes client: " + std::string(client.status().message()));
+    kube_client = *std::move(client);
+    kube_sources = std::make_unique<KubeSources>(*kube_client, clock, catalog, endpoints,
+                                                 KubeSources::Options{options.watch_namespace});
+    kube_sources->Start();
+    if (options.controller_address.empty()) {
+      LeaderLookup leader(*kube_client, options.leader_election_namespace, options.leader_election_id);
+      // Bounded: a controller that has not elected a leader yet is not fatal;
+      // the activator then serves without reports or wake-ups and says so.
+      for (int attempt = 0; attempt < 60 && options.controller_address.empty(); ++attempt) {
+        auto address = leader.Resolve();
+        if (address.ok()) {
+          options.controller_address = *address;
+        } else {
+          if (attempt == 0)
+            log::Info("waiting for the controller's leader Lease", {{"error", Message(address.status())}});
+          clock.SleepFor(std::chrono::milliseconds(500));
+        }
+      }
+      if (!options.controller_address.empty()) {
+        log::Info("controller found through its Lease", {{"address", options.controller_address}});
+      }
+    }
+  }
+
+  std::unique_ptr<StatsClient> stats;
+  NoopWaker noop_waker;
+  Waker* waker = &noop_waker;
+  if (!options.controller_address.empty()) {
+    StatsClient::Options stats_options;
+    stats_options.controller_address = options.controller_address;
+    stats_options.activator_id = activator_id;
+    stats_options.interval = options.stats_interval;
+    stats = std::make_unique<StatsClient>(stats_options, load, clock);
+    waker = stats.get();
+  } else {
+    log::Warn("no --controller-address: load is not reported and cold Functions are not woken");
+  }
+
+  Meter meter(metrics, load, *billing, *default_memory);
+  RequestBuffer::Options buffer_options;
+  buffer_options.max_total = options.max_buffered_requests;
+  RequestBuffer buffer(buffer_options, clock, endpoints, *waker, &meter);
+
+  ProxyOptions proxy_options;
+  proxy_options.bind_address = options.bind_address;
+  proxy_options.threads = options.threads > 0 ? static_cast<int>(options.threads)
+                                              : static_cast<int>(std::thread::hardware_concurrency());
+  proxy_options.limits.max_header_bytes = static_cast<uint32_t>(options.max_header_bytes);
+  proxy_options.limits.max_body_bytes = static_cast<uint64_t>(options.max_body_bytes);
+  proxy_options.header_read_timeout = options.header_read_timeout;
+  proxy_options.idle_timeout = options.idle_timeout;
+  proxy_options.domain = options.domain;
+  proxy_options.forward.connect_timeout = options.connect_timeout;
+  auto proxy = Proxy::Start(proxy_options, ProxyDeps{catalog, buffer, meter, clock});
+  if (!proxy.ok()) return Fail(std::string(proxy.status().message()));
+
+  std::atomic<bool> draining{false};
+  std::vector<std::unique_ptr<http::AdminServer>> admin;
+  auto start_admin = [&](const std::string& address, bool with_metrics) -> bool {
+    if (http::IsDisabledAddress(address)) return true;
+    http::AdminServer::Options admin_options;
+    admin_options.bind_address = address;
+    if (with_metrics) admin_options.collectables = {registry};
+    admin_options.ready = [&draining, &kube_sources]() -> absl::Status {
+      if (kube_sources && !kube_sources->HasSynced()) return absl::UnavailableError("caches not synced");
+      return draining.load() ? absl::UnavailableError("draining") : absl::OkStatus();
+    };
+    auto server = http::AdminServer::Start(admin_options);
+    if (!server.ok()) {
+      log::Error("admin server", {{"address", address}, {"error", std::string(server.status().message())}});
+      return false;
+    }
+    admin.push_back(std::move(*server));
+    return true;
+  };
+  if (options.metrics_bind_address == options.health_probe_bind_address) {
+    if (!start_admin(options.metrics_bind_address, true)) return 1;
+  } else if (!start_admin(options.metrics_bind_address, true) ||
+             !start_admin(options.health_probe_bind_address, false)) {
+    return 1;
+  }
+  if (stats) stats->Start();
+  log::Info("activator serving", {{"address", options.bind_address},
+                                  {"port", (*proxy)->port()},
+                                  {"threads", proxy_options.threads},
+                                  {"activator_id", activator_id}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("draining", {{"signal", signal_number}, {"timeout_ms", options.drain_timeout.count()}});
+  draining = true;
+  (*proxy)->Shutdown(options.drain_timeout);
+  if (stats) stats->Stop();
+  if (kube_sources) kube_sources->Stop();
+  if (billing_log != nullptr) billing_log->Close();
+  for (auto& server : admin) server->Stop();
+  log::Info("stopped");
+  return 0;
 }

@@ -38,7 +38,7 @@ void Meter::Finish(const Invocation& inv) {
   if (inv.error != ProxyError::kNone && !Spec(inv.error).reason.empty()) fm.Rejected(inv.error).Increment();
   if (!inv.function) return;
 
-  if (inv.queued > Duration{0}) fm.cold_wait->Observe(ToSeconds(inv.queued));
+  if (inv.buffered) fm.cold_wait->Observe(ToSeconds(inv.queued));
   int64_t billed_ms = 0;
   double gb_seconds = 0;
   const double memory = MemoryBytes(*inv.function);

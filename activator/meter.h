@@ -41,7 +41,10 @@ struct Invocation {
   // The activator's own failure, if any (also set when a relayed response
   // broke off mid-body: code is then the replica's status).
   ProxyError error = ProxyError::kNone;
+  // Time from arrival to forward (or to the activator's answer).
   Duration queued{0};
+  // The request waited in the buffer (observed in cold_start_wait_seconds).
+  bool buffered = false;
   bool cold_start = false;
   bool forwarded = false;
   Duration forward_duration{0};

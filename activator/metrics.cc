@@ -104,6 +104,9 @@ prometheus::Counter& Metrics::ConnectionsClosed(std::string_view reason) {
 
 FunctionMetrics::FunctionMetrics(Metrics* owner, std::string ns, std::string name)
     : owner_(owner), ns_(std::move(ns)), name_(std::move(name)) {
+  // The unrouted pseudo-function only counts invocations and rejections; no
+  // empty-labelled duration, billing or gauge series.
+  if (name_.empty()) return;
   const prometheus::Labels labels = {{"namespace", ns_}, {"function", name_}};
   duration = &owner_->duration_.Add(labels, Metrics::DurationBuckets());
   cold_wait = &owner_->cold_wait_.Add(labels, Metrics::ColdWaitBuckets());

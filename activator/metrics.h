@@ -38,6 +38,7 @@ class FunctionMetrics {
   // Only for errors whose Spec() has a reason.
   prometheus::Counter& Rejected(ProxyError error);
 
+  // Null for Unrouted(): it has only Invocations() and Rejected().
   prometheus::Histogram* duration = nullptr;   // zeroscale_invocation_duration_seconds
   prometheus::Histogram* cold_wait = nullptr;  // zeroscale_cold_start_wait_seconds
   prometheus::Counter* cold_starts = nullptr;  // zeroscale_cold_starts_total

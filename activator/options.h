@@ -31,6 +31,8 @@ struct Options {
   std::chrono::milliseconds stats_interval{1'000};
   int64_t threads = 0;  // 0: one per core
   std::string log_level = "info";
+  std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
+  std::chrono::milliseconds connect_timeout{3'000};
 
   void Register(FlagSet& flags) {
     flags.String("kubeconfig", &kubeconfig,
@@ -62,6 +64,9 @@ struct Options {
     flags.Duration("stats-interval", &stats_interval, "How often load is reported to the controller.");
     flags.Int("threads", &threads, "I/O threads; 0 uses one per core.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
+    flags.String("static-config", &static_config,
+                 "JSON file of Functions and their endpoints, for running without a cluster.");
+    flags.Duration("connect-timeout", &connect_timeout, "Time allowed to connect to a replica.");
   }
 };
 

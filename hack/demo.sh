@@ -59,9 +59,9 @@ curl -s -o /dev/null -w 'HTTP %{http_code} in %{time_total}s (warm)\n' http://12
 
 step "burst: 400 concurrent requests of 3 s each"
 for ((i = 0; i < 200; i++)); do printf 'url = "http://127.0.0.1:18000/fn/demo/hello/burst?delay_ms=3000"\noutput = "/dev/null"\n'; done >"$logs/burst.cfg"
-(curl -s --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst1.codes") &
+(curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst1.codes") &
 b1=$!
-(curl -s --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst2.codes") &
+(curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max 300 -w '%{http_code}\n' -K "$logs/burst.cfg" >"$logs/burst2.codes") &
 b2=$!
 wait "$b1" "$b2"
 echo "responses: $(cat "$logs"/burst*.codes | sort | uniq -c | tr '\n' ' ')"

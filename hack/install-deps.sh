@@ -7,6 +7,8 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang-format clang-tidy
+  # libFuzzer for activator/fuzz (-DZS_FUZZ=ON)
+  clang-14 libclang-rt-14-dev
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libcurl4-openssl-dev prometheus-cpp-dev

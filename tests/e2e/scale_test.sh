@@ -83,7 +83,7 @@ done
 watcher=$!
 clients=()
 for part in 1 2; do
-  curl -s --parallel --parallel-immediate --parallel-max 300 -m 120 -w '%{http_code}\n' \
+  curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max 300 -m 120 -w '%{http_code}\n' \
     -K "$ZS_TEST_TMP/burst$part.cfg" >"$ZS_TEST_TMP/burst$part.codes" &
   clients+=($!)
 done

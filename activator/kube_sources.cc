@@ -1,0 +1,178 @@
+#include "activator/kube_sources.h"
+
+#include "common/api/function.h"
+#include "common/kube/resource.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace zs::activator {
+
+using nlohmann::json;
+
+namespace {
+constexpr char kFunctionLabel[] = "zeroscale.dev/function";
+
+kube::ResourceRef Scoped(const kube::ResourceRef& collection, const std::string& ns) {
+  return ns.empty() ? collection : collection.In(ns);
+}
+
+std::optional<std::string> FunctionOfSlice(const json& slice) {
+  const json* labels = nullptr;
+  if (auto meta = slice.find("metadata"); meta != slice.end()) {
+    if (auto it = meta->find("labels"); it != meta->end() && it->is_object()) labels = &*it;
+  }
+  if (labels == nullptr) return std::nullopt;
+  auto it = labels->find(kFunctionLabel);
+  if (it == labels->end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+}  // namespace
+
+std::vector<Endpoint> ReadyEndpoints(const std::vector<json>& slices, uint16_t default_port) {
+  std::vector<Endpoint> ready;
+  for (const json& slice : slices) {
+    if (slice.value("addressType", "IPv4") != "IPv4" && slice.value("addressType", "") != "IPv6") continue;
+    uint16_t port = default_port;
+    if (auto ports = slice.find("ports"); ports != slice.end() && ports->is_array()) {
+      for (const json& p : *ports) {
+        if (p.value("name", "") == "http" && p.contains("port") && p["port"].is_number_integer()) {
+          port = static_cast<uint16_t>(p["port"].get<int>());
+        }
+      }
+    }
+    auto endpoints = slice.find("endpoints");
+    if (endpoints == slice.end() || !endpoints->is_array()) continue;
+    for (const json& e : *endpoints) {
+      const json conditions = e.value("conditions", json::object());
+      if (conditions.contains("ready") && conditions["ready"].is_boolean() &&
+          !conditions["ready"].get<bool>()) {
+        continue;
+      }
+      if (conditions.value("terminating", false)) continue;
+      std::string pod;
+      if (auto ref = e.find("targetRef"); ref != e.end() && ref->is_object()) pod = ref->value("name", "");
+      for (const json& address : e.value("addresses", json::array())) {
+        if (address.is_string()) ready.push_back({address.get<std::string>(), port, pod});
+      }
+    }
+  }
+  return ready;
+}
+
+std::optional<std::string> AddressFromHolderIdentity(const std::string& holder) {
+  const auto at = holder.rfind('@');
+  if (at == std::string::npos || at + 1 >= holder.size()) return std::nullopt;
+  return holder.substr(at + 1);
+}
+
+KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
+                         InMemoryEndpointStore& endpoints, Options options)
+    : catalog_(catalog), endpoints_(endpoints) {
+  kube::InformerOptions fn_options;
+  fn_options.name = "functions";
+  functions_ = std::make_unique<kube::Informer>(
+      client, clock, Scoped(kube::kFunctions, options.watch_namespace), fn_options);
+  kube::InformerOptions slice_options;
+  slice_options.name = "endpointslices";
+  slice_options.label_selector = kFunctionLabel;  // "has the label"
+  slices_ = std::make_unique<kube::Informer>(
+      client, clock, Scoped(kube::kEndpointSlices, options.watch_namespace), slice_options);
+  functions_->AddHandlers({[this](const json& o) { OnFunction(o, false); },
+                           [this](const json&, const json& o) { OnFunction(o, false); },
+                           [this](const json& o) { OnFunction(o, true); }});
+  slices_->AddHandlers({[this](const json& o) { OnSlice(o); },
+                        [this](const json&, const json& o) { OnSlice(o); },
+                        [this](const json& o) { OnSlice(o); }});
+}
+
+KubeSources::~KubeSources() { Stop(); }
+
+void KubeSources::Start() {
+  functions_->Start();
+  slices_->Start();
+}
+
+bool KubeSources::WaitForSync(std::chrono::milliseconds timeout) const {
+  return functions_->WaitForSync(timeout) && slices_->WaitForSync(timeout);
+}
+
+bool KubeSources::HasSynced() const { return functions_->HasSynced() && slices_->HasSynced(); }
+
+void KubeSources::Stop() {
+  functions_->Stop();
+  slices_->Stop();
+}
+
+void KubeSources::OnFunction(const json& object, bool deleted) {
+  const json meta = object.value("metadata", json::object());
+  const std::string ns = meta.value("namespace", "");
+  const std::string name = meta.value("name", "");
+  if (deleted) {
+    catalog_.Remove({ns, name});
+    endpoints_.Remove({ns, name});
+    return;
+  }
+  auto fn = api::DecodeFunction(object);
+  if (!fn.ok() || !api::ValidateFunctionSpec(fn->spec).ok()) {
+    // Not servable; an older valid config would be misleading too.
+    catalog_.Remove({ns, name});
+    log::Warn("function not routable",
+              {{"function", Cat(ns, "/", name)},
+               {"error", fn.ok() ? Message(api::ValidateFunctionSpec(fn->spec)) : Message(fn.status())}});
+    return;
+  }
+  catalog_.Upsert(FunctionConfigFromApi(*fn));
+  Refresh(ns, name);  // the port may have changed
+}
+
+void KubeSources::OnSlice(const json& object) {
+  auto function = FunctionOfSlice(object);
+  if (!function) return;
+  const json meta = object.value("metadata", json::object());
+  const std::string ns = meta.value("namespace", "");
+  {
+    std::lock_guard lock(mu_);
+    slices_by_function_[Cat(ns, "/", *function)].insert(meta.value("name", ""));
+  }
+  Refresh(ns, *function);
+}
+
+void KubeSources::Refresh(const std::string& ns, const std::string& name) {
+  std::set<std::string> names;
+  {
+    std::lock_guard lock(mu_);
+    names = slices_by_function_[Cat(ns, "/", name)];
+  }
+  std::vector<json> slices;
+  std::set<std::string> present;
+  for (const std::string& slice_name : names) {
+    if (auto slice = slices_->Get(Cat(ns, "/", slice_name))) {
+      slices.push_back(*std::move(slice));
+      present.insert(slice_name);
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    slices_by_function_[Cat(ns, "/", name)] = present;
+  }
+  auto config = catalog_.Lookup(ns, name);
+  const uint16_t port = config ? config->port : static_cast<uint16_t>(api::Defaults::kPort);
+  endpoints_.Update({ns, name}, ReadyEndpoints(slices, port));
+}
+
+LeaderLookup::LeaderLookup(kube::KubeClient& client, std::string lease_namespace, std::string lease_name)
+    : client_(client), lease_namespace_(std::move(lease_namespace)), lease_name_(std::move(lease_name)) {}
+
+absl::StatusOr<std::string> LeaderLookup::Resolve() {
+  auto lease = client_.Get(kube::LeaseRef(lease_namespace_, lease_name_));
+  if (!lease.ok()) return lease.status();
+  const std::string holder = lease->value(json::json_pointer("/spec/holderIdentity"), std::string());
+  auto address = AddressFromHolderIdentity(holder);
+  if (!address) {
+    return absl::UnavailableError(Cat("lease ", lease_namespace_, "/", lease_name_,
+                                      " has no leader address (holder \"", holder, "\")"));
+  }
+  return *address;
+}
+
+}  // namespace zs::activator

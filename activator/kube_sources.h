@@ -1,0 +1,81 @@
+// The activator's Kubernetes inputs: informers that keep the in-memory
+// catalog (Functions) and endpoint store (ready addresses from
+// EndpointSlices) current, and a lookup of the elected controller's gRPC
+// address from its Lease.
+//
+// EndpointSlices are matched to Functions by the zeroscale.dev/function
+// label, which the EndpointSlice controller copies from the Function's
+// Service. An address is ready when its conditions.ready is not false
+// (Kubernetes' own reading: absent means ready); it is dialled on the slice
+// port named "http", else on the Function's port. Only such addresses of
+// known Functions ever reach the store, so the proxy dials nothing else.
+//
+// Lifecycle: construct, Start(), WaitForSync(), Stop() once.
+// Thread-safety: informer handlers run on informer threads; the stores they
+// feed are thread-safe. ControllerAddress() may be called from any thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "activator/catalog.h"
+#include "activator/endpoints.h"
+#include "common/clock.h"
+#include "common/kube/client.h"
+#include "common/kube/informer.h"
+
+namespace zs::activator {
+
+// The ready endpoints of one Function from all of its EndpointSlices (pure;
+// exposed for tests).
+std::vector<Endpoint> ReadyEndpoints(const std::vector<nlohmann::json>& slices, uint16_t default_port);
+
+// "name@10.88.1.5:9090" -> "10.88.1.5:9090"; nullopt without an '@'.
+std::optional<std::string> AddressFromHolderIdentity(const std::string& holder);
+
+class KubeSources {
+ public:
+  struct Options {
+    std::string watch_namespace;  // empty: all
+  };
+  KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
+              InMemoryEndpointStore& endpoints, Options options);
+  ~KubeSources();
+
+  void Start();
+  bool WaitForSync(std::chrono::milliseconds timeout) const;
+  bool HasSynced() const;
+  void Stop();
+
+ private:
+  void OnFunction(const nlohmann::json& object, bool deleted);
+  void OnSlice(const nlohmann::json& object);
+  void Refresh(const std::string& ns, const std::string& name);
+
+  InMemoryCatalog& catalog_;
+  InMemoryEndpointStore& endpoints_;
+  std::unique_ptr<kube::Informer> functions_;
+  std::unique_ptr<kube::Informer> slices_;
+  std::mutex mu_;
+  // "ns/function" -> names of its slices, so a refresh reads only those.
+  std::map<std::string, std::set<std::string>> slices_by_function_;
+};
+
+// Polls the controller's leader Lease and returns the leader's gRPC address.
+class LeaderLookup {
+ public:
+  LeaderLookup(kube::KubeClient& client, std::string lease_namespace, std::string lease_name);
+  // The current leader's address, read from the apiserver now.
+  absl::StatusOr<std::string> Resolve();
+
+ private:
+  kube::KubeClient& client_;
+  const std::string lease_namespace_;
+  const std::string lease_name_;
+};
+
+}  // namespace zs::activator

@@ -1,0 +1,547 @@
+#include "activator/proxy.h"
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "activator/errors.h"
+#include "activator/headers.h"
+#include "activator/lookup.h"
+#include "common/http/admin_server.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace zs::activator {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+// Logs what escaped a coroutine; with error_code overloads throughout, only
+// allocation failure can get here.
+void OnCoroutineDone(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::Error("proxy coroutine failed", {{"error", e.what()}});
+  } catch (...) {
+    log::Error("proxy coroutine failed", {{"error", "unknown"}});
+  }
+}
+
+}  // namespace
+
+// One worker: an io_context, its thread, its replica connection pool and the
+// client connections it serves.
+struct Worker {
+  struct Session {
+    beast::tcp_stream* stream;
+    bool idle = false;
+  };
+
+  Worker(const UpstreamPool::Options& pool_options, const Clock& clock) : pool(pool_options, clock), io(1) {}
+
+  UpstreamPool pool;
+  std::list<Session*> sessions;  // touched only on this worker's thread
+  std::thread thread;
+  // Last, so it is destroyed first: destroying it destroys the suspended
+  // connection coroutines, whose destructors still use the members above.
+  asio::io_context io;
+};
+
+class Proxy::Impl {
+ public:
+  Impl(ProxyOptions options, ProxyDeps deps)
+      : options_(std::move(options)), deps_(deps), workers_(), acceptor_(nullptr) {
+    UpstreamPool::Options pool_options;
+    pool_options.max_idle_per_endpoint = options_.max_idle_upstream_per_endpoint;
+    pool_options.idle_timeout = options_.upstream_idle_timeout;
+    const int n = std::max(1, options_.threads);
+    for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(pool_options, deps_.clock));
+  }
+
+  ~Impl() {
+    Shutdown(std::chrono::milliseconds(0));
+    // Connections' destructors (run when an io_context is destroyed) reach
+    // back into this object, so the workers go before the other members.
+    acceptor_.reset();
+    workers_.clear();
+  }
+
+  absl::Status Bind() {
+    auto parsed = http::ParseBindAddress(options_.bind_address);
+    if (!parsed.ok()) return parsed.status();
+    error_code ec;
+    const auto ip = asio::ip::make_address(parsed->host, ec);
+    if (ec)
+      return absl::InvalidArgumentError(Cat("bad host in \"", options_.bind_address, "\": ", ec.message()));
+    acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->io);
+    const tcp::endpoint endpoint(ip, parsed->port);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(Cat("listen on ", options_.bind_address, ": ", ec.message()));
+    port_ = acceptor_->local_endpoint(ec).port();
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    asio::co_spawn(workers_[0]->io, AcceptLoop(), OnCoroutineDone);
+    asio::co_spawn(workers_[0]->io, TickLoop(), OnCoroutineDone);
+    for (auto& worker : workers_) {
+      asio::co_spawn(worker->io, SweepLoop(*worker), OnCoroutineDone);
+      worker->thread = std::thread([w = worker.get()] { w->io.run(); });
+    }
+  }
+
+  uint16_t port() const { return port_; }
+  int64_t open_connections() const { return connections_.load(); }
+
+  void Shutdown(std::chrono::milliseconds drain) {
+    if (stopped_) return;
+    stopped_ = true;
+    draining_.store(true);
+    asio::post(workers_[0]->io, [this] {
+      error_code ignored;
+      acceptor_->close(ignored);
+    });
+    CloseSessions(/*idle_only=*/true);
+    if (!WaitForConnections(drain)) {
+      // Out of time: whoever is still buffered gets a 503 to retry
+      // elsewhere; give those answers a moment to be written.
+      deps_.buffer.FailAll(ProxyError::kShuttingDown);
+      if (!WaitForConnections(std::chrono::milliseconds(1000))) {
+        log::Warn("closing connections still open after the drain timeout",
+                  {{"connections", connections_.load()}});
+        CloseSessions(/*idle_only=*/false);
+        WaitForConnections(std::chrono::milliseconds(1000));
+      }
+    }
+    ticking_.store(false);
+    // Nothing of ours is buffered any more; this only catches a retry that
+    // slipped in after the last FailAll.
+    deps_.buffer.FailAll(ProxyError::kShuttingDown);
+    for (auto& worker : workers_) worker->io.stop();
+    for (auto& worker : workers_) {
+      if (worker->thread.joinable()) worker->thread.join();
+    }
+    for (auto& worker : workers_) worker->pool.Clear();
+  }
+
+  // Called from a worker thread when a connection ends.
+  void ConnectionEnded() {
+    deps_.meter.OnConnectionEnded();
+    if (connections_.fetch_sub(1) == 1) {
+      std::lock_guard lock(drain_mu_);
+      drain_cv_.notify_all();
+    }
+  }
+
+ private:
+  class Connection;
+
+  bool WaitForConnections(std::chrono::milliseconds limit) {
+    std::unique_lock lock(drain_mu_);
+    return drain_cv_.wait_for(lock, limit, [&] { return connections_.load() == 0; });
+  }
+
+  void CloseSessions(bool idle_only) {
+    for (auto& worker : workers_) {
+      asio::post(worker->io, [w = worker.get(), idle_only] {
+        for (Worker::Session* session : w->sessions) {
+          if (idle_only && !session->idle) continue;
+          error_code ignored;
+          session->stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+          session->stream->socket().close(ignored);
+        }
+      });
+    }
+  }
+
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> TickLoop();
+  asio::awaitable<void> SweepLoop(Worker& worker);
+
+  const ProxyOptions options_;
+  const ProxyDeps deps_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  uint16_t port_ = 0;
+  size_t next_worker_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> ticking_{true};
+  std::atomic<int64_t> connections_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drain_cv_;
+  bool stopped_ = false;
+
+  friend class Connection;
+};
+
+// One client connection: reads requests in order and runs each through the
+// stages. Lives in its coroutine frame on one worker.
+class Proxy::Impl::Connection {
+ public:
+  Connection(Impl& proxy, Worker& worker, tcp::socket socket)
+      : proxy_(proxy), worker_(worker), stream_(std::move(socket)), session_{&stream_, false} {
+    error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    client_ip_ = ec ? std::string("unknown") : remote.address().to_string();
+    worker_.sessions.push_front(&session_);
+    position_ = worker_.sessions.begin();
+  }
+
+  ~Connection() {
+    worker_.sessions.erase(position_);
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+    proxy_.ConnectionEnded();
+  }
+
+  asio::awaitable<void> Run();
+
+ private:
+  // Waits for the first byte of the next request head; false when the
+  // connection should end (closed, timed out, draining).
+  asio::awaitable<bool> AwaitRequestStart(bool first);
+  // Handles one request whose head is in `parser`; returns whether the
+  // connection may serve another.
+  asio::awaitable<bool> HandleRequest(RequestParser& parser);
+  // Holds the request in the buffer until it is admitted or fails.
+  asio::awaitable<Admission> Admit(const std::shared_ptr<const FunctionConfig>& config,
+                                   MonotonicTime deadline, const std::vector<std::string>& avoid);
+  // Writes the activator's own error answer; returns whether the connection
+  // may go on (only if the request was fully read and the client wants it).
+  // Arguments are taken by value: GCC 12 mishandles temporaries bound to
+  // references across co_await.
+  asio::awaitable<bool> WriteError(ProxyError error, std::string function, std::string request_id,
+                                   unsigned version, bool request_consumed, bool keep_alive);
+
+  const Clock& clock() const { return proxy_.deps_.clock; }
+
+  Impl& proxy_;
+  Worker& worker_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Worker::Session session_;
+  std::list<Worker::Session*>::iterator position_;
+  std::string client_ip_;
+};
+
+asio::awaitable<void> Proxy::Impl::AcceptLoop() {
+  asio::steady_timer backoff(co_await asio::this_coro::executor);
+  for (;;) {
+    Worker& worker = *workers_[next_worker_++ % workers_.size()];
+    tcp::socket socket(worker.io);
+    error_code ec;
+    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      // Out of descriptors and the like: count it and breathe rather than spin.
+      deps_.meter.OnConnectionClosed("accept_error");
+      backoff.expires_after(std::chrono::milliseconds(10));
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    if (draining_.load()) {
+      socket.close(ec);
+      continue;
+    }
+    connections_.fetch_add(1);
+    deps_.meter.OnConnectionOpened();
+    asio::co_spawn(
+        worker.io,
+        [this, &worker, socket = std::move(socket)]() mutable -> asio::awaitable<void> {
+          Connection connection(*this, worker, std::move(socket));
+          co_await connection.Run();
+        },
+        OnCoroutineDone);
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::TickLoop() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (ticking_.load()) {
+    timer.expires_after(options_.tick_interval);
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    deps_.buffer.Tick();
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::SweepLoop(Worker& worker) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(5));
+    error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    worker.pool.Sweep();
+  }
+}
+
+asio::awaitable<bool> Proxy::Impl::Connection::AwaitRequestStart(bool first) {
+  if (buffer_.size() > 0) co_return true;  // pipelined bytes already here
+  session_.idle = true;
+  if (proxy_.draining_.load()) co_return false;
+  // A fresh connection gets the head timeout for its first byte as well, so
+  // connections that never send anything are not held for idle_timeout.
+  stream_.expires_after(first ? proxy_.options_.header_read_timeout : proxy_.options_.idle_timeout);
+  error_code ec;
+  const size_t n =
+      co_await stream_.async_read_some(buffer_.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+  buffer_.commit(n);
+  session_.idle = false;
+  if (ec) {
+    if (ec == beast::error::timeout)
+      proxy_.deps_.meter.OnConnectionClosed(first ? "header_timeout" : "idle_timeout");
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Proxy::Impl::Connection::Run() {
+  bool first = true;
+  for (;;) {
+    const bool more = co_await AwaitRequestStart(first);
+    if (!more) co_return;
+    first = false;
+    RequestParser parser;
+    ConfigureRequestParser(parser, proxy_.options_.limits);
+    stream_.expires_after(proxy_.options_.header_read_timeout);
+    error_code ec;
+    co_await bhttp::async_read_header(stream_, buffer_, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        // Slowloris: a head that trickles in slower than the timeout.
+        proxy_.deps_.meter.OnConnectionClosed("header_timeout");
+        co_return;
+      }
+      if (IsConnectionError(ec)) co_return;
+      const ProxyError error = ClassifyParseError(ec);
+      Invocation invocation;
+      invocation.code = Spec(error).http_status;
+      invocation.error = error;
+      invocation.arrival_wall = clock().WallNow();
+      std::string request_id = NewRequestId();
+      proxy_.deps_.meter.Finish(invocation);
+      std::string no_function;
+      co_await WriteError(error, no_function, request_id, 11, /*request_consumed=*/false,
+                          /*keep_alive=*/false);
+      co_return;
+    }
+    const bool keep = co_await HandleRequest(parser);
+    if (!keep) co_return;
+  }
+}
+
+asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<const FunctionConfig>& config,
+                                                          MonotonicTime deadline,
+                                                          const std::vector<std::string>& avoid) {
+  struct Wait {
+    explicit Wait(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
+    std::optional<Admission> result;
+  };
+  const auto executor = co_await asio::this_coro::executor;
+  auto wait = std::make_shared<Wait>(executor);
+  auto immediate =
+      proxy_.deps_.buffer.Acquire(config, deadline, avoid, [wait, executor](Admission admission) {
+        // From whichever thread served the request: hop to ours. If our io_context
+        // is gone, the handler and the lease in it are destroyed, which releases
+        // the replica slot.
+        asio::post(executor, [wait, admission = std::move(admission)]() mutable {
+          wait->result.emplace(std::move(admission));
+          wait->timer.cancel();
+        });
+      });
+  if (immediate) co_return std::move(*immediate);
+  wait->timer.expires_at(asio::steady_timer::time_point::max());
+  while (!wait->result) {
+    error_code ec;
+    co_await wait->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(*wait->result);
+}
+
+asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std::string function,
+                                                          std::string request_id, unsigned version,
+                                                          bool request_consumed, bool keep_alive) {
+  const ErrorSpec& spec = Spec(error);
+  if (error == ProxyError::kClientClosed) co_return false;
+  const bool keep = keep_alive && request_consumed && !proxy_.draining_.load();
+  bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(spec.http_status),
+                                               version == 10 ? 10 : 11);
+  response.set(bhttp::field::server, "zeroscale-activator");
+  response.set(bhttp::field::content_type, "application/json");
+  response.set("X-Request-Id", ToBeast(request_id));
+  if (spec.retry_after) response.set(bhttp::field::retry_after, std::to_string(kRetryAfterSeconds));
+  response.body() = ErrorBody(error, function);
+  response.keep_alive(keep);
+  response.prepare_payload();
+  stream_.expires_after(proxy_.options_.header_read_timeout);
+  error_code ec;
+  co_await bhttp::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, ec));
+  stream_.expires_never();
+  co_return keep && !ec;
+}
+
+asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& parser) {
+  const ProxyDeps& deps = proxy_.deps_;
+  Request& request = parser.get();
+  Invocation inv;
+  const MonotonicTime arrival = clock().Now();
+  inv.arrival_wall = clock().WallNow();
+  inv.method = std::string(FromBeast(request.method_string()));
+  inv.request_id = RequestIdFor(FromBeast(request["X-Request-Id"]));
+  const unsigned version = request.version();
+  const bool client_keep_alive = request.keep_alive() && !proxy_.draining_.load();
+  const bool expect_continue =
+      version >= 11 && beast::iequals(request[bhttp::field::expect], beast::string_view("100-continue"));
+  const bool head_request = request.method() == bhttp::verb::head;
+
+  auto route = ResolveRoute(FromBeast(request.target()), FromBeast(request[bhttp::field::host]),
+                            proxy_.options_.domain);
+  std::shared_ptr<const FunctionConfig> config = route ? LookupFunction(deps.catalog, *route) : nullptr;
+  if (!config) {
+    inv.code = Spec(ProxyError::kUnknownFunction).http_status;
+    inv.error = ProxyError::kUnknownFunction;
+    deps.meter.Finish(inv);
+    std::string named = route ? route->FunctionString() : std::string();
+    const bool consumed = parser.is_done();
+    const bool keep = co_await WriteError(ProxyError::kUnknownFunction, named, inv.request_id, version,
+                                          consumed, client_keep_alive);
+    co_return keep;
+  }
+  inv.function = config;
+  inv.path = route->path;
+  const std::string function_name = config->key.String();
+  deps.meter.OnArrival(*config);
+  PrepareUpstreamRequest(request, *route, client_ip_, inv.request_id);
+
+  ClientExchange exchange{stream_, buffer_, parser, inv.request_id};
+  exchange.version = version;
+  exchange.head_request = head_request;
+  exchange.keep_alive = client_keep_alive;
+  exchange.expect_continue = expect_continue;
+  exchange.draining = &proxy_.draining_;
+
+  const MonotonicTime deadline = arrival + config->buffer_timeout;
+  std::vector<std::string> avoid;
+  int refusals = 0;
+  asio::steady_timer backoff(co_await asio::this_coro::executor);
+  ForwardResult result;
+  for (;;) {
+    Admission admission = co_await Admit(config, deadline, avoid);
+    inv.cold_start = inv.cold_start || admission.cold_start;
+    inv.buffered = inv.buffered || admission.queued;
+    if (admission.error != ProxyError::kNone) {
+      inv.queued = clock().Now() - arrival;
+      inv.code = Spec(admission.error).http_status;
+      inv.error = admission.error;
+      deps.meter.Finish(inv);
+      const ProxyError error = admission.error;
+      const bool consumed = parser.is_done();
+      const bool keep =
+          co_await WriteError(error, function_name, inv.request_id, version, consumed, client_keep_alive);
+      co_return keep;
+    }
+    const MonotonicTime forward_start = clock().Now();
+    inv.queued = forward_start - arrival;
+    inv.pod = admission.lease.slot().endpoint().pod;
+    deps.meter.OnForwardStart(*config);
+    result = co_await Forward(worker_.pool, exchange, admission.lease.slot(), config->timeout,
+                              proxy_.options_.forward, clock());
+    inv.forward_duration = clock().Now() - forward_start;
+    deps.meter.OnForwardEnd(*config);
+    if (!result.connect_failed) break;
+
+    // The replica refused (or could not be reached): the 0->1 race where an
+    // endpoint is ready before its server listens, or a pod going away. Try
+    // another replica, or this one again after a short pause, until the
+    // buffer deadline.
+    deps.meter.OnConnectRetry();
+    avoid.push_back(admission.lease.slot().address());
+    admission.lease.Release();
+    ++refusals;
+    if (clock().Now() >= deadline) {
+      inv.queued = clock().Now() - arrival;
+      inv.code = Spec(ProxyError::kQueueTimeout).http_status;
+      inv.error = ProxyError::kQueueTimeout;
+      deps.meter.Finish(inv);
+      const bool consumed = parser.is_done();
+      const bool keep = co_await WriteError(ProxyError::kQueueTimeout, function_name, inv.request_id, version,
+                                            consumed, client_keep_alive);
+      co_return keep;
+    }
+    if (refusals >= 3) {
+      const auto pause = std::min<Duration>(std::chrono::milliseconds(5 * (1 << std::min(refusals - 3, 5))),
+                                            std::chrono::milliseconds(100));
+      backoff.expires_after(std::min<Duration>(pause, deadline - clock().Now()));
+      error_code ec;
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      avoid.clear();
+    }
+  }
+
+  inv.forwarded = true;
+  inv.bytes_in = result.bytes_in;
+  inv.bytes_out = result.bytes_out;
+  inv.error = result.error;
+  if (result.response_started) {
+    inv.code = result.status;
+    deps.meter.Finish(inv);
+    co_return result.error == ProxyError::kNone&& result.client_reusable;
+  }
+  if (result.error == ProxyError::kNone) {
+    // Cannot happen: a relayed response always starts. Treat as a replica fault.
+    inv.error = ProxyError::kUpstreamError;
+  }
+  inv.code = Spec(inv.error).http_status;
+  deps.meter.Finish(inv);
+  const bool consumed = parser.is_done();
+  const bool keep =
+      co_await WriteError(inv.error, function_name, inv.request_id, version, consumed, client_keep_alive);
+  co_return keep;
+}
+
+absl::StatusOr<std::unique_ptr<Proxy>> Proxy::Start(ProxyOptions options, ProxyDeps deps) {
+  auto impl = std::make_unique<Impl>(std::move(options), deps);
+  if (absl::Status s = impl->Bind(); !s.ok()) return s;
+  impl->Run();
+  return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
+}
+
+Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Proxy::~Proxy() = default;
+uint16_t Proxy::port() const { return impl_->port(); }
+int64_t Proxy::open_connections() const { return impl_->open_connections(); }
+void Proxy::Shutdown(std::chrono::milliseconds drain) { impl_->Shutdown(drain); }
+
+}  // namespace zs::activator

@@ -1,0 +1,238 @@
+#include "activator/tests/fake_upstream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace zs::activator::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string QueryValue(const std::string& target, const std::string& key) {
+  const auto q = target.find('?');
+  if (q == std::string::npos) return "";
+  const std::string query = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    const auto amp = query.find('&', pos);
+    const std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    const auto eq = pair.find('=');
+    if (eq != std::string::npos && pair.substr(0, eq) == key) return pair.substr(eq + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
+std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+FakeUpstream::FakeUpstream() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::listen(listen_fd_, 4096);
+  socklen_t len = sizeof(addr);
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+}
+
+FakeUpstream::~FakeUpstream() { Stop(); }
+
+void FakeUpstream::Release() {
+  std::lock_guard lock(mu_);
+  gate_open_ = true;
+  gate_cv_.notify_all();
+}
+
+void FakeUpstream::Stop() {
+  if (stopping_.exchange(true)) return;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  acceptor_.join();
+  ::close(listen_fd_);
+  std::list<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+void FakeUpstream::AcceptLoop() {
+  for (;;) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_.load()) return;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    connections_.fetch_add(1);
+    std::lock_guard lock(mu_);
+    if (stopping_.load()) {
+      ::close(fd);
+      return;
+    }
+    open_fds_.push_back(fd);
+    threads_.emplace_back([this, fd] { Serve(fd); });
+  }
+}
+
+void FakeUpstream::Serve(int fd) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.assign(tcp::v4(), fd, ec);
+  socket.set_option(tcp::no_delay(true), ec);
+  beast::flat_buffer buffer;
+  auto finish = [&] {
+    std::lock_guard lock(mu_);
+    open_fds_.remove(fd);
+  };
+  for (;;) {
+    bhttp::request_parser<bhttp::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    bhttp::read_header(socket, buffer, parser, ec);
+    if (ec) break;
+    int64_t none = 0;
+    first_request_ns_.compare_exchange_strong(none,
+                                              std::chrono::steady_clock::now().time_since_epoch().count());
+    requests_.fetch_add(1);
+    const int now = in_flight_.fetch_add(1) + 1;
+    int peak = peak_in_flight_.load();
+    while (now > peak && !peak_in_flight_.compare_exchange_weak(peak, now)) {
+    }
+    auto& req = parser.get();
+    const std::string target(req.target());
+    const std::string path = PathOf(target);
+    const bool count_only = path == "/count";
+    std::string body;
+    uint64_t body_bytes = 0;
+    char chunk[16384];
+    while (!parser.is_done()) {
+      req.body().data = chunk;
+      req.body().size = sizeof(chunk);
+      bhttp::read_some(socket, buffer, parser, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) break;
+      const size_t n = sizeof(chunk) - req.body().size;
+      body_bytes += n;
+      if (count_only) {
+        counted_bytes_.fetch_add(n);
+      } else {
+        body.append(chunk, n);
+      }
+    }
+    if (ec) {
+      in_flight_.fetch_sub(1);
+      break;
+    }
+
+    bhttp::response<bhttp::string_body> res(bhttp::status::ok, 11);
+    res.set("X-Seen-Target", target);
+    res.set("X-Seen-Forwarded-For", req["X-Forwarded-For"]);
+    res.set("X-Seen-Request-Id", req["X-Request-Id"]);
+    res.set("X-Seen-Forwarded-Host", req["X-Forwarded-Host"]);
+    res.set("X-Seen-Forwarded-Proto", req["X-Forwarded-Proto"]);
+    res.set("X-Seen-Expect", req[bhttp::field::expect]);
+    res.keep_alive(req.keep_alive());
+
+    bool close_after = !req.keep_alive();
+    if (path == "/hang") {
+      char byte;
+      // Waits for the activator to give up on us and close the connection.
+      while (true) {
+        const auto n = ::recv(fd, &byte, 1, 0);
+        if (n <= 0) break;
+      }
+      if (!stopping_.load()) hangs_closed_.fetch_add(1);
+      in_flight_.fetch_sub(1);
+      break;
+    }
+    if (path == "/reset") {
+      linger lin{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+      in_flight_.fetch_sub(1);
+      break;  // close with linger 0 sends RST
+    }
+    if (path == "/close-mid-body") {
+      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789";
+      asio::write(socket, asio::buffer(head), ec);
+      in_flight_.fetch_sub(1);
+      break;
+    }
+    if (path == "/gate") {
+      std::unique_lock lock(mu_);
+      gate_cv_.wait(lock, [&] { return gate_open_; });
+    }
+    if (StartsWith(path, "/chunked-echo") || path == "/stream") {
+      bhttp::response<bhttp::empty_body> head(bhttp::status::ok, 11);
+      for (const auto& field : res) head.set(field.name_string(), field.value());
+      head.chunked(true);
+      bhttp::response_serializer<bhttp::empty_body> sr(head);
+      bhttp::write_header(socket, sr, ec);
+      if (path == "/stream") {
+        uint64_t left = std::stoull(QueryValue(target, "bytes").empty() ? "0" : QueryValue(target, "bytes"));
+        const std::string piece(64 * 1024, 'x');
+        while (left > 0 && !ec) {
+          const size_t n = static_cast<size_t>(std::min<uint64_t>(left, piece.size()));
+          asio::write(socket, bhttp::make_chunk(asio::buffer(piece.data(), n)), ec);
+          left -= n;
+        }
+      } else {
+        const size_t third = body.size() / 3;
+        const std::string parts[3] = {body.substr(0, third), body.substr(third, third),
+                                      body.substr(2 * third)};
+        for (const auto& part : parts) {
+          if (!part.empty()) asio::write(socket, bhttp::make_chunk(asio::buffer(part)), ec);
+        }
+      }
+      if (!ec) asio::write(socket, bhttp::make_chunk_last(), ec);
+      in_flight_.fetch_sub(1);
+      if (ec || close_after) break;
+      continue;
+    }
+    if (StartsWith(path, "/echo")) {
+      res.body() = body;
+    } else if (count_only) {
+      res.body() = std::to_string(body_bytes);
+    } else if (path == "/status") {
+      res.result(static_cast<unsigned>(std::stoi(QueryValue(target, "code"))));
+    } else {
+      res.body() = "ok";
+    }
+    res.prepare_payload();
+    bhttp::write(socket, res, ec);
+    in_flight_.fetch_sub(1);
+    if (ec || close_after) break;
+  }
+  finish();
+  socket.close(ec);
+}
+
+}  // namespace zs::activator::testing

@@ -1,0 +1,304 @@
+// The edges: static config, proto conversion, and the gRPC stats/wake client
+// against an in-process fake controller.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+
+#include "activator/proto_convert.h"
+#include "activator/static_config.h"
+#include "activator/stats_client.h"
+#include "activator/tests/proxy_fixture.h"
+
+namespace zs::activator {
+namespace {
+
+using namespace std::chrono_literals;
+namespace pb = zeroscale::v1alpha1;
+using testing::Eventually;
+
+TEST(StaticConfig, ParsesFunctionsWithDefaultsAndEndpoints) {
+  const auto doc = nlohmann::json::parse(R"({"functions": [
+    {"metadata": {"namespace": "team", "name": "judge"},
+     "spec": {"port": 9000, "timeoutSeconds": 5, "scaling": {"maxConcurrency": 2},
+              "buffer": {"maxRequests": 7, "timeoutSeconds": 3},
+              "resources": {"requests": {"memory": "512Mi"}}},
+     "endpoints": ["127.0.0.1:9001", {"ip": "127.0.0.2", "pod": "judge-b"}, "127.0.0.3"]},
+    {"metadata": {"name": "cold"}}
+  ]})");
+  auto parsed = ParseStaticConfig(doc);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 2u);
+  const StaticFunction& judge = (*parsed)[0];
+  EXPECT_EQ(judge.config.key, (FunctionKey{"team", "judge"}));
+  EXPECT_EQ(judge.config.timeout, 5s);
+  EXPECT_EQ(judge.config.max_concurrency, 2);
+  EXPECT_EQ(judge.config.buffer_max_requests, 7);
+  EXPECT_EQ(judge.config.buffer_timeout, 3s);
+  EXPECT_DOUBLE_EQ(*judge.config.memory_request_bytes, 512.0 * 1024 * 1024);
+  ASSERT_EQ(judge.endpoints.size(), 3u);
+  EXPECT_EQ(judge.endpoints[0].Address(), "127.0.0.1:9001");
+  EXPECT_EQ(judge.endpoints[1].Address(), "127.0.0.2:9000");
+  EXPECT_EQ(judge.endpoints[1].pod, "judge-b");
+  EXPECT_EQ(judge.endpoints[2].Address(), "127.0.0.3:9000");
+  const StaticFunction& cold = (*parsed)[1];
+  EXPECT_EQ(cold.config.key, (FunctionKey{"default", "cold"}));
+  EXPECT_EQ(cold.config.buffer_max_requests, api::Defaults::kBufferMaxRequests);
+  EXPECT_TRUE(cold.endpoints.empty());
+
+  InMemoryCatalog catalog;
+  InMemoryEndpointStore endpoints;
+  ApplyStaticConfig(*parsed, catalog, endpoints);
+  EXPECT_NE(catalog.Lookup("team", "judge"), nullptr);
+  EXPECT_EQ(endpoints.Ready({"team", "judge"})->endpoints.size(), 3u);
+  EXPECT_TRUE(endpoints.Ready({"default", "cold"})->empty());
+}
+
+TEST(StaticConfig, RejectsBadInput) {
+  EXPECT_FALSE(ParseStaticConfig(nlohmann::json::parse(R"({"fns": []})")).ok());
+  EXPECT_FALSE(
+      ParseStaticConfig(nlohmann::json::parse(R"({"functions": [{"metadata": {"name": "Bad_Name"}}]})"))
+          .ok());
+  EXPECT_FALSE(ParseStaticConfig(nlohmann::json::parse(
+                                     R"({"functions": [{"metadata": {"name": "f"}, "endpoints": [42]}]})"))
+                   .ok());
+  EXPECT_FALSE(
+      ParseStaticConfig(
+          nlohmann::json::parse(R"({"functions": [{"metadata": {"name": "f"}, "spec": {"port": "x"}}]})"))
+          .ok());
+  EXPECT_FALSE(LoadStaticConfig("/nonexistent.json").ok());
+}
+
+TEST(ProtoConvert, RoundTripsAReport) {
+  LoadReport report;
+  report.activator_id = "activator-0";
+  report.window_end = SystemTime{} + std::chrono::seconds(1'780'000'000) + 250ms;
+  report.window = 1000ms;
+  FunctionLoad load;
+  load.key = {"ns", "f"};
+  load.average_concurrency = 1.25;
+  load.peak_concurrency = 3;
+  load.requests = 42;
+  load.queued = 2;
+  load.in_flight = 1;
+  load.last_request_time = report.window_end - 10ms;
+  report.functions.push_back(load);
+  FunctionLoad idle;
+  idle.key = {"ns", "g"};
+  report.functions.push_back(idle);
+
+  const pb::StatsReport proto = ToProto(report);
+  EXPECT_EQ(proto.window_ms(), 1000u);
+  EXPECT_EQ(proto.window_end().seconds(), 1'780'000'000);
+  EXPECT_EQ(proto.window_end().nanos(), 250'000'000);
+  ASSERT_EQ(proto.functions_size(), 2);
+  EXPECT_EQ(proto.functions(0).namespace_(), "ns");
+  EXPECT_EQ(proto.functions(0).requests(), 42u);
+  EXPECT_TRUE(proto.functions(0).has_last_request_time());
+  EXPECT_FALSE(proto.functions(1).has_last_request_time());
+
+  const LoadReport back = FromProto(proto);
+  EXPECT_EQ(back.activator_id, report.activator_id);
+  EXPECT_EQ(back.window_end, report.window_end);
+  EXPECT_EQ(back.window, report.window);
+  ASSERT_EQ(back.functions.size(), 2u);
+  EXPECT_EQ(back.functions[0].key, load.key);
+  EXPECT_DOUBLE_EQ(back.functions[0].average_concurrency, 1.25);
+  EXPECT_EQ(back.functions[0].last_request_time, load.last_request_time);
+  EXPECT_FALSE(back.functions[1].last_request_time.has_value());
+}
+
+TEST(ProtoConvert, WakeResults) {
+  pb::WakeResponse r;
+  r.set_result(pb::WakeResponse::SCALED);
+  EXPECT_TRUE(WakeResultToStatus(r).ok());
+  r.set_result(pb::WakeResponse::ALREADY_ACTIVE);
+  EXPECT_TRUE(WakeResultToStatus(r).ok());
+  r.set_result(pb::WakeResponse::NOT_LEADER);
+  EXPECT_EQ(WakeResultToStatus(r).code(), absl::StatusCode::kUnavailable);
+  r.set_result(pb::WakeResponse::NOT_FOUND);
+  EXPECT_EQ(WakeResultToStatus(r).code(), absl::StatusCode::kNotFound);
+  r.set_result(pb::WakeResponse::RESULT_UNSPECIFIED);
+  EXPECT_FALSE(WakeResultToStatus(r).ok());
+  const pb::WakeRequest w = ToWakeRequest({"ns", "f"}, "a-1");
+  EXPECT_EQ(w.namespace_(), "ns");
+  EXPECT_EQ(w.name(), "f");
+  EXPECT_EQ(w.activator_id(), "a-1");
+}
+
+// The controller's side, faked: records reports, acks with `leader`, answers
+// Wake with `wake_result`.
+class FakeController final : public pb::Autoscaler::Service {
+ public:
+  grpc::Status StreamStats(grpc::ServerContext* context,
+                           grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) override {
+    streams.fetch_add(1);
+    pb::StatsReport report;
+    while (stream->Read(&report)) {
+      {
+        std::lock_guard lock(mu);
+        reports.push_back(report);
+      }
+      pb::StatsAck ack;
+      ack.set_leader(non_leader_acks.fetch_sub(1) <= 0);
+      if (!stream->Write(ack)) break;
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status Wake(grpc::ServerContext*, const pb::WakeRequest* request,
+                    pb::WakeResponse* response) override {
+    {
+      std::lock_guard lock(mu);
+      wakes.push_back(request->namespace_() + "/" + request->name());
+    }
+    response->set_result(wake_result.load());
+    return grpc::Status::OK;
+  }
+  size_t report_count() {
+    std::lock_guard lock(mu);
+    return reports.size();
+  }
+
+  std::mutex mu;
+  std::vector<pb::StatsReport> reports;
+  std::vector<std::string> wakes;
+  std::atomic<int> streams{0};
+  // The first this many acks say "not the leader".
+  std::atomic<int> non_leader_acks{0};
+  std::atomic<pb::WakeResponse::Result> wake_result{pb::WakeResponse::SCALED};
+};
+
+class StatsClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&controller_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port_, 0);
+  }
+  void TearDown() override {
+    if (server_)
+      server_->Shutdown(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(500, GPR_TIMESPAN)));
+  }
+  StatsClient::Options ClientOptions() {
+    StatsClient::Options o;
+    o.controller_address = "127.0.0.1:" + std::to_string(port_);
+    o.activator_id = "activator-test";
+    o.interval = 1s;
+    o.initial_backoff = 2s;
+    o.max_backoff = 8s;
+    o.wake_timeout = 5s;
+    return o;
+  }
+  // Lets the reporting thread run exactly one interval.
+  void Tick(ManualClock& clock, StatsClient& client) {
+    const uint64_t before = client.rounds();
+    ASSERT_TRUE(clock.AwaitSleepers(1, 10s));
+    clock.Advance(1s);
+    ASSERT_TRUE(Eventually([&] { return client.rounds() == before + 1; }));
+  }
+  // Stop() waits for the reporting thread, which sleeps on the manual clock:
+  // keep the clock moving until it has returned.
+  static void StopWithClock(StatsClient& client, ManualClock& clock) {
+    std::atomic<bool> done{false};
+    std::thread stopper([&] {
+      client.Stop();
+      done = true;
+    });
+    EXPECT_TRUE(Eventually([&] {
+      if (clock.AwaitSleepers(1, 10ms)) clock.Advance(1s);
+      return done.load();
+    }));
+    stopper.join();
+  }
+
+  FakeController controller_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(StatsClientTest, StreamsOneReportPerInterval) {
+  ManualClock clock;
+  LoadTracker tracker(clock, "activator-test");
+  tracker.OnArrival({"ns", "f"});
+  tracker.OnForwardStart({"ns", "f"});
+  StatsClient client(ClientOptions(), tracker, clock);
+  client.Start();
+  // Stops the client (clock moving) however the test ends.
+  struct Guard {
+    StatsClient& client;
+    ManualClock& clock;
+    ~Guard() { StopWithClock(client, clock); }
+  } guard{client, clock};
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 2; }));
+  StopWithClock(client, clock);
+  std::lock_guard lock(controller_.mu);
+  const LoadReport second = FromProto(controller_.reports[1]);
+  EXPECT_EQ(second.activator_id, "activator-test");
+  EXPECT_EQ(second.window, 1s);
+  ASSERT_EQ(second.functions.size(), 1u);
+  EXPECT_DOUBLE_EQ(second.functions[0].average_concurrency, 1.0);  // one request in flight all window
+  EXPECT_EQ(second.functions[0].in_flight, 1u);
+  EXPECT_EQ(controller_.streams.load(), 1);  // one long-lived stream
+}
+
+TEST_F(StatsClientTest, ReconnectsWithBackoffWhenThePeerIsNotTheLeader) {
+  ManualClock clock;
+  LoadTracker tracker(clock, "activator-test");
+  controller_.non_leader_acks = 1;
+  StatsClient client(ClientOptions(), tracker, clock);
+  client.Start();
+  // Stops the client (clock moving) however the test ends.
+  struct Guard {
+    StatsClient& client;
+    ManualClock& clock;
+    ~Guard() { StopWithClock(client, clock); }
+  } guard{client, clock};
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return client.not_leader_acks() == 1u; }));
+  // The ack said "not the leader": the stream is dropped, and no new one is
+  // opened before the 2 s backoff has passed.
+  Tick(clock, client);
+  Tick(clock, client);
+  EXPECT_EQ(client.streams_opened(), 1u);
+  Tick(clock, client);
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return client.streams_opened() == 2u; }));
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() >= 2; }));
+  StopWithClock(client, clock);
+  EXPECT_EQ(controller_.streams.load(), 2);
+}
+
+TEST_F(StatsClientTest, WakeMapsTheControllersAnswer) {
+  LoadTracker tracker(RealClock::Get(), "activator-test");
+  StatsClient client(ClientOptions(), tracker, RealClock::Get());
+  auto wake = [&] {
+    auto promise = std::make_shared<std::promise<absl::Status>>();
+    auto future = promise->get_future();
+    client.Wake({"ns", "f"}, [promise](absl::Status s) { promise->set_value(s); });
+    return future.get();
+  };
+  EXPECT_TRUE(wake().ok());
+  controller_.wake_result = pb::WakeResponse::NOT_LEADER;
+  EXPECT_EQ(wake().code(), absl::StatusCode::kUnavailable);
+  {
+    std::lock_guard lock(controller_.mu);
+    ASSERT_EQ(controller_.wakes.size(), 2u);
+    EXPECT_EQ(controller_.wakes[0], "ns/f");
+  }
+  server_->Shutdown();
+  server_.reset();
+  EXPECT_FALSE(wake().ok());  // no controller: an error, not a hang
+}
+
+}  // namespace
+}  // namespace zs::activator

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Activator memory: resident set idle, and with N requests held in the
+# cold-start buffer (a Function with no endpoint; limits raised so none is
+# turned away).
+#
+#   bench/activator-rss.sh [--held 10000]
+#
+# Needs `ninja zeroscale-activator` in $ZS_BUILD_DIR (default build/) and
+# python3 (the clients: one connection per held request). Loopback only.
+# The time from an endpoint becoming ready to the first forwarded byte is
+# measured by the socket test ProxyBurstTest.EndpointReadyToFirstForwardedByte
+# (it prints the figure), since a static config cannot add endpoints later.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ZS_BUILD_DIR:-$root/build}
+held=10000
+while (($#)); do
+  case $1 in
+    --held) held=$2; shift 2 ;;
+    *) echo "usage: $0 [--held N]" >&2; exit 2 ;;
+  esac
+done
+activator=$build/activator/zeroscale-activator
+[[ -x $activator ]] || { echo "missing $activator: ninja -C $build zeroscale-activator" >&2; exit 1; }
+ulimit -n "$((held * 2 + 1024))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d /tmp/zs-bench-rss.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+act_port=$(free_port)
+metrics_port=$(free_port)
+health_port=$(free_port)
+
+cat >"$tmp/functions.json" <<EOF
+{"functions": [{"metadata": {"namespace": "default", "name": "cold"},
+                "spec": {"buffer": {"maxRequests": $((held + 100)), "timeoutSeconds": 600}},
+                "endpoints": []}]}
+EOF
+"$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
+  --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
+  --max-buffered-requests=$((held + 100)) --header-read-timeout=600s --billing-log="" --log-level=warn \
+  2>"$tmp/activator.log" &
+act_pid=$!
+pids+=("$act_pid")
+for _ in $(seq 1 200); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$health_port/readyz" 2>/dev/null && break
+  sleep 0.05
+done
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+queued() {
+  curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
+    awk '/^zeroscale_requests_queued\{/ {sum += $2} END {printf "%d", sum}'
+}
+
+idle=$(rss_kib "$act_pid")
+
+# N clients, each sends one request and waits (the activator holds them all).
+python3 - "$act_port" "$held" >"$tmp/clients.log" 2>&1 <<'EOF' &
+import asyncio, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+async def one(i):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"GET /fn/default/cold/r%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+    await w.drain()
+    await r.read(1)  # blocks: the request is held
+async def main():
+    sem = asyncio.Semaphore(500)
+    async def gated(i):
+        async with sem:
+            task = asyncio.ensure_future(one(i))
+            await asyncio.sleep(0)
+        await task
+    await asyncio.gather(*(gated(i) for i in range(n)), return_exceptions=True)
+asyncio.run(main())
+EOF
+pids+=($!)
+
+for _ in $(seq 1 1200); do
+  [[ $(queued) -ge $held ]] && break
+  sleep 0.1
+done
+q=$(queued)
+full=$(rss_kib "$act_pid")
+echo "activator RSS idle: $((idle / 1024)) MiB ($idle KiB)"
+echo "activator RSS with $q requests held: $((full / 1024)) MiB ($full KiB)"
+awk -v a="$full" -v b="$idle" -v n="$q" 'BEGIN { if (n > 0) printf "per held request: %.1f KiB\n", (a - b) / n }'

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Proxy overhead on loopback: wrk against (a) fn-echo directly, (b) nginx
+# (keepalive upstream) in front of it, (c) zeroscale-activator
+# (--static-config) in front of it. Same connections, threads and duration
+# for each, one run each; prints RPS and p50/p99 latency and the ratios
+# activator/direct and activator/nginx.
+#
+#   bench/proxy.sh [--connections 50] [--duration 10s] [--wrk-threads 1] [--proxy-threads 1]
+#
+# Needs: wrk, nginx (nginx-light), and `ninja fn-echo zeroscale-activator` in
+# $ZS_BUILD_DIR (default build/). nginx runs from a generated config in a
+# temp dir, not as a service. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ZS_BUILD_DIR:-$root/build}
+connections=50
+duration=10s
+wrk_threads=1
+proxy_threads=1
+while (($#)); do
+  case $1 in
+    --connections) connections=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --wrk-threads) wrk_threads=$2; shift 2 ;;
+    --proxy-threads) proxy_threads=$2; shift 2 ;;
+    *) echo "usage: $0 [--connections N] [--duration D] [--wrk-threads N] [--proxy-threads N]" >&2; exit 2 ;;
+  esac
+done
+
+fn_echo=$build/hack/fn-echo/fn-echo
+activator=$build/activator/zeroscale-activator
+for bin in "$fn_echo" "$activator"; do
+  [[ -x $bin ]] || { echo "missing $bin: ninja -C $build fn-echo zeroscale-activator" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "wrk not installed (hack/install-deps.sh)" >&2; exit 1; }
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $nginx_bin ]] || { echo "nginx not installed (hack/install-deps.sh)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/zs-bench-proxy.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_http() {  # url
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "not answering: $1" >&2
+  return 1
+}
+
+echo_port=$(free_port)
+nginx_port=$(free_port)
+act_port=$(free_port)
+metrics_port=$(free_port)
+health_port=$(free_port)
+
+"$fn_echo" --address=127.0.0.1 --port="$echo_port" --threads="$proxy_threads" 2>"$tmp/fn-echo.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$echo_port/"
+
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes $proxy_threads;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream fn { server 127.0.0.1:$echo_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://fn;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+EOF
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/stderr.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$nginx_port/"
+
+cat >"$tmp/functions.json" <<EOF
+{"functions": [{"metadata": {"namespace": "default", "name": "echo"},
+                "spec": {"port": $echo_port, "resources": {"requests": {"memory": "128Mi"}}},
+                "endpoints": ["127.0.0.1:$echo_port"]}]}
+EOF
+"$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
+  --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
+  --threads="$proxy_threads" --billing-log="$tmp/billing.log" --log-level=warn 2>"$tmp/activator.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$act_port/fn/default/echo/"
+
+# wrk's --latency percentiles, normalised to milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+    printf "%.3f", n }'
+}
+run() {  # name url
+  local out="$tmp/wrk-$1.txt"
+  wrk -t"$wrk_threads" -c"$connections" -d"$duration" --latency "$2" >"$out"
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  if grep -q "Non-2xx" "$out"; then echo "warning: $1 had non-2xx answers: $(grep Non-2xx "$out")" >&2; fi
+  echo "$1 $rps $p50 $p99"
+}
+
+echo "wrk -t$wrk_threads -c$connections -d$duration --latency; proxies and fn-echo with $proxy_threads thread(s); $(nproc) cores"
+results=()
+results+=("$(run direct "http://127.0.0.1:$echo_port/")")
+results+=("$(run nginx "http://127.0.0.1:$nginx_port/")")
+results+=("$(run activator "http://127.0.0.1:$act_port/fn/default/echo/")")
+
+printf '\n%-10s %12s %10s %10s\n' target RPS p50_ms p99_ms
+for line in "${results[@]}"; do
+  read -r name rps p50 p99 <<<"$line"
+  printf '%-10s %12.0f %10.3f %10.3f\n' "$name" "$rps" "$p50" "$p99"
+done
+read -r _ direct_rps direct_p50 direct_p99 <<<"${results[0]}"
+read -r _ nginx_rps nginx_p50 nginx_p99 <<<"${results[1]}"
+read -r _ act_rps act_p50 act_p99 <<<"${results[2]}"
+awk -v a="$act_rps" -v d="$direct_rps" -v n="$nginx_rps" -v a50="$act_p50" -v d50="$direct_p50" -v n50="$nginx_p50" \
+  -v a99="$act_p99" -v d99="$direct_p99" -v n99="$nginx_p99" 'BEGIN {
+  printf "\nactivator/direct: RPS %.2f  p50 %.2f  p99 %.2f\n", a / d, a50 / d50, a99 / d99
+  printf "activator/nginx:  RPS %.2f  p50 %.2f  p99 %.2f\n", a / n, a50 / n50, a99 / n99 }'
+lines=$(wc -l <"$tmp/billing.log" 2>/dev/null || echo 0)
+echo "activator billing lines written: $lines"
