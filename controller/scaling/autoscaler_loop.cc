@@ -156,15 +156,37 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   std::optional<json> object = functions_(key);
   if (!object) return WakeResult::kNotFound;
   stats_.NoteRequest({ns, name});
-  // Conditional on spec.replicas == 0: a JSON patch "test" fails (422) when
-  // some other decision already scaled it up.
-  const json patch = json::array({{{"op", "test"}, {"path", "/spec/replicas"}, {"value", 0}},
-                                  {{"op", "replace"}, {"path", "/spec/replicas"}, {"value", 1}}});
-  auto patched = client_.Patch(kube::DeploymentRef(ns, name).Sub("scale"), kube::PatchType::kJson, patch,
-                               {"zeroscale-autoscaler"});
-  if (kube::IsInvalid(patched.status())) return WakeResult::kAlreadyActive;
-  if (kube::IsNotFound(patched.status())) return WakeResult::kNotFound;
-  if (!patched.ok()) return patched.status();
+  // Conditional on spec.replicas == 0 through the resourceVersion: the patch
+  // fails with a conflict if anything changed the Deployment since we read
+  // it, so a stale read can never scale a running function down. (A JSON
+  // patch "test" cannot do it: autoscaling/v1 Scale omits replicas: 0.)
+  // The cache is tried first (no extra round trip); on a conflict, a fresh
+  // read decides.
+  std::optional<json> cached = deployments_(key);
+  bool scaled = false;
+  for (int attempt = 0; attempt < 3 && !scaled; ++attempt) {
+    json scale;
+    if (attempt == 0 && cached) {
+      scale = {{"metadata",
+                {{"resourceVersion", cached->value(json::json_pointer("/metadata/resourceVersion"), "")}}},
+               {"spec", {{"replicas", IntAt(*cached, "/spec/replicas")}}}};
+    } else {
+      auto fresh = client_.GetScale(kube::DeploymentRef(ns, name));
+      if (kube::IsNotFound(fresh.status())) return WakeResult::kNotFound;
+      if (!fresh.ok()) return fresh.status();
+      scale = *fresh;
+    }
+    if (IntAt(scale, "/spec/replicas") > 0) return WakeResult::kAlreadyActive;
+    const json patch = {{"metadata", {{"resourceVersion", scale["metadata"].value("resourceVersion", "")}}},
+                        {"spec", {{"replicas", 1}}}};
+    auto patched = client_.Patch(kube::DeploymentRef(ns, name).Sub("scale"), kube::PatchType::kMerge, patch,
+                                 {"zeroscale-autoscaler"});
+    if (kube::IsConflict(patched.status())) continue;
+    if (kube::IsNotFound(patched.status())) return WakeResult::kNotFound;
+    if (!patched.ok()) return patched.status();
+    scaled = true;
+  }
+  if (!scaled) return absl::AbortedError(Cat("waking ", key, ": the Deployment kept changing"));
   {
     std::lock_guard lock(mu_);
     PerFunction& pf = functions_state_[key];
