@@ -73,7 +73,8 @@ bool PodRunning(const json& pod) {
 int main(int argc, char** argv) {
   int64_t iterations = 10;
   std::string kubectl;
-  zs::FlagSet flags("cluster_pod_start_bench", "Cold start of a fn-echo pod on the local cluster (see bench/).");
+  zs::FlagSet flags("cluster_pod_start_bench",
+                    "Cold start of a fn-echo pod on the local cluster (see bench/).");
   flags.Int("iterations", &iterations, "Scale-ups from 0 to 1 to measure.");
   flags.String("kubectl", &kubectl, "Scale with this kubectl (start-up included) instead of a direct PATCH.");
   auto outcome = flags.Parse(argc, argv);
@@ -98,10 +99,11 @@ int main(int argc, char** argv) {
           "ports": [{"name": "http", "containerPort": 8080}],
           "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10}}]}}}})");
   deployment["metadata"]["namespace"] = ns.name();
-  json service = {{"apiVersion", "v1"},
-                  {"kind", "Service"},
-                  {"metadata", {{"name", name}, {"namespace", ns.name()}}},
-                  {"spec", {{"selector", {{"app", name}}}, {"ports", {{{"port", 80}, {"targetPort", "http"}}}}}}};
+  json service = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", name}, {"namespace", ns.name()}}},
+      {"spec", {{"selector", {{"app", name}}}, {"ports", {{{"port", 80}, {"targetPort", "http"}}}}}}};
   if (auto s = client->Create(zs::kube::kServices.In(ns.name()), service); !s.ok()) {
     std::cerr << "service: " << s.status() << "\n";
     return 1;
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
     }
     changed.notify_all();
   };
-  pod_informer.AddHandlers({on_pod, [&](const json&, const json& o) { on_pod(o); }, [&](const json&) {
+  pod_informer.AddHandlers({on_pod, [&](const json&, const json& o) { on_pod(o); },
+                            [&](const json&) {
                               std::lock_guard lock(mu);
                               pods = pod_informer.List().size();
                               changed.notify_all();
@@ -184,8 +187,8 @@ int main(int argc, char** argv) {
       t0 = clock.Now();
     }
     if (!kubectl.empty()) {
-      std::string command = zs::Cat(kubectl, " --kubeconfig ", zs::testing::ClusterKubeconfig(), " -n ", ns.name(),
-                                    " scale deployment/", name, " --replicas=1 >/dev/null");
+      std::string command = zs::Cat(kubectl, " --kubeconfig ", zs::testing::ClusterKubeconfig(), " -n ",
+                                    ns.name(), " scale deployment/", name, " --replicas=1 >/dev/null");
       if (std::system(command.c_str()) != 0) {
         std::cerr << "kubectl scale failed\n";
         return 1;
@@ -202,9 +205,10 @@ int main(int argc, char** argv) {
       }
       measuring = false;
       samples.push_back(current);
-      std::printf("run %2lld: endpoint ready %7.1f ms (pod created %6.1f, bound %6.1f, running %6.1f, ready %6.1f)\n",
-                  static_cast<long long>(i + 1), current.endpoint_ms, current.created_ms, current.bound_ms,
-                  current.running_ms, current.pod_ready_ms);
+      std::printf(
+          "run %2lld: endpoint ready %7.1f ms (pod created %6.1f, bound %6.1f, running %6.1f, ready %6.1f)\n",
+          static_cast<long long>(i + 1), current.endpoint_ms, current.created_ms, current.bound_ms,
+          current.running_ms, current.pod_ready_ms);
       std::fflush(stdout);
     }
     if (auto s = client->PatchScale(zs::kube::DeploymentRef(ns.name(), name), 0); !s.ok()) {
@@ -212,15 +216,16 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::unique_lock lock(mu);
-    if (!changed.wait_for(lock, std::chrono::seconds(60), [&] { return pods == 0 && ready_addresses == 0; })) {
+    if (!changed.wait_for(lock, std::chrono::seconds(60),
+                          [&] { return pods == 0 && ready_addresses == 0; })) {
       std::cerr << "iteration " << i << ": pod not gone within 60 s\n";
       return 1;
     }
   }
   slices.Stop();
   pod_informer.Stop();
-  std::printf("\n%s, %zu runs (ms from the scale request):\n", kubectl.empty() ? "PATCH deployments/scale" : "kubectl scale",
-              samples.size());
+  std::printf("\n%s, %zu runs (ms from the scale request):\n",
+              kubectl.empty() ? "PATCH deployments/scale" : "kubectl scale", samples.size());
   std::printf("  pod created          %s\n", Stats(samples, &Sample::created_ms).c_str());
   std::printf("  pod bound            %s\n", Stats(samples, &Sample::bound_ms).c_str());
   std::printf("  container running    %s\n", Stats(samples, &Sample::running_ms).c_str());
