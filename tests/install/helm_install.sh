@@ -23,6 +23,7 @@ sys_ns=zeroscale-system
 ns=zs-install-e2e-$$
 
 skip() { say "SKIP $*"; rm -rf "$ZS_TEST_TMP"; exit 77; }
+quiet() { "$@" >/dev/null 2>&1; }
 
 # --- preconditions -------------------------------------------------------------
 nodes=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null || true)
@@ -59,12 +60,13 @@ else
   exit 1
 fi
 check "NOTES tell how to call a Function" grep -q "curl http://localhost:8080/fn/<namespace>/<name>/" <<<"$out"
-check "CRD installed from crds/" kubectl get crd functions.zeroscale.dev
+check "CRD installed from crds/" quiet kubectl get crd functions.zeroscale.dev
 for d in zeroscale-controller zeroscale-activator; do
-  check "$d: all replicas ready" kubectl -n "$sys_ns" rollout status "deploy/$d" --timeout=60s
+  check "$d: all replicas ready" quiet kubectl -n "$sys_ns" rollout status "deploy/$d" --timeout=60s
 done
 lease_holder() { kubectl -n "$sys_ns" get lease zeroscale-controller -o jsonpath='{.spec.holderIdentity}'; }
-wait_for 60 "a controller holds the Lease" test -n "$(lease_holder)" && pass "leader: $(lease_holder)"
+has_leader() { [[ -n $(lease_holder) ]]; }
+wait_for 60 "a controller holds the Lease" has_leader && pass "leader: $(lease_holder)"
 
 # --- a Function, served through the installed activator --------------------------
 kubectl create namespace "$ns" >/dev/null
@@ -82,18 +84,25 @@ wait_for 60 "the controller creates the Function's Deployment" kubectl -n "$ns" 
   && pass "Deployment hello created by the installed controller"
 check "it starts at zero replicas" test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" = 0
 
+# The first ready activator address (no `| head -1`: under pipefail, kubectl
+# killed by SIGPIPE would fail the script).
 activator_ip() {
-  kubectl -n "$sys_ns" get endpointslices -l kubernetes.io/service-name=zeroscale-activator \
-    -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}' | head -1
+  local ips
+  ips=$(kubectl -n "$sys_ns" get endpointslices -l kubernetes.io/service-name=zeroscale-activator \
+    -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}') || return 1
+  echo "${ips%%$'\n'*}"
 }
+has_activator_ip() { [[ -n $(activator_ip) ]]; }
+wait_for 60 "a ready activator endpoint" has_activator_ip || { finish; exit 1; }
 ip=$(activator_ip)
-[[ -n $ip ]] || { fail "no ready activator endpoint"; finish; exit 1; }
 t0=$(date +%s%3N)
 code=$(curl -s -o "$ZS_TEST_TMP/body" -D "$ZS_TEST_TMP/headers" -w '%{http_code}' --max-time 90 \
   "http://$ip:8000/fn/$ns/hello/echo?x=1" || true)
 cold_ms=$(($(date +%s%3N) - t0))
 check "cold call through the activator answers 200 (got $code in $cold_ms ms)" test "$code" = 200
 check "the function saw /echo?x=1" grep -q '"path":"/echo"' "$ZS_TEST_TMP/body"
+check "the call woke the Function from zero" \
+  test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" -ge 1
 check "X-Request-Id returned" grep -qi '^x-request-id:' "$ZS_TEST_TMP/headers"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$ip:8000/fn/$ns/hello/" || true)
 check "warm call answers 200" test "$code" = 200
@@ -102,21 +111,32 @@ check "unknown function answers 404" test "$code" = 404
 metrics=$(curl -s --max-time 10 "http://$ip:9091/metrics" || true)
 check "the invocation is metered" grep -q "zeroscale_invocations_total{.*function=\"hello\"" <<<"$metrics"
 check "GB-seconds are billed" grep -q "zeroscale_billable_gb_seconds_total{.*function=\"hello\"" <<<"$metrics"
-wait_for 60 "the Function reports Ready" test "$(kubectl -n "$ns" get fn hello \
-  -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True && pass "Function Ready"
+function_ready() {
+  [[ $(kubectl -n "$ns" get fn hello -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
+}
+wait_for 60 "the Function reports Ready" function_ready && pass "Function Ready"
 
 # --- uninstall -----------------------------------------------------------------
 kubectl delete namespace "$ns" --wait=true --timeout=120s >/dev/null
 if out=$(helm uninstall "$release" -n "$sys_ns" --wait --timeout 2m 2>&1); then pass "helm uninstall"; else
   fail "helm uninstall: $out"; fi
+# Pods go once their processes exit: the activator drains first (up to its
+# drain timeout), then the kubelet (here the node agent) deletes them.
+release_pods() { kubectl -n "$sys_ns" get pods -l app.kubernetes.io/instance="$release" -o name; }
+t0=$(date +%s%3N)
+no_release_pods() { [[ -z $(release_pods) ]]; }
+wait_for 90 "the release's pods are gone" no_release_pods \
+  && pass "the release's pods are gone ($(($(date +%s%3N) - t0)) ms after uninstall)"
 left=$(kubectl -n "$sys_ns" get deploy,rs,pods,svc,sa,role,rolebinding,pdb,cm,endpointslices \
-  -l app.kubernetes.io/instance="$release" -o name 2>&1)
+  -l app.kubernetes.io/instance="$release" -o name)
 check "no namespaced object of the release is left ($left)" test -z "$left"
-left=$(kubectl get clusterrole,clusterrolebinding -l app.kubernetes.io/instance="$release" -o name 2>&1)
+left=$(kubectl get clusterrole,clusterrolebinding -l app.kubernetes.io/instance="$release" -o name)
 check "no cluster role or binding of the release is left ($left)" test -z "$left"
-wait_for 60 "the release's pods are gone" test -z "$(kubectl -n "$sys_ns" get pods -o name)" && pass "no pods left"
+left=$(kubectl -n "$sys_ns" get all,cm,sa,role,rolebinding,pdb,lease -o name | grep -v -e '^configmap/kube-root-ca.crt$' \
+  -e '^serviceaccount/default$' -e '^lease.coordination.k8s.io/zeroscale-controller$' || true)
+check "nothing else is left in $sys_ns ($left)" test -z "$left"
 # Left on purpose, as helm documents: the CRD (crds/ is never deleted, so
 # Functions survive an uninstall) and the controller's released Lease (made by
 # the controller, not by helm; it goes with the namespace).
-check "the CRD stays" kubectl get crd functions.zeroscale.dev
+check "the CRD stays" quiet kubectl get crd functions.zeroscale.dev
 finish
