@@ -23,7 +23,11 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& ad
   const MonotonicTime now = clock_.Now();
   while (!stack.empty()) {
     Idle& top = stack.back();
-    if (now - top.since < options_.idle_timeout && LooksOpen(top.stream)) {
+    const Duration idle_for = now - top.since;
+    // A connection idle for under a second is taken without the peek (a
+    // syscall per request); a replica closing it that soon is rare, and a
+    // bodiless request is retried on a fresh connection if it did.
+    if (idle_for < options_.idle_timeout && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
       std::optional<boost::beast::tcp_stream> out(std::move(top.stream));
       stack.pop_back();
       if (stack.empty()) idle_.erase(it);

@@ -2,10 +2,10 @@
 //
 // One pool per proxy worker thread (as Envoy's per-worker connection pools):
 // a worker's requests reuse that worker's connections, so the pool needs no
-// lock. Connections are reused most-recently-idle first, checked with a
-// non-blocking peek before reuse (a replica that closed an idle connection is
-// noticed then, not on the request), and closed after Options::idle_timeout
-// idle or beyond Options::max_idle_per_endpoint.
+// lock. Connections are reused most-recently-idle first; one idle for a
+// second or more is checked with a non-blocking peek before reuse (a replica
+// that closed it is noticed then, not on the request). Connections close
+// after Options::idle_timeout idle or beyond Options::max_idle_per_endpoint.
 //
 // Thread-safety: none; only the owning worker's thread touches it.
 #pragma once

@@ -495,7 +495,8 @@ TEST_F(ProxySocketTest, DrainFinishesInFlightRequestsAndClosesIdleOnes) {
   Client idle(port());
   ASSERT_EQ(idle.Get("/fn/ns/echo/").status, 200);
   auto in_flight = std::async(std::launch::async, [&] { return Client(port()).Get("/fn/ns/echo/gate"); });
-  ASSERT_TRUE(Eventually([&] { return upstream_.in_flight() == 1; }));
+  // The gate request (the second) is at the replica; the first is done.
+  ASSERT_TRUE(Eventually([&] { return upstream_.requests() == 2 && upstream_.in_flight() == 1; }));
   auto drained = std::async(std::launch::async, [&] { proxy_->Shutdown(10s); });
   EXPECT_TRUE(idle.ReadUntilClosed());  // idle keep-alive connection closed at once
   upstream_.Release();
