@@ -84,6 +84,7 @@ TEST_F(ProxyBurstTest, ThousandConcurrentRequestsToAColdFunctionLoseNothing) {
       },
       30s))
       << "queued " << buffer_.queued({"ns", "burst"}) << " rejected " << rejected();
+  EXPECT_TRUE(Eventually([&] { return waker_.calls.load() >= 1; }));
   EXPECT_EQ(waker_.calls.load(), 1);
   EXPECT_EQ(Metric("zeroscale_requests_queued", {{"function", "burst"}}), kBuffered);
 
