@@ -14,7 +14,7 @@ if [[ -x "$root/hack/build-k8s.sh" ]]; then
 fi
 
 build_dir=${ZS_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZS_WERROR=ON >/dev/null
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZS_WERROR=ON -DZS_FUZZ=ON >/dev/null
 built=$(date +%s)
 ninja -C "$build_dir"
 echo "test.sh: dependencies and build took $(( $(date +%s) - start ))s (compile $(( $(date +%s) - built ))s)"
