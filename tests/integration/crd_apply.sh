@@ -39,8 +39,10 @@ if [[ "$defaults" != "8080 30 0 10 10 0 60 1000 60" ]]; then
 else
   echo "ok   defaults applied by the apiserver: $defaults"
 fi
-columns=$("${kubectl[@]}" get fn -n "$ns" 2>&1 | head -1)
+columns=$("${kubectl[@]}" get fn -n "$ns" 2>&1 | sed -n 1p)
 if [[ "$columns" != *"READY"*"REPLICAS"*"URL"*"AGE"* ]]; then
   echo "FAIL printer columns: $columns"; fail=1
+else
+  echo "ok   printer columns: $columns"
 fi
 exit $fail
