@@ -61,7 +61,7 @@ free_port() {
   local port
   while :; do
     port=$((20000 + RANDOM % 20000))
-    ss -ltnH "sport = :$port" | grep -q . || { echo "$port"; return; }
+    [[ -n $(ss -ltnH "sport = :$port") ]] || { echo "$port"; return; }
   done
 }
 
