@@ -12,10 +12,6 @@ using nlohmann::json;
 namespace {
 constexpr char kFunctionLabel[] = "zeroscale.dev/function";
 
-kube::ResourceRef Scoped(const kube::ResourceRef& collection, const std::string& ns) {
-  return ns.empty() ? collection : collection.In(ns);
-}
-
 std::optional<std::string> FunctionOfSlice(const json& slice) {
   const json* labels = nullptr;
   if (auto meta = slice.find("metadata"); meta != slice.end()) {
@@ -70,13 +66,13 @@ KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog
     : catalog_(catalog), endpoints_(endpoints) {
   kube::InformerOptions fn_options;
   fn_options.name = "functions";
-  functions_ = std::make_unique<kube::Informer>(
-      client, clock, Scoped(kube::kFunctions, options.watch_namespace), fn_options);
+  functions_ = std::make_unique<kube::Informer>(client, clock, kube::kFunctions.In(options.watch_namespace),
+                                                fn_options);
   kube::InformerOptions slice_options;
   slice_options.name = "endpointslices";
   slice_options.label_selector = kFunctionLabel;  // "has the label"
-  slices_ = std::make_unique<kube::Informer>(
-      client, clock, Scoped(kube::kEndpointSlices, options.watch_namespace), slice_options);
+  slices_ = std::make_unique<kube::Informer>(client, clock, kube::kEndpointSlices.In(options.watch_namespace),
+                                             slice_options);
   functions_->AddHandlers({[this](const json& o) { OnFunction(o, false); },
                            [this](const json&, const json& o) { OnFunction(o, false); },
                            [this](const json& o) { OnFunction(o, true); }});

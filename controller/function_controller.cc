@@ -10,9 +10,6 @@ namespace zs::controller {
 using nlohmann::json;
 
 namespace {
-kube::ResourceRef Scoped(const kube::ResourceRef& collection, const std::string& ns) {
-  return ns.empty() ? collection : collection.In(ns);
-}
 Lister ListerOf(kube::Informer& informer) {
   return [&informer](const std::string& key) { return informer.Get(key); };
 }
@@ -24,16 +21,16 @@ FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, C
   const std::string managed = Cat(resources::kManagedByLabel, "=", resources::kManagedBy);
   kube::InformerOptions fn_options;
   fn_options.name = "functions";
-  functions_ = std::make_unique<kube::Informer>(
-      client_, clock_, Scoped(kube::kFunctions, options_.watch_namespace), fn_options);
+  functions_ = std::make_unique<kube::Informer>(client_, clock_,
+                                                kube::kFunctions.In(options_.watch_namespace), fn_options);
   kube::InformerOptions child_options;
   child_options.label_selector = managed;
   child_options.name = "deployments";
   deployments_ = std::make_unique<kube::Informer>(
-      client_, clock_, Scoped(kube::kDeployments, options_.watch_namespace), child_options);
+      client_, clock_, kube::kDeployments.In(options_.watch_namespace), child_options);
   child_options.name = "services";
-  services_ = std::make_unique<kube::Informer>(
-      client_, clock_, Scoped(kube::kServices, options_.watch_namespace), child_options);
+  services_ = std::make_unique<kube::Informer>(client_, clock_, kube::kServices.In(options_.watch_namespace),
+                                               child_options);
   reconciler_ = std::make_unique<FunctionReconciler>(
       client_, clock_, events, ListerOf(*functions_), ListerOf(*deployments_), ListerOf(*services_),
       std::move(scaling), FunctionReconciler::Options{options_.activator_url});

@@ -1,5 +1,6 @@
 #include "controller/reconciler/function_reconciler.h"
 
+#include "common/json_util.h"
 #include "common/kube/errors.h"
 #include "common/kube/resource.h"
 #include "common/log.h"
@@ -20,10 +21,6 @@ constexpr auto kLastRequestResolution = std::chrono::seconds(10);
 api::Condition MakeCondition(std::string type, bool ok, std::string reason, std::string message,
                              int64_t generation) {
   return {std::move(type), ok ? "True" : "False", std::move(reason), std::move(message), "", generation};
-}
-
-int32_t IntAt(const json& object, const json::json_pointer& ptr) {
-  return object.contains(ptr) && object[ptr].is_number_integer() ? object[ptr].get<int32_t>() : 0;
 }
 
 }  // namespace
@@ -167,22 +164,20 @@ api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, c
   s.observed_generation = gen;
   s.url = resources::FunctionUrl(options_.activator_url, fn);
   if (deployment != nullptr && deployment->is_object()) {
-    s.replicas = IntAt(*deployment, json::json_pointer("/status/replicas"));
-    s.ready_replicas = IntAt(*deployment, json::json_pointer("/status/readyReplicas"));
-    s.desired_replicas = IntAt(*deployment, json::json_pointer("/spec/replicas"));
+    s.replicas = Int32At(*deployment, "/status/replicas");
+    s.ready_replicas = Int32At(*deployment, "/status/readyReplicas");
+    s.desired_replicas = Int32At(*deployment, "/spec/replicas");
   }
   if (scaling && scaling->desired_replicas) s.desired_replicas = *scaling->desired_replicas;
   s.replica_summary = Cat(s.ready_replicas, "/", s.desired_replicas);
 
   // DeploymentReady: the Deployment has caught up with this generation and
   // has every desired replica ready (at zero that is trivially true).
-  const bool rolled_out =
-      deployment != nullptr && deployment->is_object() &&
-      IntAt(*deployment, json::json_pointer("/status/observedGeneration")) >=
-          deployment->value(json::json_pointer("/metadata/generation"), 0) &&
-      IntAt(*deployment, json::json_pointer("/status/updatedReplicas")) >= s.ready_replicas;
-  const int32_t spec_replicas =
-      deployment != nullptr ? IntAt(*deployment, json::json_pointer("/spec/replicas")) : 0;
+  const bool rolled_out = deployment != nullptr && deployment->is_object() &&
+                          Int32At(*deployment, "/status/observedGeneration") >=
+                              deployment->value(json::json_pointer("/metadata/generation"), 0) &&
+                          Int32At(*deployment, "/status/updatedReplicas") >= s.ready_replicas;
+  const int32_t spec_replicas = deployment != nullptr ? Int32At(*deployment, "/spec/replicas") : 0;
   api::Condition deployment_ready;
   if (deployment == nullptr || !deployment->is_object()) {
     deployment_ready = MakeCondition("DeploymentReady", false, "DeploymentMissing", "no Deployment yet", gen);

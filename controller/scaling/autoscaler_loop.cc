@@ -1,5 +1,6 @@
 #include "controller/scaling/autoscaler_loop.h"
 
+#include "common/json_util.h"
 #include "common/kube/errors.h"
 #include "common/kube/resource.h"
 #include "common/log.h"
@@ -10,11 +11,6 @@ namespace zs::controller {
 using nlohmann::json;
 
 namespace {
-
-int32_t IntAt(const json& object, const char* pointer) {
-  json::json_pointer ptr(pointer);
-  return object.contains(ptr) && object[ptr].is_number_integer() ? object[ptr].get<int32_t>() : 0;
-}
 
 // Wall time of a monotonic instant, for status fields.
 SystemTime ToWall(Clock& clock, MonotonicTime t) {
@@ -77,8 +73,8 @@ void AutoscalerLoop::DecideOne(const json& object) {
   if (!deployment) return;  // the reconciler has not created it yet
 
   autoscaler::Samples samples = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
-  samples.ready_replicas = IntAt(*deployment, "/status/readyReplicas");
-  samples.current_desired = IntAt(*deployment, "/spec/replicas");
+  samples.ready_replicas = Int32At(*deployment, "/status/readyReplicas");
+  samples.current_desired = Int32At(*deployment, "/spec/replicas");
   const MonotonicTime now = clock_.Now();
 
   std::unique_lock lock(mu_);
@@ -112,10 +108,9 @@ void AutoscalerLoop::DecideOne(const json& object) {
           Cat("scaling from ", current, " to ", decision.desired, ": ", patched.status().message()));
       return;
     }
-    NoteScaled(key, current, decision.desired,
+    NoteScaled(fn, current, decision.desired,
                Cat(decision.reason, ", stable concurrency ", decision.stable_concurrency,
-                   ", panic concurrency ", decision.panic_concurrency),
-               object);
+                   ", panic concurrency ", decision.panic_concurrency));
   }
   bool changed = false;
   {
@@ -131,21 +126,17 @@ void AutoscalerLoop::DecideOne(const json& object) {
   if (changed) enqueue_(key);
 }
 
-void AutoscalerLoop::NoteScaled(const std::string& key, int32_t from, int32_t to, const std::string& why,
-                                const json& object) {
+void AutoscalerLoop::NoteScaled(const api::Function& fn, int32_t from, int32_t to, const std::string& why) {
+  const std::string key = fn.metadata.Key();
   {
     std::lock_guard lock(mu_);
     PerFunction& pf = functions_state_[key];
     pf.status.last_scale_time = clock_.WallNow();
     pf.status.desired_replicas = to;
   }
-  auto fn = api::DecodeFunction(object);
-  const std::string direction = to > from ? "up" : "down";
-  if (fn.ok()) {
-    metrics_.CountScale(fn->metadata.namespace_, fn->metadata.name, direction);
-    events_.Record(*fn, EventType::kNormal, to > from ? "ScaledUp" : "ScaledDown",
-                   Cat("scaled from ", from, " to ", to, " replicas (", why, ")"));
-  }
+  metrics_.CountScale(fn.metadata.namespace_, fn.metadata.name, to > from ? "up" : "down");
+  events_.Record(fn, EventType::kNormal, to > from ? "ScaledUp" : "ScaledDown",
+                 Cat("scaled from ", from, " to ", to, " replicas (", why, ")"));
   log::Info("scaled", {{"function", key}, {"from", from}, {"to", to}, {"why", why}});
   enqueue_(key);
 }
@@ -155,7 +146,9 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   const std::string key = Cat(ns, "/", name);
   std::optional<json> object = functions_(key);
   if (!object) return WakeResult::kNotFound;
-  stats_.NoteRequest({ns, name});
+  auto fn = api::DecodeFunction(*object);
+  if (!fn.ok()) return fn.status();
+  // The arrival itself is noted by the gRPC service before it calls us.
   // Conditional on spec.replicas == 0 through the resourceVersion: the patch
   // fails with a conflict if anything changed the Deployment since we read
   // it, so a stale read can never scale a running function down. (A JSON
@@ -169,14 +162,14 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
     if (attempt == 0 && cached) {
       scale = {{"metadata",
                 {{"resourceVersion", cached->value(json::json_pointer("/metadata/resourceVersion"), "")}}},
-               {"spec", {{"replicas", IntAt(*cached, "/spec/replicas")}}}};
+               {"spec", {{"replicas", Int32At(*cached, "/spec/replicas")}}}};
     } else {
       auto fresh = client_.GetScale(kube::DeploymentRef(ns, name));
       if (kube::IsNotFound(fresh.status())) return WakeResult::kNotFound;
       if (!fresh.ok()) return fresh.status();
       scale = *fresh;
     }
-    if (IntAt(scale, "/spec/replicas") > 0) return WakeResult::kAlreadyActive;
+    if (Int32At(scale, "/spec/replicas") > 0) return WakeResult::kAlreadyActive;
     const json patch = {{"metadata", {{"resourceVersion", scale["metadata"].value("resourceVersion", "")}}},
                         {"spec", {{"replicas", 1}}}};
     auto patched = client_.Patch(kube::DeploymentRef(ns, name).Sub("scale"), kube::PatchType::kMerge, patch,
@@ -195,7 +188,7 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
     pf.status.active_reason = "Queued";
     pf.status.active_message = "woken from zero by a request";
   }
-  NoteScaled(key, 0, 1, "woken by a request", *object);
+  NoteScaled(*fn, 0, 1, "woken by a request");
   return WakeResult::kScaled;
 }
 
@@ -211,7 +204,7 @@ absl::StatusOr<int> AutoscalerLoop::ScaleFromZero(std::string_view ns, std::stri
       break;
   }
   std::optional<json> deployment = deployments_(Cat(ns, "/", name));
-  return std::max(1, deployment ? IntAt(*deployment, "/spec/replicas") : 1);
+  return std::max(1, deployment ? Int32At(*deployment, "/spec/replicas") : 1);
 }
 
 std::optional<ScalingStatus> AutoscalerLoop::StatusOf(const std::string& key) const {

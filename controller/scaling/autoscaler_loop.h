@@ -71,8 +71,7 @@ class AutoscalerLoop final : public autoscaler::Scaler {
   };
   void Run();
   void DecideOne(const nlohmann::json& function_object);
-  void NoteScaled(const std::string& key, int32_t from, int32_t to, const std::string& why,
-                  const nlohmann::json& function_object);
+  void NoteScaled(const api::Function& fn, int32_t from, int32_t to, const std::string& why);
 
   kube::KubeClient& client_;
   Clock& clock_;
