@@ -43,6 +43,9 @@ wait_for 30 "a leader is elected" has_holder
 leader=$(holder); leader=${leader%@*}
 other=ctrl-a; [[ $leader == ctrl-a ]] && other=ctrl-b
 wait_for 10 "the leader reports leader=1" bash -c "[[ \$(curl -sf 127.0.0.1:${metrics_port[$leader]}/metrics | awk '/^zeroscale_controller_leader /{print \$2}') == 1 ]]"
+# The follower may still be binding its metrics port: wait until it answers,
+# then its gauge must say it does not lead.
+wait_for 10 "the follower serves /metrics" bash -c "[[ -n \$(curl -sf 127.0.0.1:${metrics_port[$other]}/metrics | awk '/^zeroscale_controller_leader /{print \$2}') ]]"
 check "exactly one controller leads ($leader)" [ "$(leader_gauge "$other")" = 0 ]
 
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
