@@ -116,38 +116,29 @@ int main(int argc, char** argv) {
     kube_sources = std::make_unique<KubeSources>(*kube_client, clock, catalog, endpoints,
                                                  KubeSources::Options{options.watch_namespace});
     kube_sources->Start();
-    if (options.controller_address.empty()) {
-      LeaderLookup leader(*kube_client, options.leader_election_namespace, options.leader_election_id);
-      // Bounded: a controller that has not elected a leader yet is not fatal;
-      // the activator then serves without reports or wake-ups and says so.
-      for (int attempt = 0; attempt < 60 && options.controller_address.empty(); ++attempt) {
-        auto address = leader.Resolve();
-        if (address.ok()) {
-          options.controller_address = *address;
-        } else {
-          if (attempt == 0)
-            log::Info("waiting for the controller's leader Lease", {{"error", Message(address.status())}});
-          clock.SleepFor(std::chrono::milliseconds(500));
-        }
-      }
-      if (!options.controller_address.empty()) {
-        log::Info("controller found through its Lease", {{"address", options.controller_address}});
-      }
-    }
   }
 
   std::unique_ptr<StatsClient> stats;
   NoopWaker noop_waker;
   Waker* waker = &noop_waker;
-  if (!options.controller_address.empty()) {
+  // The controller is found through its leader Lease unless its address is
+  // given; the Lease is read again whenever the stream breaks, so reports and
+  // wake-ups follow a failover.
+  std::unique_ptr<LeaderLookup> leader;
+  if (options.controller_address.empty() && kube_client) {
+    leader = std::make_unique<LeaderLookup>(*kube_client, options.leader_election_namespace,
+                                            options.leader_election_id);
+  }
+  if (!options.controller_address.empty() || leader) {
     StatsClient::Options stats_options;
     stats_options.controller_address = options.controller_address;
+    if (leader) stats_options.resolve = [&leader] { return leader->Resolve(); };
     stats_options.activator_id = activator_id;
     stats_options.interval = options.stats_interval;
     stats = std::make_unique<StatsClient>(stats_options, load, clock);
     waker = stats.get();
   } else {
-    log::Warn("no --controller-address: load is not reported and cold Functions are not woken");
+    log::Warn("static config without --controller-address: load is not reported and cold Functions are not woken");
   }
 
   Meter meter(metrics, load, *billing, *default_memory);

@@ -7,8 +7,14 @@
 // that cannot be sent is dropped (the next one carries current figures). A
 // broken stream, or an ack saying the peer is not the leader, tears the
 // stream down and reconnects with exponential backoff (initial_backoff
-// doubling to max_backoff), on the injected clock. Finding the leader through
-// its Lease comes with the Kubernetes wiring; until then the address is fixed.
+// doubling to max_backoff), on the injected clock.
+//
+// Finding the leader: with Options::resolve set (the activator reads the
+// controller's leader Lease), the address is looked up again before every
+// reconnect, and after a Wake that failed or reached a non-leader. A new
+// address replaces the channel at once and skips the backoff: after a
+// failover the first report goes to the new leader as soon as its Lease
+// names it. Without a resolver the address is fixed (--controller-address).
 //
 // Lifecycle: Start() spawns the reporting thread; Stop() ends it (within one
 // interval) and cancels the stream. Wake calls are asynchronous (gRPC's
@@ -18,11 +24,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include <absl/status/statusor.h>
 #include <grpcpp/grpcpp.h>
 
 #include "activator/load_tracker.h"
@@ -35,7 +43,10 @@ namespace zs::activator {
 class StatsClient final : public Waker {
  public:
   struct Options {
-    std::string controller_address;  // host:port
+    std::string controller_address;  // host:port; may start empty with a resolver
+    // Looks the leader's host:port up (e.g. from its Lease); called on the
+    // reporting thread only, so it may block for an apiserver round trip.
+    std::function<absl::StatusOr<std::string>()> resolve;
     std::string activator_id;
     Duration interval = std::chrono::seconds(1);
     Duration wake_timeout = std::chrono::seconds(5);
@@ -57,18 +68,28 @@ class StatsClient final : public Waker {
   uint64_t not_leader_acks() const { return not_leader_acks_.load(); }
   // Report intervals completed by the reporting thread.
   uint64_t rounds() const { return rounds_.load(); }
+  // The address reports and wake-ups go to now ("" before one is known).
+  std::string controller_address() const;
 
  private:
   class Stream;
   void Run();
   // One interval: close the load window, (re)connect when due, send.
   void RunRound(std::unique_ptr<Stream>& stream, Duration& backoff, MonotonicTime& next_connect);
+  // Asks the resolver; true when the address changed (the channel is new).
+  bool Resolve();
+  void UseAddress(const std::string& address);
+  std::shared_ptr<zeroscale::v1alpha1::Autoscaler::Stub> stub() const;
 
   const Options options_;
   LoadTracker& tracker_;
   Clock& clock_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<zeroscale::v1alpha1::Autoscaler::Stub> stub_;
+  mutable std::mutex mu_;  // guards address_ and stub_ (swapped on failover)
+  std::string address_;
+  std::shared_ptr<zeroscale::v1alpha1::Autoscaler::Stub> stub_;
+  // Set by a failed or misdirected Wake (whose callback may outlive this
+  // object, hence shared): resolve again on the next round.
+  std::shared_ptr<std::atomic<bool>> resolve_needed_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::atomic<uint64_t> reports_sent_{0};
