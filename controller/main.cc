@@ -136,7 +136,10 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<bool> leading{false};
-  zs::autoscaler::AutoscalerService service(stats, autoscaler, [&leading] { return leading.load(); });
+  zs::autoscaler::AutoscalerService service(
+      stats, autoscaler, [&leading] { return leading.load(); },
+      {[&metrics] { metrics.CountStatsReport(); },
+       [&metrics](const std::string& result) { metrics.CountWake(result); }});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),

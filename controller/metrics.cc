@@ -36,7 +36,12 @@ ControllerMetrics::ControllerMetrics()
       wake_total_(BuildCounter()
                       .Name("zeroscale_controller_wake_requests_total")
                       .Help("Wake calls from activators, by result.")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      stats_reports_(BuildCounter()
+                         .Name("zeroscale_controller_stats_reports_total")
+                         .Help("Load reports received from activators while leading.")
+                         .Register(*registry_)
+                         .Add({})) {
   for (const char* result : {"success", "error", "requeue", "invalid"}) {
     reconcile_total_.Add({{"result", result}});
   }
@@ -69,5 +74,7 @@ void ControllerMetrics::CountScale(const std::string& ns, const std::string& nam
 void ControllerMetrics::CountWake(const std::string& result) {
   wake_total_.Add({{"result", result}}).Increment();
 }
+
+void ControllerMetrics::CountStatsReport() { stats_reports_.Increment(); }
 
 }  // namespace zs::controller

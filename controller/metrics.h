@@ -28,7 +28,9 @@ class ControllerMetrics {
   void RemoveFunction(const std::string& ns, const std::string& name);
   // direction: up, down
   void CountScale(const std::string& ns, const std::string& name, const std::string& direction);
+  // result: scaled, already_active, not_leader, not_found, invalid, error
   void CountWake(const std::string& result);
+  void CountStatsReport();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -39,6 +41,7 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Gauge>& ready_replicas_;
   prometheus::Family<prometheus::Counter>& scale_events_;
   prometheus::Family<prometheus::Counter>& wake_total_;
+  prometheus::Counter& stats_reports_;
 };
 
 }  // namespace zs::controller

@@ -9,8 +9,9 @@ namespace zs::autoscaler {
 
 namespace pb = zeroscale::v1alpha1;
 
-AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader)
-    : stats_(stats), scaler_(scaler), is_leader_(std::move(is_leader)) {}
+AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
+                                     Hooks hooks)
+    : stats_(stats), scaler_(scaler), is_leader_(std::move(is_leader)), hooks_(std::move(hooks)) {}
 
 grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
                                             grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) {
@@ -23,6 +24,7 @@ grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
       return grpc::Status::OK;
     }
     stats_.Ingest(FromProto(report));
+    if (hooks_.on_report) hooks_.on_report();
     ack.set_leader(true);
     if (!stream->Write(ack)) break;
   }
@@ -33,9 +35,11 @@ grpc::Status AutoscalerService::Wake(grpc::ServerContext* context, const pb::Wak
                                      pb::WakeResponse* response) {
   if (!is_leader_()) {
     response->set_result(pb::WakeResponse::NOT_LEADER);
+    Count("not_leader");
     return grpc::Status::OK;
   }
   if (request->namespace_().empty() || request->name().empty()) {
+    Count("invalid");
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "namespace and name are required");
   }
   const FunctionKey key{request->namespace_(), request->name()};
@@ -46,20 +50,24 @@ grpc::Status AutoscalerService::Wake(grpc::ServerContext* context, const pb::Wak
   if (!previous.ok()) {
     if (absl::IsNotFound(previous.status())) {
       response->set_result(pb::WakeResponse::NOT_FOUND);
+      Count("not_found");
       return grpc::Status::OK;
     }
     log::Warn("wake failed", {{"function", key.String()},
                               {"activator", request->activator_id()},
                               {"error", std::string(previous.status().message())}});
+    Count("error");
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(previous.status().message()));
   }
   if (*previous == 0) {
     response->set_result(pb::WakeResponse::SCALED);
     response->set_desired_replicas(1);
+    Count("scaled");
     log::Info("woke function", {{"function", key.String()}, {"activator", request->activator_id()}});
   } else {
     response->set_result(pb::WakeResponse::ALREADY_ACTIVE);
     response->set_desired_replicas(*previous);
+    Count("already_active");
   }
   return grpc::Status::OK;
 }

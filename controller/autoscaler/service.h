@@ -8,12 +8,17 @@
 //   Function as idle, whatever the samples say yet) and asks the Scaler to
 //   scale from zero; NOT_LEADER when not the leader.
 //
+// Hooks (optional) observe every report ingested and every Wake's result
+// (scaled, already_active, not_leader, not_found, invalid, error): the
+// controller counts them in its metrics.
+//
 // Lifecycle: register with a grpc::ServerBuilder; outlives the server.
 // Thread-safety: gRPC calls it from many threads; it holds no state of its
 // own beyond the thread-safe parts it was given.
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "controller/autoscaler/scaler.h"
 #include "controller/autoscaler/stats_aggregator.h"
@@ -23,7 +28,11 @@ namespace zs::autoscaler {
 
 class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service {
  public:
-  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader);
+  struct Hooks {
+    std::function<void()> on_report;
+    std::function<void(const std::string& result)> on_wake;
+  };
+  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader, Hooks hooks = {});
 
   grpc::Status StreamStats(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<zeroscale::v1alpha1::StatsAck,
@@ -35,6 +44,11 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
   StatsAggregator& stats_;
   Scaler& scaler_;
   std::function<bool()> is_leader_;
+  Hooks hooks_;
+
+  void Count(const std::string& wake_result) const {
+    if (hooks_.on_wake) hooks_.on_wake(wake_result);
+  }
 };
 
 }  // namespace zs::autoscaler

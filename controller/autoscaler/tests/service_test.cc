@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "controller/autoscaler/autoscaler.h"
 #include "controller/autoscaler/proto_convert.h"
@@ -67,7 +69,26 @@ class ServiceTest : public ::testing::Test {
   StatsAggregator stats_{clock_};
   FakeScaler scaler_;
   std::atomic<bool> leader_{true};
-  AutoscalerService service_{stats_, scaler_, [this] { return leader_.load(); }};
+  std::mutex hooks_mu_;
+  int reports_seen_ = 0;
+  std::vector<std::string> wake_results_;
+  AutoscalerService service_{stats_, scaler_, [this] { return leader_.load(); },
+                             {[this] {
+                                std::lock_guard lock(hooks_mu_);
+                                ++reports_seen_;
+                              },
+                              [this](const std::string& result) {
+                                std::lock_guard lock(hooks_mu_);
+                                wake_results_.push_back(result);
+                              }}};
+  std::vector<std::string> WakeResults() {
+    std::lock_guard lock(hooks_mu_);
+    return wake_results_;
+  }
+  int ReportsSeen() {
+    std::lock_guard lock(hooks_mu_);
+    return reports_seen_;
+  }
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<pb::Autoscaler::Stub> stub_;
@@ -103,6 +124,7 @@ TEST_F(ServiceTest, StreamStatsFeedsTheAggregatorAndAcksEachReport) {
   s = stats_.SamplesFor({"default", "hello"});
   EXPECT_EQ(s.queued, 0);
   EXPECT_EQ(s.concurrency.size(), 2u);
+  EXPECT_EQ(ReportsSeen(), 2);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
@@ -121,6 +143,8 @@ TEST_F(ServiceTest, NotLeaderAnswersLeaderFalseAndEndsTheStream) {
 
   EXPECT_EQ(Wake("default", "hello").result(), pb::WakeResponse::NOT_LEADER);
   EXPECT_EQ(scaler_.calls, 0);
+  EXPECT_EQ(ReportsSeen(), 0);  // a follower counts nothing it did not use
+  EXPECT_EQ(WakeResults(), std::vector<std::string>{"not_leader"});
 }
 
 TEST_F(ServiceTest, WakeScalesFromZeroOnceThenReportsActive) {
@@ -132,6 +156,7 @@ TEST_F(ServiceTest, WakeScalesFromZeroOnceThenReportsActive) {
   EXPECT_EQ(second.result(), pb::WakeResponse::ALREADY_ACTIVE);
   EXPECT_EQ(second.desired_replicas(), 1);
   EXPECT_EQ(Wake("default", "missing").result(), pb::WakeResponse::NOT_FOUND);
+  EXPECT_EQ(WakeResults(), (std::vector<std::string>{"scaled", "already_active", "not_found"}));
 }
 
 TEST_F(ServiceTest, WakeErrorsAreUnavailableAndBadRequestsRefused) {
@@ -141,6 +166,7 @@ TEST_F(ServiceTest, WakeErrorsAreUnavailableAndBadRequestsRefused) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   Wake("", "hello", &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(WakeResults(), (std::vector<std::string>{"error", "invalid"}));
 }
 
 // Issue 6 part 3 through the service: the function went idle and the
