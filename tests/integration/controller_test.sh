@@ -13,7 +13,7 @@ ns=zs-ctrl-$$
 lease_duration=4
 kubectl apply -f "$ZS_ROOT/deploy/crds/" >/dev/null
 kubectl create namespace "$ns" >/dev/null
-trap 'stop_all_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
+trap 'end_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
 
 declare -A metrics_port pid_of
 start_controller() {

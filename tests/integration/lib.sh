@@ -56,12 +56,24 @@ stop_all_bg() {
   ZS_TEST_PIDS=()
 }
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+# free_port: a TCP port on 127.0.0.1 that no socket uses now and that this
+# script has not handed out before. Taken below the kernel's ephemeral range:
+# a port in that range can be the local end of some client connection a
+# moment later, and a server binding it then fails with EADDRINUSE (which
+# once made a controller in controller_test exit at start).
+# (Callers use $(free_port), a subshell: the ports given are kept in a file.)
 free_port() {
-  local port
+  local port low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  ((low > 11000)) || low=32768
+  touch "$ZS_TEST_TMP/ports.given"
   while :; do
-    port=$((20000 + RANDOM % 20000))
-    [[ -n $(ss -ltnH "sport = :$port") ]] || { echo "$port"; return; }
+    port=$((10000 + RANDOM % (low - 10000)))
+    grep -qx "$port" "$ZS_TEST_TMP/ports.given" && continue
+    [[ -n $(ss -tanH "sport = :$port") ]] && continue
+    echo "$port" >>"$ZS_TEST_TMP/ports.given"
+    echo "$port"
+    return
   done
 }
 
@@ -82,6 +94,27 @@ restart_component() {
 finish() {
   stop_all_bg
   echo "$ZS_TEST_PASSES passed, $ZS_TEST_FAILURES failed"
+  ((ZS_TEST_FAILURES == 0)) || dump_logs
   rm -rf "$ZS_TEST_TMP"
   ((ZS_TEST_FAILURES == 0))
+}
+
+# dump_logs: the last lines of every background process's log, for CI logs
+# (ctest shows a test's output when it fails).
+dump_logs() {
+  local log
+  ZS_LOGS_SHOWN=1
+  for log in "$ZS_TEST_TMP"/*.log; do
+    [[ -f $log ]] || continue
+    echo "---- last lines of $(basename "$log")"
+    tail -n 25 "$log"
+  done
+}
+
+# end_bg: for EXIT traps. Stops the background processes; when the script is
+# exiting on an error (a failed wait_for under set -e) shows their logs first.
+end_bg() {
+  local rc=$?
+  if ((rc != 0)) && [[ -z ${ZS_LOGS_SHOWN:-} ]]; then dump_logs; fi
+  stop_all_bg
 }
