@@ -114,6 +114,11 @@ FunctionMetrics::FunctionMetrics(Metrics* owner, std::string ns, std::string nam
   gb_seconds = &owner_->gb_seconds_.Add(labels);
   in_flight = &owner_->in_flight_.Add(labels);
   queued = &owner_->queued_.Add(labels);
+  // Every reason starts at 0: a counter that appears only with its first
+  // increment hides that increment from rate() and increase().
+  for (ProxyError error : kAllErrors) {
+    if (!Spec(error).reason.empty()) Rejected(error);
+  }
 }
 
 prometheus::Counter& FunctionMetrics::Invocations(int code) {

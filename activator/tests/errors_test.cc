@@ -4,6 +4,10 @@
 
 #include <set>
 
+#include <prometheus/registry.h>
+
+#include "activator/metrics.h"
+
 #include <nlohmann/json.hpp>
 
 namespace zs::activator {
@@ -54,6 +58,27 @@ TEST(AppendJsonString, EscapesControlQuotesAndBytes) {
   AppendJsonString(out, std::string("a\"b\\c\n\x01\xff", 9));
   const auto parsed = nlohmann::json::parse(out);
   EXPECT_EQ(parsed.get<std::string>().substr(0, 7), "a\"b\\c\n\x01");
+}
+
+// A rejection counter that appeared only with its first increment would hide
+// that increment from rate() and increase(): each reason of a routed Function
+// exists, at 0, from the Function's first request.
+TEST(ErrorTable, EveryRejectionReasonOfAFunctionStartsAtZero) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  Metrics metrics(registry);
+  metrics.For({"team", "judge"});
+  std::set<std::string> reasons;
+  for (const auto& family : registry->Collect()) {
+    if (family.name != "zeroscale_rejected_requests_total") continue;
+    for (const auto& metric : family.metric) {
+      EXPECT_EQ(metric.counter.value, 0);
+      for (const auto& label : metric.label) {
+        if (label.name == "reason") reasons.insert(label.value);
+      }
+    }
+  }
+  EXPECT_EQ(reasons, (std::set<std::string>{"bad_request", "exec_timeout", "queue_full", "queue_timeout",
+                                            "upstream_error"}));
 }
 
 }  // namespace
