@@ -14,7 +14,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "dependencies and build"
 hack/install-deps.sh
 hack/build-k8s.sh
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck source=hack/lib.sh
+source hack/lib.sh
+zs_cmake_configure "$build_dir"
 ninja -C "$build_dir" zeroscale-controller zeroscale-activator zs-node-agent fn-echo
 
 step "local cluster"

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates ccache
   clang-format clang-tidy
   # libFuzzer for activator/fuzz (-DZS_FUZZ=ON)
   clang-14 libclang-rt-14-dev

@@ -26,6 +26,21 @@ ZS_CLUSTER_NAME=${ZS_CLUSTER_NAME:-zs-cluster}
 ZS_CLUSTER_DIR=$ZS_CACHE_DIR/cluster/$ZS_CLUSTER_NAME
 ZS_KUBECONFIG=$ZS_CLUSTER_DIR/admin.kubeconfig
 
+# zs_cmake_configure BUILD_DIR: configures the tree the one way the tests, the
+# demo and the benchmarks share (so none of them rebuilds what another built):
+# RelWithDebInfo, warnings as errors, the fuzzer on. Compiles go through
+# ccache when it is installed; with the source root as base directory and the
+# working directory left out of the hash, every clone of the repo (CI's
+# included) reuses the objects of the others.
+zs_cmake_configure() {
+  local build_dir=$1 launcher=()
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER="env;CCACHE_BASEDIR=$ZS_ROOT;CCACHE_NOHASHDIR=1;ccache")
+  fi
+  cmake -S "$ZS_ROOT" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DZS_WERROR=ON -DZS_FUZZ=ON "${launcher[@]}" >/dev/null
+}
+
 zs_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 zs_die() { zs_log "error: $*"; exit 1; }
 

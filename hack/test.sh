@@ -13,8 +13,10 @@ if [[ -x "$root/hack/build-k8s.sh" ]]; then
   "$root/hack/build-k8s.sh"
 fi
 
+# shellcheck source=hack/lib.sh
+source "$root/hack/lib.sh"
 build_dir=${ZS_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZS_WERROR=ON -DZS_FUZZ=ON >/dev/null
+zs_cmake_configure "$build_dir"
 built=$(date +%s)
 ninja -C "$build_dir"
 echo "test.sh: dependencies and build took $(( $(date +%s) - start ))s (compile $(( $(date +%s) - built ))s)"

@@ -6,17 +6,23 @@
 #   - idle, it returns to zero replicas after scaleToZeroAfterSeconds, not before;
 #   - a burst of N concurrent requests from zero scales it beyond one replica,
 #     every response is 200, and the metrics' totals equal the requests sent;
-#   - every invocation has a billing line.
+#   - every invocation has a billing line;
+#   - a real Prometheus scraped both all along (issue 7): promtool accepts
+#     both expositions, its totals equal the requests sent, and every query
+#     of the Grafana dashboard returns data (an invocation past
+#     timeoutSeconds gives the rejected-requests panels theirs).
 # Usage: scale_test.sh CONTROLLER ACTIVATOR [BURST]
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/prometheus.sh"
 controller_bin=${1:?controller binary}
 activator_bin=${2:?activator binary}
 burst=${3:-500}
 ns=zs-e2e-$$
 idle_seconds=8
+timeout_seconds=8  # above the burst's 4 s requests
 kubectl apply -f "$ZS_ROOT/deploy/crds/" >/dev/null
 kubectl create namespace "$ns" >/dev/null
-trap 'stop_all_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
+trap 'end_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
 
 grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
 start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
@@ -28,6 +34,9 @@ start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns"
   --metrics-bind-address "127.0.0.1:$am_port" --health-probe-bind-address 127.0.0.1:0 \
   --billing-log "$ZS_TEST_TMP/billing.jsonl"
 
+prom_start "127.0.0.1:$cm_port" "127.0.0.1:$am_port"
+wait_for 20 "Prometheus scrapes controller and activator" prom_targets_up
+
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: zeroscale.dev/v1alpha1
 kind: Function
@@ -35,7 +44,7 @@ metadata: {name: echo}
 spec:
   image: zeroscale/fn-echo:dev
   resources: {requests: {memory: 128Mi}}
-  timeoutSeconds: 30
+  timeoutSeconds: $timeout_seconds
   scaling: {minReplicas: 0, maxReplicas: 4, targetConcurrency: 10, scaleToZeroAfterSeconds: $idle_seconds}
   buffer: {maxRequests: 1000, timeoutSeconds: 60}
 YAML
@@ -104,5 +113,17 @@ check "nothing rejected" [ "$(metric 'zeroscale_rejected_requests_total{')" -eq 
 lines=$(wc -l <"$ZS_TEST_TMP/billing.jsonl")
 check "one billing line per invocation ($lines)" [ "$lines" -eq $((burst + 1)) ]
 check "billable GB-seconds counted" awk "BEGIN{exit !($(curl -sf 127.0.0.1:$am_port/metrics | awk 'index($0, "zeroscale_billable_gb_seconds_total{") == 1 {s += $NF} END {print s+0}') > 0)}"
+
+say "one invocation past timeoutSeconds"
+code=$(curl -s -o /dev/null -w '%{http_code}' -m 60 "$url/slow?delay_ms=$(((timeout_seconds + 2) * 1000))")
+check "past timeoutSeconds the client gets 504" [ "$code" = 504 ]
+sent=$((burst + 2))
+q_total="sum(zeroscale_invocations_total{namespace=\"$ns\"})"
+q_timeout="sum(zeroscale_rejected_requests_total{namespace=\"$ns\",reason=\"exec_timeout\"})"
+wait_for 20 "Prometheus counts every invocation sent ($sent)" bash -c "[[ \$(curl -sfG $PROM_URL/api/v1/query --data-urlencode 'query=$q_total' | jq -r '.data.result[0].value[1]') == $sent ]]"
+wait_for 20 "Prometheus counts the exec timeout" bash -c "[[ \$(curl -sfG $PROM_URL/api/v1/query --data-urlencode 'query=$q_timeout' | jq -r '.data.result[0].value[1]') == 1 ]]"
+check "Prometheus: cold starts counted" [ "$(prom_instant "sum(zeroscale_cold_starts_total{namespace=\"$ns\"})")" -ge 2 ]
+prom_check_exposition "http://127.0.0.1:$cm_port/metrics" "http://127.0.0.1:$am_port/metrics"
+prom_check_dashboard "$ns"
 say "cold start ${cold_ms} ms; max replicas under the burst ${max_replicas}"
 finish
