@@ -28,6 +28,9 @@ double GbSeconds(int64_t billed_ms, double memory_bytes) {
 
 namespace {
 
+// The writer is woken early once this many bytes are pending.
+constexpr size_t kFlushBytes = size_t{64} * 1024;
+
 void AppendNumber(std::string& out, double value) {
   char buffer[32];
   // Enough digits for a GB-second figure to sum up exactly enough, short
@@ -104,7 +107,7 @@ void BillingLog::Write(const InvocationRecord& record) {
     std::lock_guard lock(mu_);
     if (closing_) return;
     pending_.append(line);
-    wake = pending_.size() >= 64 * 1024;
+    wake = pending_.size() >= kFlushBytes;
   }
   if (wake) cv_.notify_one();
 }
@@ -129,7 +132,7 @@ void BillingLog::Run() {
       // The 100 ms bound is the real time a line may sit in memory; it is
       // not a test synchronisation point (tests Close() to flush).
       cv_.wait_for(lock, std::chrono::milliseconds(100),
-                   [&] { return closing_ || pending_.size() >= 64 * 1024; });
+                   [&] { return closing_ || pending_.size() >= kFlushBytes; });
       batch.swap(pending_);
       done = closing_;
     }

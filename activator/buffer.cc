@@ -177,7 +177,7 @@ void RequestBuffer::SendWake(const std::shared_ptr<State>& state, bool cold_star
   if (events_ != nullptr && cold_start) events_->OnColdStart(*config);
   log::Info("waking function", {{"function", state->key.String()}, {"cold_start", cold_start}});
   auto alive = alive_;
-  waker_.Wake(state->key, [this, alive, state, config, generation](absl::Status status) {
+  waker_.Wake(state->key, [this, alive, state, config, generation](const absl::Status& status) {
     if (!alive->load()) return;
     if (events_ != nullptr) events_->OnWakeDone(*config, status);
     std::lock_guard lock(state->mu);

@@ -38,7 +38,7 @@ namespace zs::activator {
 struct ForwardSettings {
   Duration connect_timeout = std::chrono::seconds(3);
   // Each direction relays through one buffer of this size.
-  size_t relay_buffer_bytes = 32 * 1024;
+  size_t relay_buffer_bytes = size_t{32} * 1024;
 };
 
 // The client side of the exchange: its stream, read buffer and the parser

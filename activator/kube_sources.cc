@@ -62,7 +62,7 @@ std::optional<std::string> AddressFromHolderIdentity(const std::string& holder) 
 }
 
 KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
-                         InMemoryEndpointStore& endpoints, Options options)
+                         InMemoryEndpointStore& endpoints, const Options& options)
     : catalog_(catalog), endpoints_(endpoints) {
   kube::InformerOptions fn_options;
   fn_options.name = "functions";

@@ -43,7 +43,7 @@ class KubeSources {
     std::string watch_namespace;  // empty: all
   };
   KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
-              InMemoryEndpointStore& endpoints, Options options);
+              InMemoryEndpointStore& endpoints, const Options& options);
   ~KubeSources();
 
   void Start();

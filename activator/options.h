@@ -23,8 +23,8 @@ struct Options {
   std::string default_memory = "128Mi";
   std::string billing_log = "-";  // "-" stdout, "" off, else a file path
   int64_t max_buffered_requests = 10'000;
-  int64_t max_header_bytes = 16 * 1024;
-  int64_t max_body_bytes = 10 * 1024 * 1024;
+  int64_t max_header_bytes = int64_t{16} * 1024;
+  int64_t max_body_bytes = int64_t{10} * 1024 * 1024;
   std::chrono::milliseconds header_read_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds drain_timeout{30'000};

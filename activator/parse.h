@@ -17,7 +17,7 @@ namespace zs::activator {
 
 struct ParseLimits {
   uint32_t max_header_bytes = 16 * 1024;
-  uint64_t max_body_bytes = 10 * 1024 * 1024;
+  uint64_t max_body_bytes = uint64_t{10} * 1024 * 1024;
 };
 
 void ConfigureRequestParser(RequestParser& parser, const ParseLimits& limits);

@@ -40,7 +40,7 @@ namespace {
 
 // Logs what escaped a coroutine; with error_code overloads throughout, only
 // allocation failure can get here.
-void OnCoroutineDone(std::exception_ptr error) {
+void OnCoroutineDone(const std::exception_ptr& error) {
   if (!error) return;
   try {
     std::rethrow_exception(error);

@@ -179,16 +179,18 @@ void StatsClient::Wake(const FunctionKey& key, Done done) {
                        std::chrono::duration_cast<std::chrono::milliseconds>(options_.wake_timeout).count(),
                        GPR_TIMESPAN)));
   // The callback may run after a failover swapped the stub: keep this one.
-  current->async()->Wake(&call->context, &call->request, &call->response, [call, current, resolve_needed = resolve_needed_](grpc::Status status) {
-    std::unique_ptr<Call> owned(call);
-    if (!status.ok()) {
-      *resolve_needed = true;
-      owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())));
-      return;
-    }
-    if (owned->response.result() == pb::WakeResponse::NOT_LEADER) *resolve_needed = true;
-    owned->done(WakeResultToStatus(owned->response));
-  });
+  current->async()->Wake(&call->context, &call->request, &call->response,
+                         [call, current, resolve_needed = resolve_needed_](const grpc::Status& status) {
+                           std::unique_ptr<Call> owned(call);
+                           if (!status.ok()) {
+                             *resolve_needed = true;
+                             owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())));
+                             return;
+                           }
+                           if (owned->response.result() == pb::WakeResponse::NOT_LEADER)
+                             *resolve_needed = true;
+                           owned->done(WakeResultToStatus(owned->response));
+                         });
 }
 
 }  // namespace zs::activator

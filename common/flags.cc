@@ -1,6 +1,7 @@
 #include "common/flags.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <sstream>
@@ -16,64 +17,66 @@ FlagSet::FlagSet(std::string program, std::string summary)
 void FlagSet::Add(Flag flag) { flags_.push_back(std::move(flag)); }
 
 void FlagSet::String(std::string name, std::string* target, std::string help) {
-  Add({name, std::move(help), "\"" + *target + "\"", false, [target](std::string_view v) {
+  Add({std::move(name), std::move(help), "\"" + *target + "\"", false, [target](std::string_view v) {
          *target = std::string(v);
          return absl::OkStatus();
        }});
 }
 
+// Each setter below keeps its own copy of the name for its error messages.
 void FlagSet::Int(std::string name, int64_t* target, std::string help) {
-  Add({name, std::move(help), std::to_string(*target), false,
-       [target, name](std::string_view v) -> absl::Status {
-         int64_t parsed = 0;
-         auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-         if (ec != std::errc() || ptr != v.data() + v.size()) {
-           return absl::InvalidArgumentError(Cat("--", name, ": not an integer: \"", v, "\""));
-         }
-         *target = parsed;
-         return absl::OkStatus();
-       }});
+  auto set = [target, name](std::string_view v) -> absl::Status {
+    int64_t parsed = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+    if (ec != std::errc() || ptr != v.data() + v.size()) {
+      return absl::InvalidArgumentError(Cat("--", name, ": not an integer: \"", v, "\""));
+    }
+    *target = parsed;
+    return absl::OkStatus();
+  };
+  Add({std::move(name), std::move(help), std::to_string(*target), false, std::move(set)});
 }
 
 void FlagSet::Double(std::string name, double* target, std::string help) {
   std::ostringstream def;
   def << *target;
-  Add({name, std::move(help), def.str(), false, [target, name](std::string_view v) -> absl::Status {
-         std::string s(v);
-         char* end = nullptr;
-         double parsed = std::strtod(s.c_str(), &end);
-         if (s.empty() || end != s.c_str() + s.size()) {
-           return absl::InvalidArgumentError(Cat("--", name, ": not a number: \"", v, "\""));
-         }
-         *target = parsed;
-         return absl::OkStatus();
-       }});
+  auto set = [target, name](std::string_view v) -> absl::Status {
+    std::string s(v);
+    char* end = nullptr;
+    double parsed = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size()) {
+      return absl::InvalidArgumentError(Cat("--", name, ": not a number: \"", v, "\""));
+    }
+    *target = parsed;
+    return absl::OkStatus();
+  };
+  Add({std::move(name), std::move(help), def.str(), false, std::move(set)});
 }
 
 void FlagSet::Bool(std::string name, bool* target, std::string help) {
-  Add({name, std::move(help), *target ? "true" : "false", true,
-       [target, name](std::string_view v) -> absl::Status {
-         if (v == "true" || v == "1") {
-           *target = true;
-         } else if (v == "false" || v == "0") {
-           *target = false;
-         } else {
-           return absl::InvalidArgumentError(Cat("--", name, ": not a boolean: \"", v, "\""));
-         }
-         return absl::OkStatus();
-       }});
+  auto set = [target, name](std::string_view v) -> absl::Status {
+    if (v == "true" || v == "1") {
+      *target = true;
+    } else if (v == "false" || v == "0") {
+      *target = false;
+    } else {
+      return absl::InvalidArgumentError(Cat("--", name, ": not a boolean: \"", v, "\""));
+    }
+    return absl::OkStatus();
+  };
+  Add({std::move(name), std::move(help), *target ? "true" : "false", true, std::move(set)});
 }
 
 void FlagSet::Duration(std::string name, std::chrono::milliseconds* target, std::string help) {
-  Add({name, std::move(help), FormatDuration(*target), false,
-       [target, name](std::string_view v) -> absl::Status {
-         auto parsed = ParseDuration(v);
-         if (!parsed.ok()) {
-           return absl::InvalidArgumentError(Cat("--", name, ": ", parsed.status().message()));
-         }
-         *target = *parsed;
-         return absl::OkStatus();
-       }});
+  auto set = [target, name](std::string_view v) -> absl::Status {
+    auto parsed = ParseDuration(v);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(Cat("--", name, ": ", parsed.status().message()));
+    }
+    *target = *parsed;
+    return absl::OkStatus();
+  };
+  Add({std::move(name), std::move(help), FormatDuration(*target), false, std::move(set)});
 }
 
 absl::StatusOr<FlagSet::Outcome> FlagSet::Parse(int argc, char** argv) {
@@ -142,19 +145,21 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     while (pos < text.size() && !((text[pos] >= '0' && text[pos] <= '9') || text[pos] == '.')) ++pos;
     std::string_view unit = text.substr(unit_start, pos - unit_start);
     double scale = 0;
-    if (unit == "ms")
+    if (unit == "ms") {
       scale = 1;
-    else if (unit == "s")
+    } else if (unit == "s") {
       scale = 1000;
-    else if (unit == "m")
+    } else if (unit == "m") {
       scale = 60'000;
-    else if (unit == "h")
+    } else if (unit == "h") {
       scale = 3'600'000;
-    else
+    } else {
       return absl::InvalidArgumentError(Cat("invalid duration \"", text, "\": unit must be ms, s, m or h"));
+    }
     total_ms += number * scale;
   }
-  return std::chrono::milliseconds(static_cast<int64_t>(total_ms + 0.5));
+  // To the nearest millisecond (total_ms is never negative).
+  return std::chrono::milliseconds(std::lround(total_ms));
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {

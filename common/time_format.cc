@@ -60,8 +60,8 @@ std::optional<SystemTime> ParseRfc3339(std::string_view text) {
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int hh = 0, mm = 0;
-    if (std::sscanf(s.c_str() + pos + 1, "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
+    long hh = 0, mm = 0;
+    if (std::sscanf(s.c_str() + pos + 1, "%2ld:%2ld", &hh, &mm) != 2) return std::nullopt;
     offset_seconds = (hh * 3600 + mm * 60) * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {

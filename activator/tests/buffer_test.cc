@@ -15,7 +15,7 @@ class FakeWaker : public Waker {
     calls.push_back(key);
     pending.push_back(std::move(done));
   }
-  void CompleteAll(absl::Status status) {
+  void CompleteAll(const absl::Status& status) {
     auto todo = std::move(pending);
     pending.clear();
     for (auto& done : todo) done(status);
@@ -68,7 +68,7 @@ class BufferTest : public ::testing::Test {
   }
 
   std::optional<Admission> Acquire(const std::shared_ptr<const FunctionConfig>& c, int id,
-                                   std::vector<std::string> avoid = {}) {
+                                   const std::vector<std::string>& avoid = {}) {
     return buffer_.Acquire(c, clock_.Now() + c->buffer_timeout, avoid, sink_.For(id));
   }
 

@@ -55,7 +55,9 @@ TEST(ErrorBody, IsDesignMdsJson) {
 
 TEST(AppendJsonString, EscapesControlQuotesAndBytes) {
   std::string out;
-  AppendJsonString(out, std::string("a\"b\\c\n\x01\xff", 9));
+  // Nine bytes: the last one is a NUL, a control byte like \x01.
+  AppendJsonString(out, std::string("a\"b\\c\n\x01\xff\0", 9));
+  EXPECT_NE(out.find("\\u0000"), std::string::npos) << out;
   const auto parsed = nlohmann::json::parse(out);
   EXPECT_EQ(parsed.get<std::string>().substr(0, 7), "a\"b\\c\n\x01");
 }

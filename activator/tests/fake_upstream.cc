@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <system_error>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -52,10 +54,12 @@ FakeUpstream::FakeUpstream() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::listen(listen_fd_, 4096);
   socklen_t len = sizeof(addr);
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listen_fd_, 4096) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::system_error(errno, std::generic_category(), "fake upstream: listen on 127.0.0.1");
+  }
   port_ = ntohs(addr.sin_port);
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
@@ -198,7 +202,7 @@ void FakeUpstream::Serve(int fd) {
       bhttp::write_header(socket, sr, ec);
       if (path == "/stream") {
         uint64_t left = std::stoull(QueryValue(target, "bytes").empty() ? "0" : QueryValue(target, "bytes"));
-        const std::string piece(64 * 1024, 'x');
+        const std::string piece(size_t{64} * 1024, 'x');
         while (left > 0 && !ec) {
           const size_t n = static_cast<size_t>(std::min<uint64_t>(left, piece.size()));
           asio::write(socket, bhttp::make_chunk(asio::buffer(piece.data(), n)), ec);

@@ -15,14 +15,19 @@
 namespace zs::activator {
 namespace {
 
+// Too long for one line; outside the list, where a split literal cannot be
+// mistaken for a missing comma.
+constexpr char kChunkedWithExtensionAndTrailer[] =
+    "POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n";
+
 std::vector<std::string> SeedCorpus() {
   return {
       "GET /fn/ns/f/x?y=1 HTTP/1.1\r\nHost: a\r\n\r\n",
       "GET /x HTTP/1.1\r\nHost: f.ns.fn.local\r\nX-Request-Id: abc\r\n\r\n",
       "POST /fn/ns/f/ HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
       "POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-      "POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nTrailer: "
-      "x\r\n\r\n",
+      kChunkedWithExtensionAndTrailer,
       "GET http://f.ns.fn.local/p HTTP/1.1\r\n\r\n",
       "GET /fn/ns/f HTTP/1.0\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n\r\n",
       "HEAD /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",

@@ -127,7 +127,7 @@ ProxyOptions ProxyTest::DefaultOptions() {
   ProxyOptions options;
   options.threads = 2;
   options.limits.max_header_bytes = 8 * 1024;
-  options.limits.max_body_bytes = 1024 * 1024;
+  options.limits.max_body_bytes = uint64_t{1024} * 1024;
   options.header_read_timeout = std::chrono::milliseconds(2000);
   options.idle_timeout = std::chrono::milliseconds(5000);
   return options;

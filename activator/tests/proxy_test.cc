@@ -361,7 +361,7 @@ TEST_F(ProxySocketTest, OversizedHeadersAre431) {
   AddFunction("echo", {upstream_.address()});
   Client client(port());
   bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/fn/ns/echo/", 11);
-  req.set("X-Big", std::string(10 * 1024, 'h'));
+  req.set("X-Big", std::string(size_t{10} * 1024, 'h'));
   Reply r = client.Send(req);
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(r.Header("Connection"), "close");
@@ -384,7 +384,7 @@ TEST_F(ProxySocketTest, OversizedChunkedBodyIs413WhileStreaming) {
   Client client(port());
   boost::system::error_code ec;
   client.WriteRaw("POST /fn/ns/echo/count HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", ec);
-  const std::string chunk(256 * 1024, 'c');
+  const std::string chunk(size_t{256} * 1024, 'c');
   char size_line[32];
   std::snprintf(size_line, sizeof(size_line), "%zx\r\n", chunk.size());
   for (int i = 0; i < 5 && !ec; ++i) client.WriteRaw(size_line + chunk + "\r\n", ec);
@@ -478,6 +478,7 @@ TEST_F(ProxySocketTest, FullBufferIs503WithRetryAfter) {
 TEST_F(ProxySocketTest, MaxConcurrencyCapsRequestsPerReplica) {
   AddFunction("capped", {upstream_.address()}, [](FunctionConfig& c) { c.max_concurrency = 2; });
   std::vector<std::future<Reply>> replies;
+  replies.reserve(6);
   for (int i = 0; i < 6; ++i) {
     replies.push_back(
         std::async(std::launch::async, [&] { return Client(port()).Get("/fn/ns/capped/gate"); }));

@@ -319,7 +319,7 @@ TEST_F(StatsClientTest, FollowsTheLeaderTheResolverNames) {
   auto wake = [&] {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto future = promise->get_future();
-    client.Wake({"ns", "f"}, [promise](absl::Status s) { promise->set_value(s); });
+    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
     return future.get();
   };
   EXPECT_EQ(wake().code(), absl::StatusCode::kUnavailable);
@@ -363,7 +363,7 @@ TEST_F(StatsClientTest, WithoutAKnownLeaderWakeFailsFastAndLooksUpAgain) {
     ~Guard() { StopWithClock(client, clock); }
   } guard{client, clock};
   auto promise = std::make_shared<std::promise<absl::Status>>();
-  client.Wake({"ns", "f"}, [promise](absl::Status s) { promise->set_value(s); });
+  client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
   EXPECT_EQ(promise->get_future().get().code(), absl::StatusCode::kUnavailable);
   Tick(clock, client);
   EXPECT_EQ(client.streams_opened(), 0u);
@@ -379,7 +379,7 @@ TEST_F(StatsClientTest, WakeMapsTheControllersAnswer) {
   auto wake = [&] {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto future = promise->get_future();
-    client.Wake({"ns", "f"}, [promise](absl::Status s) { promise->set_value(s); });
+    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
     return future.get();
   };
   EXPECT_TRUE(wake().ok());

@@ -174,7 +174,7 @@ class AdminServer::Impl::Session : public std::enable_shared_from_this<Session> 
   void Read() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
-    parser_->body_limit(64 * 1024);
+    parser_->body_limit(uint64_t{64} * 1024);
     stream_.expires_after(std::chrono::seconds(30));
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });

@@ -375,7 +375,7 @@ size_t WatchWrite(char* data, size_t size, size_t count, void* user) {
   const size_t n = size * count;
   if (stream->code == 0) curl_easy_getinfo(stream->easy, CURLINFO_RESPONSE_CODE, &stream->code);
   if (stream->code != 200) {
-    if (stream->error_body.size() < 64 * 1024) stream->error_body.append(data, n);
+    if (stream->error_body.size() < size_t{64} * 1024) stream->error_body.append(data, n);
     return n;
   }
   // Returning less than n aborts the transfer (CURLE_WRITE_ERROR).

@@ -17,7 +17,7 @@ std::string ResourceVersionOf(const nlohmann::json& object) {
 
 }  // namespace
 
-Informer::Informer(KubeClient& client, Clock& clock, ResourceRef collection, InformerOptions options)
+Informer::Informer(KubeClient& client, Clock& clock, const ResourceRef& collection, InformerOptions options)
     : client_(client),
       clock_(clock),
       collection_(collection.Collection()),

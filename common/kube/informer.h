@@ -62,7 +62,7 @@ struct InformerOptions {
 
 class Informer {
  public:
-  Informer(KubeClient& client, Clock& clock, ResourceRef collection, InformerOptions options = {});
+  Informer(KubeClient& client, Clock& clock, const ResourceRef& collection, InformerOptions options = {});
   ~Informer();
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;

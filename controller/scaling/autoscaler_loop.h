@@ -44,7 +44,7 @@ class AutoscalerLoop final : public autoscaler::Scaler {
                  Lister deployments, std::function<std::vector<nlohmann::json>()> list_functions,
                  EventRecorder& events, ControllerMetrics& metrics,
                  std::function<void(const std::string&)> enqueue, Options options);
-  ~AutoscalerLoop();
+  ~AutoscalerLoop() override;
 
   void Start();
   void Stop();

@@ -38,7 +38,7 @@ using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
 
-constexpr std::size_t kChunk = 16 * 1024;
+constexpr std::size_t kChunk = std::size_t{16} * 1024;
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr char kHello[] = "hello from fn-echo\n";
 
@@ -283,7 +283,9 @@ awaitable<void> Server::Impl::Handle(Connection& conn, beast::flat_buffer& buffe
   }
 
   uint64_t body_bytes = 0;
-  while (!parser.is_done()) body_bytes += co_await read_some();
+  while (!parser.is_done()) {
+    body_bytes += co_await read_some();
+  }
   co_await delay();
 
   if (controls.bytes) {

@@ -19,7 +19,8 @@ std::map<std::string, std::string> ToMap(const std::vector<std::string>& vars) {
 void SetVar(std::vector<std::string>& env, const std::string& name, const std::string& value) {
   for (auto& var : env) {
     if (var.compare(0, name.size() + 1, name + "=") == 0) {
-      var = name + "=" + value;
+      var.resize(name.size() + 1);  // keep "NAME="
+      var.append(value);
       return;
     }
   }
@@ -93,7 +94,7 @@ absl::StatusOr<LaunchSpec> BuildLaunch(const nlohmann::json& pod, const nlohmann
                                        const ImageMap& images, const PodContext& context,
                                        const KeyLookup& lookup, const ExecutableCheck& is_executable,
                                        LaunchError* error) {
-  auto fail = [&](std::string reason, std::string message) -> absl::Status {
+  auto fail = [&](const std::string& reason, const std::string& message) -> absl::Status {
     if (error != nullptr) *error = LaunchError{reason, message};
     return absl::FailedPreconditionError(Cat(reason, ": ", message));
   };

@@ -20,6 +20,7 @@
 
 #include "activator/options.h"
 #include "common/flags.h"
+#include "common/strings.h"
 #include "common/yaml.h"
 #include "controller/options.h"
 
@@ -257,7 +258,7 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       const std::string component = role.starts_with(prefix + "-controller") ? "controller" : "activator";
       ASSERT_EQ(b["subjects"].size(), 1u);
       EXPECT_EQ(b["subjects"][0]["kind"], "ServiceAccount");
-      EXPECT_EQ(b["subjects"][0]["name"], prefix + "-" + component);
+      EXPECT_EQ(b["subjects"][0]["name"], zs::Cat(prefix, "-", component));
       EXPECT_EQ(b["subjects"][0]["namespace"], GetParam().namespace_);
       EXPECT_NE(Find(objects_, b["roleRef"]["kind"], role), nullptr) << role;
     }

@@ -10,6 +10,7 @@
 // kubectl is launched, so its start-up is included); otherwise the bench
 // PATCHes deployments/scale itself.
 #include <algorithm>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
@@ -205,10 +206,10 @@ int main(int argc, char** argv) {
       }
       measuring = false;
       samples.push_back(current);
-      std::printf(
-          "run %2lld: endpoint ready %7.1f ms (pod created %6.1f, bound %6.1f, running %6.1f, ready %6.1f)\n",
-          static_cast<long long>(i + 1), current.endpoint_ms, current.created_ms, current.bound_ms,
-          current.running_ms, current.pod_ready_ms);
+      std::printf("run %2" PRId64
+                  ": endpoint ready %7.1f ms (pod created %6.1f, bound %6.1f, running %6.1f, ready %6.1f)\n",
+                  i + 1, current.endpoint_ms, current.created_ms, current.bound_ms, current.running_ms,
+                  current.pod_ready_ms);
       std::fflush(stdout);
     }
     if (auto s = client->PatchScale(zs::kube::DeploymentRef(ns.name(), name), 0); !s.ok()) {

@@ -93,7 +93,7 @@ absl::Status FakeKubeClient::TakeFailure(const std::string& verb) {
   return status;
 }
 
-void FakeKubeClient::FailNext(const std::string& verb, absl::Status status, int times) {
+void FakeKubeClient::FailNext(const std::string& verb, const absl::Status& status, int times) {
   std::lock_guard lock(mu_);
   for (int i = 0; i < times; ++i) failures_[verb].push_back(status);
 }
@@ -222,7 +222,8 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::CreateLocked(const ResourceRef& r
   return StoreLocked(target, std::move(stored), WatchEventType::kAdded);
 }
 
-absl::StatusOr<nlohmann::json> FakeKubeClient::WriteLocked(const ResourceRef& ref, nlohmann::json object) {
+absl::StatusOr<nlohmann::json> FakeKubeClient::WriteLocked(const ResourceRef& ref,
+                                                           const nlohmann::json& object) {
   auto& objects = objects_[TypeKey(ref)];
   auto it = objects.find(ObjectKey(ref));
   if (it == objects.end()) return NotFound(ref);

@@ -53,7 +53,7 @@ class FakeKubeClient : public KubeClient {
 
   // --- test hooks ---
   // Verbs: "get", "list", "create", "update", "patch", "apply", "delete", "watch".
-  void FailNext(const std::string& verb, absl::Status status, int times = 1);
+  void FailNext(const std::string& verb, const absl::Status& status, int times = 1);
   void Compact();
   void EndWatches();
   using CreateHook =
@@ -78,7 +78,7 @@ class FakeKubeClient : public KubeClient {
   static std::string ObjectKey(const ResourceRef& ref);
   absl::Status TakeFailure(const std::string& verb);
   nlohmann::json StoreLocked(const ResourceRef& ref, nlohmann::json object, WatchEventType type);
-  absl::StatusOr<nlohmann::json> WriteLocked(const ResourceRef& ref, nlohmann::json object);
+  absl::StatusOr<nlohmann::json> WriteLocked(const ResourceRef& ref, const nlohmann::json& object);
   absl::StatusOr<nlohmann::json> CreateLocked(const ResourceRef& ref, const nlohmann::json& object);
   absl::StatusOr<nlohmann::json> PatchLocked(const ResourceRef& ref, PatchType type,
                                              const nlohmann::json& patch);

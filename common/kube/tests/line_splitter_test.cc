@@ -14,6 +14,7 @@ std::string Event(const std::string& type, const std::string& name) {
 
 std::vector<std::string> Names(const std::vector<absl::StatusOr<WatchEvent>>& events) {
   std::vector<std::string> names;
+  names.reserve(events.size());
   for (const auto& e : events) {
     names.push_back(e.ok() ? e->object["metadata"]["name"].get<std::string>() : "<error>");
   }
@@ -38,7 +39,7 @@ TEST(LineSplitterTest, EveryChunkBoundary) {
     for (size_t j = i; j <= stream.size(); ++j) {
       LineSplitter splitter;
       std::vector<absl::StatusOr<WatchEvent>> all;
-      for (auto part : {stream.substr(0, i), stream.substr(i, j - i), stream.substr(j)}) {
+      for (const auto& part : {stream.substr(0, i), stream.substr(i, j - i), stream.substr(j)}) {
         for (auto& e : splitter.Feed(part)) all.push_back(std::move(e));
       }
       ASSERT_EQ(Names(all), (std::vector<std::string>{"a", "b", "c"})) << "cuts at " << i << "," << j;

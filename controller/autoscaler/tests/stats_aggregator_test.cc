@@ -150,6 +150,7 @@ TEST(StatsAggregator, ConcurrentIngestAndRead) {
   ManualClock clock;
   StatsAggregator agg(clock);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 500; ++i) {

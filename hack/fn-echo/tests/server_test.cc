@@ -37,22 +37,22 @@ struct Reply {
 
 // One blocking HTTP/1.1 exchange on a fresh connection.
 Reply Fetch(int port, const std::string& target, http::verb method = http::verb::get, std::string body = "",
-            std::map<std::string, std::string> headers = {}) {
+            const std::map<std::string, std::string>& headers = {}) {
   asio::io_context ioc;
   tcp::socket socket(ioc);
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1");
-  for (auto& [k, v] : headers) req.set(k, v);
+  for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = std::move(body);
   req.prepare_payload();
   http::write(socket, req);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
+  parser.body_limit(uint64_t{64} * 1024 * 1024);
   http::read(socket, buffer, parser);
   Reply reply;
-  reply.status = parser.get().result_int();
+  reply.status = static_cast<int>(parser.get().result_int());
   reply.body = parser.get().body();
   for (auto& f : parser.get()) reply.headers[std::string(f.name_string())] = std::string(f.value());
   return reply;

@@ -30,6 +30,7 @@ TEST(IpamTest, WrapsAroundAndClaims) {
   EXPECT_FALSE(ipam->Claim("10.0.0.7"));  // broadcast
   EXPECT_FALSE(ipam->Claim("10.0.1.1"));  // outside
   std::vector<std::string> got;
+  got.reserve(5);
   for (int i = 0; i < 5; ++i) got.push_back(*ipam->Allocate());
   EXPECT_EQ(got, (std::vector<std::string>{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}));
   ipam->Release("10.0.0.3");
