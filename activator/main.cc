@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
     stats = std::make_unique<StatsClient>(stats_options, load, clock);
     waker = stats.get();
   } else {
-    log::Warn("static config without --controller-address: load is not reported and cold Functions are not woken");
+    log::Warn(
+        "static config without --controller-address: load is not reported and cold Functions are not woken");
   }
 
   Meter meter(metrics, load, *billing, *default_memory);

@@ -70,7 +70,8 @@ void StatsClient::UseAddress(const std::string& address) {
   // Reconnect quickly after a controller restart or leader change.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  auto stub = pb::Autoscaler::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto stub =
+      pb::Autoscaler::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   std::lock_guard lock(mu_);
   address_ = address;
   stub_ = std::move(stub);

@@ -32,7 +32,8 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
     std::function<void()> on_report;
     std::function<void(const std::string& result)> on_wake;
   };
-  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader, Hooks hooks = {});
+  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
+                    Hooks hooks = {});
 
   grpc::Status StreamStats(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<zeroscale::v1alpha1::StatsAck,

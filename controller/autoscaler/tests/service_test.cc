@@ -72,7 +72,9 @@ class ServiceTest : public ::testing::Test {
   std::mutex hooks_mu_;
   int reports_seen_ = 0;
   std::vector<std::string> wake_results_;
-  AutoscalerService service_{stats_, scaler_, [this] { return leader_.load(); },
+  AutoscalerService service_{stats_,
+                             scaler_,
+                             [this] { return leader_.load(); },
                              {[this] {
                                 std::lock_guard lock(hooks_mu_);
                                 ++reports_seen_;
