@@ -217,6 +217,16 @@ class StatsClientTest : public ::testing::Test {
     stopper.join();
   }
 
+  // Starts the client; stops it (clock moving) however the test ends.
+  struct Running {
+    Running(StatsClient& client, ManualClock& clock) : client(client), clock(clock) { client.Start(); }
+    ~Running() { StopWithClock(client, clock); }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    StatsClient& client;
+    ManualClock& clock;
+  };
+
   FakeController controller_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -228,13 +238,7 @@ TEST_F(StatsClientTest, StreamsOneReportPerInterval) {
   tracker.OnArrival({"ns", "f"});
   tracker.OnForwardStart({"ns", "f"});
   StatsClient client(ClientOptions(), tracker, clock);
-  client.Start();
-  // Stops the client (clock moving) however the test ends.
-  struct Guard {
-    StatsClient& client;
-    ManualClock& clock;
-    ~Guard() { StopWithClock(client, clock); }
-  } guard{client, clock};
+  Running running(client, clock);
   Tick(clock, client);
   ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
   Tick(clock, client);
@@ -255,13 +259,7 @@ TEST_F(StatsClientTest, ReconnectsWithBackoffWhenThePeerIsNotTheLeader) {
   LoadTracker tracker(clock, "activator-test");
   controller_.non_leader_acks = 1;
   StatsClient client(ClientOptions(), tracker, clock);
-  client.Start();
-  // Stops the client (clock moving) however the test ends.
-  struct Guard {
-    StatsClient& client;
-    ManualClock& clock;
-    ~Guard() { StopWithClock(client, clock); }
-  } guard{client, clock};
+  Running running(client, clock);
   Tick(clock, client);
   ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
   ASSERT_TRUE(Eventually([&] { return client.not_leader_acks() == 1u; }));
@@ -307,12 +305,7 @@ TEST_F(StatsClientTest, FollowsTheLeaderTheResolverNames) {
     return lease_moved.load() ? new_address : old_address;
   };
   StatsClient client(options, tracker, clock);
-  client.Start();
-  struct Guard {
-    StatsClient& client;
-    ManualClock& clock;
-    ~Guard() { StopWithClock(client, clock); }
-  } guard{client, clock};
+  Running running(client, clock);
   EXPECT_EQ(client.controller_address(), old_address);  // looked up once at Start
 
   // A Wake to a non-leader fails (the buffer retries it) and asks for a new lookup.
@@ -356,12 +349,7 @@ TEST_F(StatsClientTest, WithoutAKnownLeaderWakeFailsFastAndLooksUpAgain) {
     return address;
   };
   StatsClient client(options, tracker, clock);
-  client.Start();
-  struct Guard {
-    StatsClient& client;
-    ManualClock& clock;
-    ~Guard() { StopWithClock(client, clock); }
-  } guard{client, clock};
+  Running running(client, clock);
   auto promise = std::make_shared<std::promise<absl::Status>>();
   client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
   EXPECT_EQ(promise->get_future().get().code(), absl::StatusCode::kUnavailable);
