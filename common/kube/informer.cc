@@ -144,7 +144,9 @@ absl::Status Informer::ListAndReplace() {
   if (auto items = list->find("items"); items != list->end() && items->is_array()) {
     for (auto& item : *items) {
       std::string key = KeyOf(item);
-      if (!key.empty()) fresh[key] = std::move(item);
+      if (key.empty()) continue;
+      Trim(item);
+      fresh[key] = std::move(item);
     }
   }
   std::string rv;
@@ -222,6 +224,12 @@ absl::Status Informer::WatchOnce() {
   return watched;
 }
 
+void Informer::Trim(nlohmann::json& object) const {
+  if (!options_.strip_managed_fields) return;
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object())
+    meta->erase("managedFields");
+}
+
 void Informer::Apply(const WatchEvent& event) {
   const std::string rv = ResourceVersionOf(event.object);
   if (event.type == WatchEventType::kBookmark) {
@@ -230,6 +238,8 @@ void Informer::Apply(const WatchEvent& event) {
   }
   const std::string key = KeyOf(event.object);
   if (key.empty()) return;
+  nlohmann::json object = event.object;
+  Trim(object);
   std::optional<nlohmann::json> old;
   {
     std::lock_guard lock(mu_);
@@ -238,17 +248,17 @@ void Informer::Apply(const WatchEvent& event) {
     if (event.type == WatchEventType::kDeleted) {
       cache_.erase(key);
     } else {
-      cache_[key] = event.object;
+      cache_[key] = object;
     }
     if (!rv.empty()) resource_version_ = rv;
   }
   for (const auto& handlers : handlers_) {
     if (event.type == WatchEventType::kDeleted) {
-      if (handlers.on_delete) handlers.on_delete(event.object);
+      if (handlers.on_delete) handlers.on_delete(object);
     } else if (old) {
-      if (handlers.on_update) handlers.on_update(*old, event.object);
+      if (handlers.on_update) handlers.on_update(*old, object);
     } else {
-      if (handlers.on_add) handlers.on_add(event.object);
+      if (handlers.on_add) handlers.on_add(object);
     }
   }
 }

@@ -57,6 +57,10 @@ struct InformerOptions {
   BackoffOptions backoff;
   // After this many consecutive watch failures, relist instead of re-watching.
   int relist_after_failures = 3;
+  // Drop metadata.managedFields before caching (controller-runtime's default
+  // transform): nothing here reads them, and on a server-side-applied object
+  // they are often the largest part of it.
+  bool strip_managed_fields = true;
   std::string name;  // for logs, e.g. "pods"
 };
 
@@ -92,6 +96,7 @@ class Informer {
   // Returns OK when the stream ended normally, IsGone() to relist.
   absl::Status WatchOnce();
   void Apply(const WatchEvent& event);
+  void Trim(nlohmann::json& object) const;
   void SetResourceVersion(const std::string& rv);
 
   KubeClient& client_;

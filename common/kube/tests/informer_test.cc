@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <vector>
+
 #include "common/kube/errors.h"
 #include "common/kube/testing/fake_kube_client.h"
 #include "common/kube/testing/mock_kube_client.h"
@@ -55,6 +58,43 @@ TEST(InformerTest, ListsThenFollowsWatchEvents) {
   EXPECT_EQ((*informer.Get("ns/a"))["data"]["key"], "v2");
   EXPECT_FALSE(informer.Get("ns/b").has_value());
   EXPECT_EQ(informer.list_count(), 1);
+  informer.Stop();
+}
+
+TEST(InformerTest, ManagedFieldsAreNotCachedNorHandedOut) {
+  ManualClock clock;
+  FakeKubeClient fake;
+  const nlohmann::json managed = nlohmann::json::array({{{"manager", "kubectl"}, {"operation", "Apply"}}});
+  auto listed = ConfigMap("ns", "a");
+  listed["metadata"]["managedFields"] = managed;
+  fake.Create(kConfigMaps.In("ns"), listed).IgnoreError();
+  std::mutex mu;
+  std::vector<nlohmann::json> seen;
+  Informer informer(fake, clock, kConfigMaps.In("ns"), FastOptions());
+  informer.AddHandlers({[&](const nlohmann::json& o) {
+                          std::lock_guard lock(mu);
+                          seen.push_back(o);
+                        },
+                        {},
+                        {}});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(milliseconds(5000)));
+  ASSERT_TRUE(Eventually([&] { return fake.OpenWatches() == 1; }));
+  auto watched = ConfigMap("ns", "b");
+  watched["metadata"]["managedFields"] = managed;
+  fake.Create(kConfigMaps.In("ns"), watched).IgnoreError();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return seen.size() == 2;
+  }));
+  for (const std::string key : {"ns/a", "ns/b"}) {
+    auto cached = informer.Get(key);
+    ASSERT_TRUE(cached.has_value()) << key;
+    EXPECT_FALSE((*cached)["metadata"].contains("managedFields")) << key;
+    EXPECT_EQ((*cached)["metadata"]["name"], key.substr(3));
+  }
+  std::lock_guard lock(mu);
+  for (const auto& object : seen) EXPECT_FALSE(object["metadata"].contains("managedFields"));
   informer.Stop();
 }
 
