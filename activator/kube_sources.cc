@@ -25,7 +25,11 @@ std::optional<std::string> FunctionOfSlice(const json& slice) {
 }  // namespace
 
 std::vector<Endpoint> ReadyEndpoints(const std::vector<json>& slices, uint16_t default_port) {
-  std::vector<Endpoint> ready;
+  return SliceEndpoints(slices, default_port).ready;
+}
+
+SlicedEndpoints SliceEndpoints(const std::vector<json>& slices, uint16_t default_port) {
+  SlicedEndpoints out;
   for (const json& slice : slices) {
     if (slice.value("addressType", "IPv4") != "IPv4" && slice.value("addressType", "") != "IPv6") continue;
     uint16_t port = default_port;
@@ -40,19 +44,18 @@ std::vector<Endpoint> ReadyEndpoints(const std::vector<json>& slices, uint16_t d
     if (endpoints == slice.end() || !endpoints->is_array()) continue;
     for (const json& e : *endpoints) {
       const json conditions = e.value("conditions", json::object());
-      if (conditions.contains("ready") && conditions["ready"].is_boolean() &&
-          !conditions["ready"].get<bool>()) {
-        continue;
-      }
       if (conditions.value("terminating", false)) continue;
+      const bool ready = !(conditions.contains("ready") && conditions["ready"].is_boolean() &&
+                           !conditions["ready"].get<bool>());
       std::string pod;
       if (auto ref = e.find("targetRef"); ref != e.end() && ref->is_object()) pod = ref->value("name", "");
       for (const json& address : e.value("addresses", json::array())) {
-        if (address.is_string()) ready.push_back({address.get<std::string>(), port, pod});
+        if (address.is_string())
+          (ready ? out.ready : out.starting).push_back({address.get<std::string>(), port, pod});
       }
     }
   }
-  return ready;
+  return out;
 }
 
 std::optional<std::string> AddressFromHolderIdentity(const std::string& holder) {
@@ -64,6 +67,18 @@ std::optional<std::string> AddressFromHolderIdentity(const std::string& holder) 
 KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
                          InMemoryEndpointStore& endpoints, const Options& options)
     : catalog_(catalog), endpoints_(endpoints) {
+  if (options.probe_interval > Duration::zero()) {
+    StartingProber::Options probe_options;
+    probe_options.interval = options.probe_interval;
+    prober_ = std::make_unique<StartingProber>(probe_options, clock,
+                                               [this](const FunctionKey& key, const Endpoint& endpoint) {
+                                                 {
+                                                   std::lock_guard lock(mu_);
+                                                   accepting_[key.String()].insert(endpoint.Address());
+                                                 }
+                                                 Refresh(key.ns, key.name);
+                                               });
+  }
   kube::InformerOptions fn_options;
   fn_options.name = "functions";
   functions_ = std::make_unique<kube::Informer>(client, clock, kube::kFunctions.In(options.watch_namespace),
@@ -84,6 +99,7 @@ KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog
 KubeSources::~KubeSources() { Stop(); }
 
 void KubeSources::Start() {
+  if (prober_) prober_->Start();
   functions_->Start();
   slices_->Start();
 }
@@ -95,6 +111,7 @@ bool KubeSources::WaitForSync(std::chrono::milliseconds timeout) const {
 bool KubeSources::HasSynced() const { return functions_->HasSynced() && slices_->HasSynced(); }
 
 void KubeSources::Stop() {
+  if (prober_) prober_->Stop();
   functions_->Stop();
   slices_->Stop();
 }
@@ -134,6 +151,9 @@ void KubeSources::OnSlice(const json& object) {
 }
 
 void KubeSources::Refresh(const std::string& ns, const std::string& name) {
+  // Informer threads and the prober refresh: one at a time, so an older view
+  // can never overwrite a newer one in the store.
+  std::lock_guard refreshing(refresh_mu_);
   std::set<std::string> names;
   {
     std::lock_guard lock(mu_);
@@ -153,7 +173,30 @@ void KubeSources::Refresh(const std::string& ns, const std::string& name) {
   }
   auto config = catalog_.Lookup(ns, name);
   const uint16_t port = config ? config->port : static_cast<uint16_t>(api::Defaults::kPort);
-  endpoints_.Update({ns, name}, ReadyEndpoints(slices, port));
+  SlicedEndpoints sliced = SliceEndpoints(slices, port);
+  if (prober_) {
+    // A starting address that accepted a connection serves until its slice
+    // says ready (then it is ready anyway) or drops it; the others are probed.
+    std::vector<Endpoint> probe;
+    {
+      std::lock_guard lock(mu_);
+      std::set<std::string>& accepting = accepting_[Cat(ns, "/", name)];
+      std::set<std::string> still;
+      for (Endpoint& endpoint : sliced.starting) {
+        const std::string address = endpoint.Address();
+        if (accepting.contains(address)) {
+          still.insert(address);
+          sliced.ready.push_back(std::move(endpoint));
+        } else {
+          probe.push_back(std::move(endpoint));
+        }
+      }
+      accepting = std::move(still);
+      if (accepting.empty()) accepting_.erase(Cat(ns, "/", name));
+    }
+    prober_->Watch({ns, name}, probe);
+  }
+  endpoints_.Update({ns, name}, std::move(sliced.ready));
 }
 
 LeaderLookup::LeaderLookup(kube::KubeClient& client, std::string lease_namespace, std::string lease_name)

@@ -9,6 +9,10 @@
 // (Kubernetes' own reading: absent means ready); it is dialled on the slice
 // port named "http", else on the Function's port. Only such addresses of
 // known Functions ever reach the store, so the proxy dials nothing else.
+// A starting address (ready=false, not terminating) is probed with TCP
+// connects (StartingProber, the same test as the TCP readiness probe the
+// controller gives every Function) and joins the ready ones once it accepts,
+// until its slice marks it ready or drops it.
 //
 // Lifecycle: construct, Start(), WaitForSync(), Stop() once.
 // Thread-safety: informer handlers run on informer threads; the stores they
@@ -24,14 +28,20 @@
 
 #include "activator/catalog.h"
 #include "activator/endpoints.h"
+#include "activator/prober.h"
 #include "common/clock.h"
 #include "common/kube/client.h"
 #include "common/kube/informer.h"
 
 namespace zs::activator {
 
-// The ready endpoints of one Function from all of its EndpointSlices (pure;
-// exposed for tests).
+// The endpoints of one Function from all of its EndpointSlices, ready and
+// starting (conditions.ready false, not terminating); pure, exposed for tests.
+struct SlicedEndpoints {
+  std::vector<Endpoint> ready;
+  std::vector<Endpoint> starting;
+};
+SlicedEndpoints SliceEndpoints(const std::vector<nlohmann::json>& slices, uint16_t default_port);
 std::vector<Endpoint> ReadyEndpoints(const std::vector<nlohmann::json>& slices, uint16_t default_port);
 
 // "name@10.88.1.5:9090" -> "10.88.1.5:9090"; nullopt without an '@'.
@@ -41,6 +51,9 @@ class KubeSources {
  public:
   struct Options {
     std::string watch_namespace;  // empty: all
+    // Probe starting addresses this often (StartingProber); zero: wait for
+    // Kubernetes to mark them ready.
+    Duration probe_interval = std::chrono::milliseconds(25);
   };
   KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
               InMemoryEndpointStore& endpoints, const Options& options);
@@ -58,11 +71,15 @@ class KubeSources {
 
   InMemoryCatalog& catalog_;
   InMemoryEndpointStore& endpoints_;
+  std::unique_ptr<StartingProber> prober_;
+  std::mutex refresh_mu_;
   std::unique_ptr<kube::Informer> functions_;
   std::unique_ptr<kube::Informer> slices_;
   std::mutex mu_;
   // "ns/function" -> names of its slices, so a refresh reads only those.
   std::map<std::string, std::set<std::string>> slices_by_function_;
+  // "ns/function" -> starting addresses the prober saw accept.
+  std::map<std::string, std::set<std::string>> accepting_;
 };
 
 // Polls the controller's leader Lease and returns the leader's gRPC address.

@@ -113,8 +113,10 @@ int main(int argc, char** argv) {
     auto client = kube::CurlKubeClient::Create(*config);
     if (!client.ok()) return Fail("Kubernetes client: " + std::string(client.status().message()));
     kube_client = *std::move(client);
-    kube_sources = std::make_unique<KubeSources>(*kube_client, clock, catalog, endpoints,
-                                                 KubeSources::Options{options.watch_namespace});
+    KubeSources::Options source_options;
+    source_options.watch_namespace = options.watch_namespace;
+    source_options.probe_interval = options.probe_interval;
+    kube_sources = std::make_unique<KubeSources>(*kube_client, clock, catalog, endpoints, source_options);
     kube_sources->Start();
   }
 

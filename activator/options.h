@@ -33,6 +33,7 @@ struct Options {
   std::string log_level = "info";
   std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
   std::chrono::milliseconds connect_timeout{3'000};
+  std::chrono::milliseconds probe_interval{25};
 
   void Register(FlagSet& flags) {
     flags.String("kubeconfig", &kubeconfig,
@@ -67,6 +68,9 @@ struct Options {
     flags.String("static-config", &static_config,
                  "JSON file of Functions and their endpoints, for running without a cluster.");
     flags.Duration("connect-timeout", &connect_timeout, "Time allowed to connect to a replica.");
+    flags.Duration("probe-interval", &probe_interval,
+                   "How often a starting replica is probed with a TCP connect, so it serves before its "
+                   "readiness probe says so; 0 waits for Kubernetes.");
   }
 };
 

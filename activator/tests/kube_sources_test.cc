@@ -1,7 +1,17 @@
 #include "activator/kube_sources.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <thread>
+
+#include "activator/prober.h"
 #include "common/kube/resource.h"
 #include "common/kube/testing/fake_kube_client.h"
 
@@ -9,6 +19,16 @@ namespace zs::activator {
 namespace {
 
 using nlohmann::json;
+
+// Polls `condition` every millisecond until it holds or 10 s have passed.
+bool Eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return condition();
+}
 
 json Slice(const std::string& name, const std::string& function, json endpoints) {
   return {{"metadata",
@@ -30,6 +50,19 @@ TEST(ReadyEndpoints, OnlyReadyAndNotTerminating) {
   EXPECT_EQ(ready[0].Address(), "10.88.1.2:8080");
   EXPECT_EQ(ready[0].pod, "pod-a");
   EXPECT_EQ(ready[1].Address(), "10.88.1.4:8080");
+}
+
+TEST(SliceEndpoints, StartingAreNotReadyAndNotTerminating) {
+  json endpoints = json::parse(R"([
+    {"addresses": ["10.88.1.2"], "conditions": {"ready": true}},
+    {"addresses": ["10.88.1.3"], "conditions": {"ready": false}, "targetRef": {"name": "pod-b"}},
+    {"addresses": ["10.88.1.5"], "conditions": {"ready": false, "terminating": true}}
+  ])");
+  SlicedEndpoints sliced = SliceEndpoints({Slice("s1", "hello", endpoints)}, 9999);
+  ASSERT_EQ(sliced.ready.size(), 1u);
+  ASSERT_EQ(sliced.starting.size(), 1u);
+  EXPECT_EQ(sliced.starting[0].Address(), "10.88.1.3:8080");
+  EXPECT_EQ(sliced.starting[0].pod, "pod-b");
 }
 
 TEST(ReadyEndpoints, DefaultPortWithoutNamedPort) {
@@ -78,6 +111,115 @@ TEST(KubeSources, FeedsCatalogAndEndpoints) {
   auto ready = store.Ready({"demo", "hello"});
   ASSERT_EQ(ready->endpoints.size(), 1u);
   EXPECT_EQ(ready->endpoints[0]->address(), "10.88.1.7:8080");
+  sources.Stop();
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on until Listen().
+class LateListener {
+ public:
+  LateListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("bind");
+    socklen_t length = sizeof(addr);
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0)
+      throw std::runtime_error("name");
+    port_ = ntohs(addr.sin_port);
+  }
+  ~LateListener() { ::close(fd_); }
+  LateListener(const LateListener&) = delete;
+  LateListener& operator=(const LateListener&) = delete;
+  void Listen() {
+    if (::listen(fd_, 16) != 0) throw std::runtime_error("listen");
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(StartingProber, ReportsAnAddressOnceWhenItStartsAccepting) {
+  LateListener server;
+  std::atomic<int> reports{0};
+  StartingProber::Options options;
+  options.interval = std::chrono::milliseconds(5);
+  StartingProber prober(options, RealClock::Get(), [&](const FunctionKey& key, const Endpoint& endpoint) {
+    EXPECT_EQ(key, (FunctionKey{"demo", "hello"}));
+    EXPECT_EQ(endpoint.port, server.port());
+    reports.fetch_add(1);
+  });
+  prober.Start();
+  prober.Watch({"demo", "hello"}, {{"127.0.0.1", server.port(), "pod-a"}});
+  EXPECT_FALSE(TcpAccepts({"127.0.0.1", server.port(), ""}, std::chrono::milliseconds(20)));
+  EXPECT_EQ(reports.load(), 0);  // bound, not listening: refused
+  EXPECT_EQ(prober.probing(), 1u);
+  server.Listen();
+  ASSERT_TRUE(Eventually([&] { return reports.load() == 1; }));
+  EXPECT_EQ(prober.probing(), 0u);  // reported once, then dropped
+  prober.Stop();
+  EXPECT_EQ(reports.load(), 1);
+}
+
+TEST(StartingProber, GivesUpAndForgetsAddressesNoLongerWatched) {
+  ManualClock clock;
+  StartingProber::Options options;
+  options.interval = std::chrono::milliseconds(5);
+  options.give_up = std::chrono::seconds(10);
+  StartingProber prober(options, clock,
+                        [](const FunctionKey&, const Endpoint&) { FAIL() << "nothing listens"; });
+  prober.Start();
+  LateListener never;  // bound, never listening: every probe is refused
+  prober.Watch({"demo", "a"}, {{"127.0.0.1", never.port(), ""}});
+  prober.Watch({"demo", "b"}, {{"127.0.0.1", never.port(), ""}});
+  EXPECT_EQ(prober.probing(), 2u);
+  prober.Watch({"demo", "b"}, {});
+  EXPECT_EQ(prober.probing(), 1u);
+  clock.Advance(std::chrono::seconds(11));
+  ASSERT_TRUE(Eventually([&] { return prober.probing() == 0u; }));
+  prober.Stop();
+}
+
+// A starting replica serves as soon as it accepts connections: before its
+// slice says ready, and still after it does; dropped when the slice drops it.
+TEST(KubeSources, StartingAddressServesOnceItAccepts) {
+  LateListener replica;
+  kube::testing::FakeKubeClient fake;
+  ManualClock clock;
+  InMemoryCatalog catalog;
+  InMemoryEndpointStore store;
+  fake.Seed(kube::kFunctions.In("demo"), {{"apiVersion", "zeroscale.dev/v1alpha1"},
+                                          {"kind", "Function"},
+                                          {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
+                                          {"spec", {{"image", "x"}, {"port", replica.port()}}}});
+  auto slice = [&](const char* ready) {
+    json s = Slice("hello-abc", "hello",
+                   json::parse(std::string(R"([{"addresses": ["127.0.0.1"], "conditions": {"ready": )") +
+                               ready + R"(}, "targetRef": {"name": "hello-1"}}])"));
+    s["ports"][0]["port"] = replica.port();
+    return s;
+  };
+  fake.Seed(kube::kEndpointSlices.In("demo"), slice("false"));
+  KubeSources::Options options;
+  options.probe_interval = std::chrono::milliseconds(5);
+  KubeSources sources(fake, clock, catalog, store, options);
+  sources.Start();
+  ASSERT_TRUE(sources.WaitForSync(std::chrono::seconds(10)));
+  EXPECT_TRUE(store.Ready({"demo", "hello"})->empty());  // refused so far
+
+  replica.Listen();
+  ASSERT_TRUE(Eventually([&] { return store.Ready({"demo", "hello"})->endpoints.size() == 1u; }));
+  EXPECT_EQ(store.Ready({"demo", "hello"})->endpoints[0]->endpoint().pod, "hello-1");
+
+  ASSERT_TRUE(fake.Update(kube::EndpointSliceRef("demo", "hello-abc"), slice("true")).ok());
+  ASSERT_TRUE(Eventually([&] { return store.Ready({"demo", "hello"})->endpoints.size() == 1u; }));
+  json gone = Slice("hello-abc", "hello", json::array());
+  ASSERT_TRUE(fake.Update(kube::EndpointSliceRef("demo", "hello-abc"), gone).ok());
+  ASSERT_TRUE(Eventually([&] { return store.Ready({"demo", "hello"})->empty(); }));
   sources.Stop();
 }
 
