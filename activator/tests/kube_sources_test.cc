@@ -38,6 +38,13 @@ json Slice(const std::string& name, const std::string& function, json endpoints)
           {"endpoints", std::move(endpoints)}};
 }
 
+json HelloFunction(int port) {
+  return {{"apiVersion", "zeroscale.dev/v1alpha1"},
+          {"kind", "Function"},
+          {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
+          {"spec", {{"image", "x"}, {"port", port}}}};
+}
+
 TEST(ReadyEndpoints, OnlyReadyAndNotTerminating) {
   json endpoints = json::parse(R"([
     {"addresses": ["10.88.1.2"], "conditions": {"ready": true}, "targetRef": {"name": "pod-a"}},
@@ -97,10 +104,7 @@ TEST(KubeSources, FeedsCatalogAndEndpoints) {
   ManualClock clock;
   InMemoryCatalog catalog;
   InMemoryEndpointStore store;
-  fake.Seed(kube::kFunctions.In("demo"), {{"apiVersion", "zeroscale.dev/v1alpha1"},
-                                          {"kind", "Function"},
-                                          {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
-                                          {"spec", {{"image", "x"}, {"port", 8080}}}});
+  fake.Seed(kube::kFunctions.In("demo"), HelloFunction(8080));
   fake.Seed(kube::kEndpointSlices.In("demo"),
             Slice("hello-abc", "hello",
                   json::parse(R"([{"addresses": ["10.88.1.7"], "conditions": {"ready": true}}])")));
@@ -192,10 +196,7 @@ TEST(KubeSources, StartingAddressServesOnceItAccepts) {
   ManualClock clock;
   InMemoryCatalog catalog;
   InMemoryEndpointStore store;
-  fake.Seed(kube::kFunctions.In("demo"), {{"apiVersion", "zeroscale.dev/v1alpha1"},
-                                          {"kind", "Function"},
-                                          {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
-                                          {"spec", {{"image", "x"}, {"port", replica.port()}}}});
+  fake.Seed(kube::kFunctions.In("demo"), HelloFunction(replica.port()));
   auto slice = [&](const char* ready) {
     json s = Slice("hello-abc", "hello",
                    json::parse(std::string(R"([{"addresses": ["127.0.0.1"], "conditions": {"ready": )") +
