@@ -170,22 +170,16 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
     }
 
     upstream_buffer.clear();
-    response.emplace();
-    response->header_limit(64 * 1024);
-    response->body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (client.head_request) response->skip(true);
-    co_await bhttp::async_read_header(*upstream, upstream_buffer, *response,
-                                      asio::redirect_error(asio::use_awaitable, ec));
     // Interim responses (100 Continue from a replica that ignores our removal
     // of Expect, 103 Early Hints) are dropped; the final one follows.
-    while (!ec && response->get().result_int() / 100 == 1 && response->get().result_int() != 101) {
+    do {
       response.emplace();
       response->header_limit(64 * 1024);
       response->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (client.head_request) response->skip(true);
       co_await bhttp::async_read_header(*upstream, upstream_buffer, *response,
                                         asio::redirect_error(asio::use_awaitable, ec));
-    }
+    } while (!ec && response->get().result_int() / 100 == 1 && response->get().result_int() != 101);
     if (ec) {
       if (reused && !request_has_body && attempt == 0 && IsStaleConnection(ec) &&
           upstream_buffer.size() == 0) {
