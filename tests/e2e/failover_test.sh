@@ -33,10 +33,7 @@ start_controller() {
 }
 holder() { kubectl get lease "$lease" -n "$ns" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 # cmetric ID SERIES_PREFIX: sum of one controller's matching samples (0 if none).
-cmetric() {
-  curl -sf "127.0.0.1:${metrics_port[$1]}/metrics" |
-    awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'
-}
+cmetric() { metric_sum "127.0.0.1:${metrics_port[$1]}" "$2"; }
 cmetric_above() { (($(cmetric "$1" "$2") > $3)); }
 jp_is() { [[ $(kubectl get "$1" -n "$ns" -o "jsonpath=$2" 2>/dev/null) == "$3" ]]; }
 call() { curl -s -o /dev/null -w '%{http_code}' -m 60 "http://127.0.0.1:$proxy_port/fn/$ns/$1/"; }
@@ -84,5 +81,5 @@ say "Lease taken over ${lease_ms} ms after the kill; first report at the new lea
 check "reports follow the leader within 5 s of the Lease changing hands" [ $((reports_ms - lease_ms)) -le 5000 ]
 check "a request at zero after the failover answers 200" [ "$(call after)" = 200 ]
 check "the new leader scaled it from zero" cmetric_above "$second" 'zeroscale_controller_wake_requests_total{result="scaled"}' 0
-check "the activator rejected nothing" [ "$(curl -sf "127.0.0.1:$am_port/metrics" | awk 'index($0, "zeroscale_rejected_requests_total{") == 1 {s += $NF} END {printf "%d", s}')" -eq 0 ]
+check "the activator rejected nothing" [ "$(metric_sum "127.0.0.1:$am_port" "zeroscale_rejected_requests_total{")" -eq 0 ]
 finish

@@ -51,7 +51,7 @@ YAML
 jp() { kubectl get "$1" -n "$ns" -o "jsonpath=$2" 2>/dev/null; }
 jp_is() { [[ $(jp "$1" "$2") == "$3" ]]; }
 metric() {  # metric NAME_WITH_LABELS_PREFIX -> sum of matching samples
-  curl -sf "127.0.0.1:$am_port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'
+  metric_sum "127.0.0.1:$am_port" "$1"
 }
 url="http://127.0.0.1:$proxy_port/fn/$ns/echo"
 

@@ -77,6 +77,13 @@ free_port() {
   done
 }
 
+# metric_sum HOST:PORT PREFIX: the sum of the samples of HOST:PORT/metrics
+# whose line starts with PREFIX (a name, or a name and the start of its labels),
+# as an integer; 0 when none.
+metric_sum() {
+  curl -sf "$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'
+}
+
 # restart_component NAME: kills one of the cluster's components and starts it
 # again with the same command line (an apiserver restart, for watch tests).
 restart_component() {
