@@ -40,8 +40,9 @@ prom_instant() {
 }
 
 # prom_check_exposition CONTROLLER_URL ACTIVATOR_URL: promtool's lint of both.
-# One finding is expected and allowed: DESIGN.md fixes the billing metric's
-# name as zeroscale_billable_gb_seconds_total, which the lint would spell out
+# One finding is expected and allowed: the contract
+# (docs/metrics-and-billing.md) fixes the billing metric's name as
+# zeroscale_billable_gb_seconds_total, which the lint would spell out
 # ("abbreviated units"); anything else, a parse error included, fails.
 ZS_PROMTOOL_ALLOWED='^zeroscale_billable_gb_seconds_total metric names should not contain abbreviated units$'
 prom_check_exposition() {
