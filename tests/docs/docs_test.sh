@@ -18,7 +18,8 @@ bad() { echo "FAIL $*"; fail=1; }
 # 1. Links.
 while IFS= read -r md; do
   dir=$(dirname "$md")
-  # ](target) — inline links and images; the target ends at ')' or a space.
+  # ](target) — inline links and images, outside code spans and fenced
+  # blocks; the target ends at ')' or a space.
   while IFS= read -r target; do
     target=${target#](}
     target=${target%)}
@@ -32,7 +33,8 @@ while IFS= read -r md; do
     elif [[ ! -e "$resolved" ]]; then
       bad "$md: broken link: $target"
     fi
-  done < <(grep -o '](\([^) ]*\))' "$md")
+  done < <(awk '/^ *(```|~~~)/ { fenced = !fenced; next } !fenced { gsub(/`[^`]*`/, ""); print }' "$md" |
+    grep -o '](\([^) ]*\))')
 done < <(git ls-files '*.md')
 
 # 2. Metrics. Declared: .Name("zeroscale_...") in the two components.
