@@ -11,18 +11,33 @@ using nlohmann::json;
 
 namespace {
 constexpr char kFunctionLabel[] = "zeroscale.dev/function";
+constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
+constexpr char kManagedByLabel[] = "endpointslice.kubernetes.io/managed-by";
+constexpr char kEndpointSliceController[] = "endpointslice-controller.k8s.io";
 
-std::optional<std::string> FunctionOfSlice(const json& slice) {
+std::optional<std::string> Label(const json& object, const char* name) {
   const json* labels = nullptr;
-  if (auto meta = slice.find("metadata"); meta != slice.end()) {
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
     if (auto it = meta->find("labels"); it != meta->end() && it->is_object()) labels = &*it;
   }
   if (labels == nullptr) return std::nullopt;
-  auto it = labels->find(kFunctionLabel);
+  auto it = labels->find(name);
   if (it == labels->end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
 }
 }  // namespace
+
+const char kTrustedSliceSelector[] =
+    "zeroscale.dev/function,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io";
+
+std::optional<std::string> TrustedSliceFunction(const json& slice) {
+  if (Label(slice, kManagedByLabel) != kEndpointSliceController) return std::nullopt;
+  auto service = Label(slice, kServiceNameLabel);
+  // The controller names a Function's Service after the Function and labels
+  // it with the Function's name; both must agree.
+  if (!service || service->empty() || Label(slice, kFunctionLabel) != *service) return std::nullopt;
+  return service;
+}
 
 std::vector<Endpoint> ReadyEndpoints(const std::vector<json>& slices, uint16_t default_port) {
   return SliceEndpoints(slices, default_port).ready;
@@ -85,15 +100,15 @@ KubeSources::KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog
                                                 fn_options);
   kube::InformerOptions slice_options;
   slice_options.name = "endpointslices";
-  slice_options.label_selector = kFunctionLabel;  // "has the label"
+  slice_options.label_selector = kTrustedSliceSelector;
   slices_ = std::make_unique<kube::Informer>(client, clock, kube::kEndpointSlices.In(options.watch_namespace),
                                              slice_options);
   functions_->AddHandlers({[this](const json& o) { OnFunction(o, false); },
                            [this](const json&, const json& o) { OnFunction(o, false); },
                            [this](const json& o) { OnFunction(o, true); }});
-  slices_->AddHandlers({[this](const json& o) { OnSlice(o); },
-                        [this](const json&, const json& o) { OnSlice(o); },
-                        [this](const json& o) { OnSlice(o); }});
+  slices_->AddHandlers({[this](const json& o) { OnSlice(o, false); },
+                        [this](const json&, const json& o) { OnSlice(o, false); },
+                        [this](const json& o) { OnSlice(o, true); }});
 }
 
 KubeSources::~KubeSources() { Stop(); }
@@ -138,16 +153,26 @@ void KubeSources::OnFunction(const json& object, bool deleted) {
   Refresh(ns, name);  // the port may have changed
 }
 
-void KubeSources::OnSlice(const json& object) {
-  auto function = FunctionOfSlice(object);
-  if (!function) return;
+void KubeSources::OnSlice(const json& object, bool deleted) {
   const json meta = object.value("metadata", json::object());
   const std::string ns = meta.value("namespace", "");
+  const std::string slice_key = Cat(ns, "/", meta.value("name", ""));
+  const std::optional<std::string> function = TrustedSliceFunction(object);
+  std::optional<std::string> previous;  // a Function the slice no longer serves
   {
     std::lock_guard lock(mu_);
-    slices_by_function_[Cat(ns, "/", *function)].insert(meta.value("name", ""));
+    auto it = function_of_slice_.find(slice_key);
+    if (it != function_of_slice_.end() && (!function || it->second != *function)) previous = it->second;
+    if (deleted || !function) {
+      // Refreshing its Function reads a deleted slice as gone.
+      if (it != function_of_slice_.end()) function_of_slice_.erase(it);
+    } else {
+      function_of_slice_[slice_key] = *function;
+      slices_by_function_[Cat(ns, "/", *function)].insert(meta.value("name", ""));
+    }
   }
-  Refresh(ns, *function);
+  if (previous) Refresh(ns, *previous);
+  if (function) Refresh(ns, *function);
 }
 
 void KubeSources::Refresh(const std::string& ns, const std::string& name) {
@@ -162,14 +187,19 @@ void KubeSources::Refresh(const std::string& ns, const std::string& name) {
   std::vector<json> slices;
   std::set<std::string> present;
   for (const std::string& slice_name : names) {
-    if (auto slice = slices_->Get(Cat(ns, "/", slice_name))) {
+    auto slice = slices_->Get(Cat(ns, "/", slice_name));
+    if (slice && TrustedSliceFunction(*slice) == name) {
       slices.push_back(*std::move(slice));
       present.insert(slice_name);
     }
   }
   {
     std::lock_guard lock(mu_);
-    slices_by_function_[Cat(ns, "/", name)] = present;
+    if (present.empty()) {
+      slices_by_function_.erase(Cat(ns, "/", name));
+    } else {
+      slices_by_function_[Cat(ns, "/", name)] = present;
+    }
   }
   auto config = catalog_.Lookup(ns, name);
   const uint16_t port = config ? config->port : static_cast<uint16_t>(api::Defaults::kPort);

@@ -30,9 +30,16 @@ bool Eventually(const std::function<bool()>& condition) {
   return condition();
 }
 
+// A slice as Kubernetes' EndpointSlice controller makes it for the
+// Function's Service (named after the Function, labels copied from it).
 json Slice(const std::string& name, const std::string& function, json endpoints) {
   return {{"metadata",
-           {{"name", name}, {"namespace", "demo"}, {"labels", {{"zeroscale.dev/function", function}}}}},
+           {{"name", name},
+            {"namespace", "demo"},
+            {"labels",
+             {{"zeroscale.dev/function", function},
+              {"kubernetes.io/service-name", function},
+              {"endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io"}}}}},
           {"addressType", "IPv4"},
           {"ports", json::array({{{"name", "http"}, {"port", 8080}}})},
           {"endpoints", std::move(endpoints)}};
@@ -115,6 +122,71 @@ TEST(KubeSources, FeedsCatalogAndEndpoints) {
   auto ready = store.Ready({"demo", "hello"});
   ASSERT_EQ(ready->endpoints.size(), 1u);
   EXPECT_EQ(ready->endpoints[0]->address(), "10.88.1.7:8080");
+  sources.Stop();
+}
+
+TEST(TrustedSliceFunction, OnlyKubernetesSlicesOfTheFunctionsOwnService) {
+  const json endpoints = json::array();
+  EXPECT_EQ(TrustedSliceFunction(Slice("hello-abc", "hello", endpoints)), "hello");
+
+  json hand_made = Slice("evil", "hello", endpoints);
+  hand_made["metadata"]["labels"].erase("endpointslice.kubernetes.io/managed-by");
+  EXPECT_FALSE(TrustedSliceFunction(hand_made).has_value());
+  hand_made["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] = "someone-else";
+  EXPECT_FALSE(TrustedSliceFunction(hand_made).has_value());
+  // Mirrored from a hand-made Endpoints object.
+  hand_made["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] =
+      "endpointslicemirroring-controller.k8s.io";
+  EXPECT_FALSE(TrustedSliceFunction(hand_made).has_value());
+
+  // Kubernetes made it, but for another Service that carries the label.
+  json other_service = Slice("other-abc", "hello", endpoints);
+  other_service["metadata"]["labels"]["kubernetes.io/service-name"] = "other";
+  EXPECT_FALSE(TrustedSliceFunction(other_service).has_value());
+  json no_service = Slice("x", "hello", endpoints);
+  no_service["metadata"]["labels"].erase("kubernetes.io/service-name");
+  EXPECT_FALSE(TrustedSliceFunction(no_service).has_value());
+  json no_labels = Slice("x", "hello", endpoints);
+  no_labels["metadata"].erase("labels");
+  EXPECT_FALSE(TrustedSliceFunction(no_labels).has_value());
+}
+
+// Through the informers: hand-made slices carrying the Function's label never
+// reach the store, whatever they claim; Kubernetes' slice does.
+TEST(KubeSources, IgnoresHandMadeSlicesWithTheFunctionsLabel) {
+  kube::testing::FakeKubeClient fake;
+  ManualClock clock;
+  InMemoryCatalog catalog;
+  InMemoryEndpointStore store;
+  fake.Seed(kube::kFunctions.In("demo"), HelloFunction(8080));
+  const json evil_endpoints =
+      json::parse(R"([{"addresses": ["192.0.2.66"], "conditions": {"ready": true}}])");
+  json unmanaged = Slice("hello-evil", "hello", evil_endpoints);
+  unmanaged["metadata"]["labels"].erase("endpointslice.kubernetes.io/managed-by");
+  fake.Seed(kube::kEndpointSlices.In("demo"), unmanaged);
+  json forged = Slice("other-evil", "hello", evil_endpoints);  // managed-by forged, another Service
+  forged["metadata"]["labels"]["kubernetes.io/service-name"] = "other";
+  fake.Seed(kube::kEndpointSlices.In("demo"), forged);
+  KubeSources sources(fake, clock, catalog, store, {});
+  sources.Start();
+  ASSERT_TRUE(sources.WaitForSync(std::chrono::seconds(10)));
+  ASSERT_NE(catalog.Lookup("demo", "hello"), nullptr);
+  EXPECT_TRUE(store.Ready({"demo", "hello"})->empty());
+
+  ASSERT_TRUE(
+      fake.Create(kube::kEndpointSlices.In("demo"),
+                  Slice("hello-abc", "hello",
+                        json::parse(R"([{"addresses": ["10.88.1.7"], "conditions": {"ready": true}}])")))
+          .ok());
+  ASSERT_TRUE(Eventually([&] { return store.Ready({"demo", "hello"})->endpoints.size() == 1u; }));
+  EXPECT_EQ(store.Ready({"demo", "hello"})->endpoints[0]->address(), "10.88.1.7:8080");
+
+  // A trusted slice relabelled to another Service leaves the Function at once.
+  json moved = Slice("hello-abc", "hello",
+                     json::parse(R"([{"addresses": ["10.88.1.7"], "conditions": {"ready": true}}])"));
+  moved["metadata"]["labels"]["kubernetes.io/service-name"] = "other";
+  ASSERT_TRUE(fake.Update(kube::EndpointSliceRef("demo", "hello-abc"), moved).ok());
+  ASSERT_TRUE(Eventually([&] { return store.Ready({"demo", "hello"})->empty(); }));
   sources.Stop();
 }
 
