@@ -8,9 +8,15 @@
 //   next whole millisecond, at least 1 ms for anything forwarded; a request
 //   that was never forwarded bills 0.
 // - memory_mb in the record is MiB.
+// - request_id is unique per invocation: the X-Request-Id when the activator
+//   made it up, a new id when the client sent its own, which is kept in
+//   client_request_id (a client may send the same id twice, a billing system
+//   needs a key per invocation).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,6 +25,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "activator/metrics.h"
 #include "common/clock.h"
 
 namespace zs::activator {
@@ -34,8 +41,9 @@ double GbSeconds(int64_t billed_ms, double memory_bytes);
 
 // One finished invocation, as billed and logged.
 struct InvocationRecord {
-  SystemTime timestamp;  // arrival at the activator
-  std::string request_id;
+  SystemTime timestamp;           // arrival at the activator
+  std::string request_id;         // unique per invocation
+  std::string client_request_id;  // the client's X-Request-Id, "" when it sent none
   std::string ns;
   std::string function;
   std::string method;
@@ -68,29 +76,59 @@ class NullBillingSink final : public BillingSink {
   void Write(const InvocationRecord&) override {}
 };
 
-// Appends lines to stdout or a file. The data path only appends to a memory
-// buffer under a mutex; a writer thread flushes it every 100 ms or when it
-// passes 64 KiB, so no request waits for a write(2). Close() (and the
-// destructor) flushes what is left.
+// Appends lines to stdout or a file, bounded, and accounts for every line.
+//
+// The data path only appends to a memory buffer under a mutex; a writer
+// thread flushes it every 100 ms or when it passes 64 KiB, so no request
+// waits for a write(2). The buffer is bounded (Options::max_pending_bytes,
+// counting what the writer holds too): a line that would pass the bound is
+// not kept and counted in zeroscale_billing_lines_dropped_total
+// {reason="queue_full"}. A failed write(2) (disk full, I/O error, a closed
+// pipe) is counted in zeroscale_billing_write_errors_total, logged when the
+// failures start and when they end, and retried with a backoff (100 ms
+// doubling to 5 s) while new lines queue up to the bound: a short outage
+// loses nothing. Lines written are counted in
+// zeroscale_billing_lines_written_total, so written + dropped = records.
+//
+// Lifecycle: Open(), Write() from any thread, Close() once (the destructor
+// calls it): flushes what is left with one last attempt; lines that still
+// cannot be written are counted as dropped {reason="write_error"}. Close()
+// waits for a write(2) in progress, so a reader that never reads (a stuck
+// stdout pipe) makes it wait.
 class BillingLog final : public BillingSink {
  public:
-  // "-" is stdout; anything else a file opened for append.
-  static absl::StatusOr<std::unique_ptr<BillingLog>> Open(const std::string& target);
+  struct Options {
+    // "-" is stdout; anything else a file opened for append (created 0640).
+    std::string target = "-";
+    size_t max_pending_bytes = size_t{16} * 1024 * 1024;
+    // Longest a line may wait in memory when the log is healthy.
+    std::chrono::milliseconds flush_interval{100};
+  };
+  // Fails when the file cannot be opened for writing.
+  static absl::StatusOr<std::unique_ptr<BillingLog>> Open(const Options& options, Metrics& metrics);
   ~BillingLog() override;
 
   void Write(const InvocationRecord& record) override;
   void Close();
 
  private:
-  BillingLog(int fd, bool owns_fd);
+  BillingLog(const Options& options, Metrics& metrics, int fd, bool owns_fd);
   void Run();
+  // Writes as much of `batch` as it can; erases what was written and
+  // returns false on an error (errno-style message in `error`).
+  bool WriteBatch(std::string& batch, std::string& error);
 
+  const Options options_;
+  Metrics& metrics_;
   const int fd_;
   const bool owns_fd_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string pending_;
-  bool closing_ = false;
+  std::string pending_;               // guarded by mu_
+  size_t writing_bytes_ = 0;          // taken by the writer, not yet written; guarded by mu_
+  bool closing_ = false;              // guarded by mu_
+  bool closed_ = false;               // guarded by mu_
+  std::atomic<uint64_t> dropped_{0};  // queue_full drops, for the writer's log lines
   std::thread writer_;
 };
 

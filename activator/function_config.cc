@@ -1,5 +1,6 @@
 #include "activator/function_config.h"
 
+#include "common/api/quantity.h"
 #include "common/strings.h"
 
 namespace zs::activator {
@@ -15,7 +16,13 @@ FunctionConfig FunctionConfigFromApi(const api::Function& function) {
   config.max_concurrency = spec.scaling.max_concurrency;
   config.buffer_max_requests = spec.buffer.max_requests;
   config.buffer_timeout = std::chrono::seconds(spec.buffer.timeout_seconds);
+  config.uid = function.metadata.uid;
   config.memory_request_bytes = api::MemoryRequestBytes(spec);
+  if (!config.memory_request_bytes && spec.resources.limits.memory) {
+    // Kubernetes defaults the request to the limit: that is what the pod
+    // holds on its node, and what it is billed at.
+    config.memory_request_bytes = api::ParseQuantity(*spec.resources.limits.memory);
+  }
   return config;
 }
 

@@ -45,8 +45,17 @@ struct FunctionConfig {
   // Requests held while no replica can take them, and how long each may wait.
   int32_t buffer_max_requests = api::Defaults::kBufferMaxRequests;
   std::chrono::milliseconds buffer_timeout{std::chrono::seconds(api::Defaults::kBufferTimeoutSeconds)};
-  // spec.resources.requests.memory in bytes; nullopt bills the flag's default.
+  // The memory request Kubernetes schedules by, in bytes: requests.memory,
+  // else limits.memory (Kubernetes defaults a missing request to the limit);
+  // nullopt when neither is set (billed at --default-memory).
   std::optional<double> memory_request_bytes;
+  // Set by InMemoryCatalog::Upsert: the same for every config of one
+  // Function object (spec changes keep it), new after a delete and
+  // re-create, so per-Function state of a deleted Function never leaks into
+  // its successor of the same name. 0: never published.
+  uint64_t incarnation = 0;
+  // metadata.uid when known; a new uid under the same name is a new Function.
+  std::string uid;
 };
 
 // Reads the activator's slice out of a decoded Function (defaults already

@@ -13,6 +13,7 @@
 #include "activator/billing.h"
 #include "activator/buffer.h"
 #include "activator/catalog.h"
+#include "activator/cpu_quota.h"
 #include "activator/endpoints.h"
 #include "activator/kube_sources.h"
 #include "activator/load_tracker.h"
@@ -89,7 +90,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<BillingSink> billing = std::make_unique<NullBillingSink>();
   BillingLog* billing_log = nullptr;
   if (!options.billing_log.empty()) {
-    auto opened = BillingLog::Open(options.billing_log);
+    if (options.billing_max_pending_bytes < 4096) return Fail("--billing-max-pending-bytes below 4096");
+    BillingLog::Options billing_options;
+    billing_options.target = options.billing_log;
+    billing_options.max_pending_bytes = static_cast<size_t>(options.billing_max_pending_bytes);
+    auto opened = BillingLog::Open(billing_options, metrics);
     if (!opened.ok()) return Fail(std::string(opened.status().message()));
     billing_log = opened->get();
     billing = std::move(*opened);
@@ -97,6 +102,10 @@ int main(int argc, char** argv) {
 
   InMemoryCatalog catalog;
   InMemoryEndpointStore endpoints;
+  // Before the catalog is fed: per-Function metrics and load live and die
+  // with the catalog's Functions.
+  Meter meter(metrics, load, *billing, *default_memory);
+  meter.Follow(catalog);
   if (!options.static_config.empty()) {
     auto functions = LoadStaticConfig(options.static_config);
     if (!functions.ok()) return Fail(std::string(functions.status().message()));
@@ -144,15 +153,15 @@ int main(int argc, char** argv) {
         "static config without --controller-address: load is not reported and cold Functions are not woken");
   }
 
-  Meter meter(metrics, load, *billing, *default_memory);
   RequestBuffer::Options buffer_options;
   buffer_options.max_total = options.max_buffered_requests;
   RequestBuffer buffer(buffer_options, clock, endpoints, *waker, &meter);
 
   ProxyOptions proxy_options;
   proxy_options.bind_address = options.bind_address;
+  const std::optional<double> cpu_quota = CpuQuota("/");
   proxy_options.threads = options.threads > 0 ? static_cast<int>(options.threads)
-                                              : static_cast<int>(std::thread::hardware_concurrency());
+                                              : ThreadsForCpuQuota(cpu_quota, AvailableCpus());
   proxy_options.limits.max_header_bytes = static_cast<uint32_t>(options.max_header_bytes);
   proxy_options.limits.max_body_bytes = static_cast<uint64_t>(options.max_body_bytes);
   proxy_options.header_read_timeout = options.header_read_timeout;
@@ -191,6 +200,7 @@ int main(int argc, char** argv) {
   log::Info("activator serving", {{"address", options.bind_address},
                                   {"port", (*proxy)->port()},
                                   {"threads", proxy_options.threads},
+                                  {"cpu_quota", cpu_quota ? *cpu_quota : 0.0},
                                   {"activator_id", activator_id}});
 
   int signal_number = 0;

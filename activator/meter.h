@@ -7,16 +7,30 @@
 // of the activator's own is counted in zeroscale_rejected_requests_total when
 // its error has a reason (errors.h).
 //
-// Thread-safety: all methods may be called from any thread.
+// Per-Function state (metric series, load figures) belongs to one
+// incarnation of a Function. With Follow(catalog) it exists only while the
+// catalog knows that incarnation, and is freed when the catalog removes it:
+// events of a request that outlives its Function (still in flight, or held)
+// update nothing of it and never bring it back; its billing line is still
+// written, and its invocation is counted under the empty labels, as a
+// request for an unknown Function is. Without Follow (tests, tools) every
+// Function is live.
+//
+// Thread-safety: all methods may be called from any thread. Events take a
+// shared lock on the map of live Functions; Forget takes it exclusively, so
+// series are never removed under an event that uses them.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "activator/billing.h"
 #include "activator/buffer.h"
+#include "activator/catalog.h"
 #include "activator/errors.h"
 #include "activator/function_config.h"
 #include "activator/load_tracker.h"
@@ -31,7 +45,12 @@ struct Invocation {
   // before routing); such requests are counted under empty labels and get no
   // billing record.
   std::shared_ptr<const FunctionConfig> function;
+  // The X-Request-Id sent to the replica and returned to the client.
   std::string request_id;
+  // The client's X-Request-Id when request_id is that value; "" when the
+  // activator made request_id up. The billing record then gets a new
+  // request_id of its own and keeps this one in client_request_id.
+  std::string client_request_id;
   std::string method;
   std::string path;  // function-relative, no query
   SystemTime arrival_wall{};
@@ -53,9 +72,21 @@ struct Invocation {
   std::string pod;
 };
 
+// Sets inv.request_id to the client's X-Request-Id when it is a valid one
+// (RequestIdFor), else to a new id, and inv.client_request_id to the
+// client's value when it was kept. The proxy calls it once per request.
+void AssignRequestId(Invocation& inv, std::string_view client_value);
+
 class Meter final : public BufferEvents {
  public:
   Meter(Metrics& metrics, LoadTracker& load, BillingSink& billing, double default_memory_bytes);
+
+  // Ties per-Function state to `catalog` (see the class comment). Once,
+  // before traffic; the catalog must outlive the Meter.
+  void Follow(InMemoryCatalog& catalog);
+  // Frees the per-Function state of `removed`'s incarnation (the catalog's
+  // removal listener).
+  void Forget(const FunctionConfig& removed);
 
   void OnArrival(const FunctionConfig& config);
   void OnForwardStart(const FunctionConfig& config);
@@ -68,7 +99,8 @@ class Meter final : public BufferEvents {
 
   void Finish(const Invocation& invocation);
 
-  // The memory billed for `config` in bytes (its request, else the default).
+  // The memory billed for `config` in bytes (its request, else its limit,
+  // else the default).
   double MemoryBytes(const FunctionConfig& config) const;
 
   // BufferEvents.
@@ -77,10 +109,23 @@ class Meter final : public BufferEvents {
   void OnWakeDone(const FunctionConfig& config, const absl::Status& status) override;
 
  private:
+  // The series of config's Function with mu_ held shared by `lock`, or null
+  // (lock not held) when that incarnation is not live.
+  FunctionMetrics* Live(const FunctionConfig& config, std::shared_lock<std::shared_mutex>& lock);
+  bool IsLive(const FunctionConfig& config) const;
+
+  struct Tracked {
+    uint64_t incarnation = 0;
+    FunctionMetrics* metrics = nullptr;
+  };
+
   Metrics& metrics_;
   LoadTracker& load_;
   BillingSink& billing_;
   const double default_memory_bytes_;
+  const FunctionCatalog* catalog_ = nullptr;  // set once by Follow, before traffic
+  std::shared_mutex mu_;
+  std::unordered_map<FunctionKey, Tracked, FunctionKeyHash> tracked_;
 };
 
 }  // namespace zs::activator

@@ -1,6 +1,7 @@
 #include "activator/metrics.h"
 
 #include <string>
+#include <unordered_set>
 
 namespace zs::activator {
 
@@ -61,7 +62,13 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       connections_closed_(BuildCounter()
                               .Name("zeroscale_activator_connections_closed_total")
                               .Help("Client connections closed by the activator before a request was read.")
-                              .Register(*registry_)) {
+                              .Register(*registry_)),
+      billing_dropped_(BuildCounter()
+                           .Name("zeroscale_billing_lines_dropped_total")
+                           .Help("Billing lines that never reached the billing log, by reason: queue_full "
+                                 "(the writer was behind by more than --billing-max-pending-bytes), "
+                                 "write_error (still unwritable at shutdown).")
+                           .Register(*registry_)) {
   connect_retries_ = &BuildCounter()
                           .Name("zeroscale_activator_connect_retries_total")
                           .Help("Connects to a ready endpoint that failed and were retried.")
@@ -78,7 +85,70 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                            .Help("Client connections currently open.")
                            .Register(*registry_)
                            .Add({});
+  billing_written_ = &BuildCounter()
+                          .Name("zeroscale_billing_lines_written_total")
+                          .Help("Billing lines written to the billing log.")
+                          .Register(*registry_)
+                          .Add({});
+  billing_write_errors_ = &BuildCounter()
+                               .Name("zeroscale_billing_write_errors_total")
+                               .Help("Failed writes to the billing log (the lines are kept and retried).")
+                               .Register(*registry_)
+                               .Add({});
+  billing_pending_bytes_ = &BuildGauge()
+                                .Name("zeroscale_billing_pending_bytes")
+                                .Help("Billing log bytes held in memory, not yet written.")
+                                .Register(*registry_)
+                                .Add({});
+  // Both reasons start at 0, so an alert on increase() sees the first drop.
+  BillingLinesDropped("queue_full");
+  BillingLinesDropped("write_error");
   unrouted_.reset(new FunctionMetrics(this, "", ""));
+}
+
+prometheus::Counter& Metrics::BillingLinesDropped(std::string_view reason) {
+  std::lock_guard lock(closed_mu_);
+  auto it = billing_dropped_by_reason_.find(std::string(reason));
+  if (it != billing_dropped_by_reason_.end()) return *it->second;
+  auto* counter = &billing_dropped_.Add({{"reason", std::string(reason)}});
+  billing_dropped_by_reason_.emplace(std::string(reason), counter);
+  return *counter;
+}
+
+void Metrics::Forget(const FunctionKey& key) {
+  std::unique_ptr<FunctionMetrics> forgotten;
+  {
+    std::unique_lock lock(mu_);
+    auto it = functions_.find(key);
+    if (it == functions_.end()) return;
+    forgotten = std::move(it->second);
+    functions_.erase(it);
+  }
+  forgotten->RemoveAll();
+}
+
+size_t Metrics::function_count() const {
+  std::shared_lock lock(mu_);
+  return functions_.size();
+}
+
+void FunctionMetrics::RemoveAll() {
+  if (name_.empty()) return;
+  owner_->duration_.Remove(duration);
+  owner_->cold_wait_.Remove(cold_wait);
+  owner_->cold_starts_.Remove(cold_starts);
+  owner_->gb_seconds_.Remove(gb_seconds);
+  owner_->in_flight_.Remove(in_flight);
+  owner_->queued_.Remove(queued);
+  // Errors that share a reason label share one child: remove each once.
+  std::unordered_set<prometheus::Counter*> rejected;
+  for (auto& slot : by_reason_) {
+    if (auto* counter = slot.exchange(nullptr)) rejected.insert(counter);
+  }
+  for (auto* counter : rejected) owner_->rejected_.Remove(counter);
+  std::lock_guard lock(mu_);
+  for (const auto& [code, counter] : by_code_) owner_->invocations_.Remove(counter);
+  by_code_.clear();
 }
 
 FunctionMetrics& Metrics::For(const FunctionKey& key) {

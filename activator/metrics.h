@@ -4,10 +4,13 @@
 //
 // Per-Function children are created once and cached (FunctionMetrics), so the
 // data path touches only atomics, not the label maps of prometheus-cpp's
-// families. A Function's series outlive its deletion: counters that vanish
-// between two scrapes would read as resets.
+// families. A Function's series are removed when it is deleted (Forget), so
+// label sets of deleted Functions do not pile up; Prometheus marks them stale
+// at the next scrape, which rate() and increase() handle as an ended series.
 //
-// Thread-safety: all methods may be called from any thread.
+// Thread-safety: all methods may be called from any thread, except that
+// Forget(key) must not race a user of the FunctionMetrics of that key (the
+// Meter, the only user, guarantees it with its own lock).
 #pragma once
 
 #include <array>
@@ -49,6 +52,8 @@ class FunctionMetrics {
  private:
   friend class Metrics;
   FunctionMetrics(class Metrics* owner, std::string ns, std::string name);
+  // Removes every child of this Function from its family.
+  void RemoveAll();
 
   class Metrics* owner_;
   const std::string ns_;
@@ -66,6 +71,20 @@ class Metrics {
 
   FunctionMetrics& For(const FunctionKey& key);
   FunctionMetrics& Unrouted() { return *unrouted_; }
+  // Removes the Function's series from the exposition; a later For(key)
+  // starts new ones at zero. See the thread-safety note above.
+  void Forget(const FunctionKey& key);
+  // Functions with series (tests).
+  size_t function_count() const;
+
+  // The billing log (billing.h): lines written, lines not written by reason
+  // (queue_full: the writer was behind by more than its bound; write_error:
+  // given up after write errors at shutdown), failed write(2) calls, and the
+  // bytes waiting in memory.
+  prometheus::Counter& billing_lines_written() { return *billing_written_; }
+  prometheus::Counter& BillingLinesDropped(std::string_view reason);
+  prometheus::Counter& billing_write_errors() { return *billing_write_errors_; }
+  prometheus::Gauge& billing_pending_bytes() { return *billing_pending_bytes_; }
 
   // Connections closed before a request could be read (reason:
   // header_timeout, idle_timeout) or accepts that failed (accept_error).
@@ -96,12 +115,17 @@ class Metrics {
   prometheus::Counter* wakes_ok_;
   prometheus::Counter* wakes_error_;
   prometheus::Gauge* open_connections_;
+  prometheus::Family<prometheus::Counter>& billing_dropped_;
+  prometheus::Counter* billing_written_;
+  prometheus::Counter* billing_write_errors_;
+  prometheus::Gauge* billing_pending_bytes_;
 
-  std::shared_mutex mu_;
+  mutable std::shared_mutex mu_;
   std::unordered_map<FunctionKey, std::unique_ptr<FunctionMetrics>, FunctionKeyHash> functions_;
   std::unique_ptr<FunctionMetrics> unrouted_;
   std::mutex closed_mu_;
   std::unordered_map<std::string, prometheus::Counter*> closed_;
+  std::unordered_map<std::string, prometheus::Counter*> billing_dropped_by_reason_;  // under closed_mu_
 };
 
 }  // namespace zs::activator

@@ -22,6 +22,7 @@ struct Options {
   std::string domain = "fn.local";
   std::string default_memory = "128Mi";
   std::string billing_log = "-";  // "-" stdout, "" off, else a file path
+  int64_t billing_max_pending_bytes = int64_t{16} * 1024 * 1024;
   int64_t max_buffered_requests = 10'000;
   int64_t max_header_bytes = int64_t{16} * 1024;
   int64_t max_body_bytes = int64_t{10} * 1024 * 1024;
@@ -29,7 +30,7 @@ struct Options {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds drain_timeout{30'000};
   std::chrono::milliseconds stats_interval{1'000};
-  int64_t threads = 0;  // 0: one per core
+  int64_t threads = 0;  // 0: the container's CPU quota (rounded up), else the CPUs
   std::string log_level = "info";
   std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
   std::chrono::milliseconds connect_timeout{3'000};
@@ -54,6 +55,9 @@ struct Options {
     flags.String("default-memory", &default_memory, "Memory billed for a Function without a memory request.");
     flags.String("billing-log", &billing_log,
                  "Where one JSON line per invocation goes: \"-\" stdout, a file path, or \"\" for none.");
+    flags.Int("billing-max-pending-bytes", &billing_max_pending_bytes,
+              "Billing lines held in memory while the billing log is behind or failing; lines past it are "
+              "dropped and counted in zeroscale_billing_lines_dropped_total.");
     flags.Int("max-buffered-requests", &max_buffered_requests,
               "Requests held across all Functions while they cold-start.");
     flags.Int("max-header-bytes", &max_header_bytes, "Largest request head accepted (431 above).");
@@ -63,7 +67,8 @@ struct Options {
     flags.Duration("idle-timeout", &idle_timeout, "Keep-alive idle time of client connections.");
     flags.Duration("drain-timeout", &drain_timeout, "On SIGTERM, time allowed to finish requests in flight.");
     flags.Duration("stats-interval", &stats_interval, "How often load is reported to the controller.");
-    flags.Int("threads", &threads, "I/O threads; 0 uses one per core.");
+    flags.Int("threads", &threads,
+              "I/O threads; 0 follows the container's CPU quota (rounded up), else one per usable CPU.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
     flags.String("static-config", &static_config,
                  "JSON file of Functions and their endpoints, for running without a cluster.");
