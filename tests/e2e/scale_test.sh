@@ -2,11 +2,13 @@
 # End to end on the local cluster (issues 5 and 6): controller and activator
 # on the host, the function as pods on the node agent.
 #   - a Function at zero answers one request with 200; the cold start is
-#     metered (cold_starts_total, cold_start_wait_seconds);
+#     metered (cold_starts_total, cold_start_wait_seconds); hand-made
+#     EndpointSlices carrying the Function's label are never dialled;
 #   - idle, it returns to zero replicas after scaleToZeroAfterSeconds, not before;
 #   - a burst of N concurrent requests from zero scales it beyond one replica,
 #     every response is 200, and the metrics' totals equal the requests sent;
-#   - every invocation has a billing line;
+#   - every invocation has a billing line, with a unique request_id, and
+#     the activator counts the lines it wrote (none dropped);
 #   - a real Prometheus scraped both all along (issue 7): promtool accepts
 #     both expositions, its totals equal the requests sent, and every query
 #     of the Grafana dashboard returns data (an invocation past
@@ -25,6 +27,36 @@ kubectl create namespace "$ns" >/dev/null
 trap 'end_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
 
 grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
+
+# Hand-made EndpointSlices with the Function's label, pointing at a trap on
+# loopback, there before the activator lists slices: only the slices
+# Kubernetes makes for the Function's own Service are trusted, so the trap
+# must never be dialled (one has no managed-by label, one forges it for
+# another Service).
+trap_port=$(free_port)
+start_bg trap socat "TCP-LISTEN:$trap_port,bind=127.0.0.1,reuseaddr,fork" "SYSTEM:echo hit >>$ZS_TEST_TMP/trap.hits"
+kubectl apply -n "$ns" -f - >/dev/null <<YAML
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: echo-hand-made
+  labels: {zeroscale.dev/function: echo, kubernetes.io/service-name: echo}
+addressType: IPv4
+ports: [{name: http, port: $trap_port, protocol: TCP}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: other-forged
+  labels:
+    zeroscale.dev/function: echo
+    kubernetes.io/service-name: other
+    endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io
+addressType: IPv4
+ports: [{name: http, port: $trap_port, protocol: TCP}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+YAML
 start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
   --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
   --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s \
@@ -64,6 +96,7 @@ code=$(curl -s -o "$ZS_TEST_TMP/first.out" -w '%{http_code}' -m 60 "$url/hello?x
 cold_ms=$(($(date +%s%3N) - start_ms))
 check "first request from zero answers 200 (${cold_ms} ms)" [ "$code" = 200 ]
 check "the function saw the path" grep -q '"path":"/hello"' "$ZS_TEST_TMP/first.out"
+check "hand-made EndpointSlices were never dialled" [ ! -e "$ZS_TEST_TMP/trap.hits" ]
 check "one cold start counted" [ "$(metric 'zeroscale_cold_starts_total{')" -ge 1 ]
 check "cold-start wait recorded" [ "$(metric 'zeroscale_cold_start_wait_seconds_count{')" -ge 1 ]
 # The idle time counts from the request's arrival (DESIGN: "no request arrived
@@ -116,6 +149,9 @@ check "invocations_total grew by exactly the burst ($before -> $after)" [ $((aft
 check "nothing rejected" [ "$(metric 'zeroscale_rejected_requests_total{')" -eq 0 ]
 lines=$(wc -l <"$ZS_TEST_TMP/billing.jsonl")
 check "one billing line per invocation ($lines)" [ "$lines" -eq $((burst + 1)) ]
+check "billing request ids are unique" [ "$(jq -r .request_id "$ZS_TEST_TMP/billing.jsonl" | sort | uniq -d | wc -l)" -eq 0 ]
+wait_for 5 "billing lines written are counted ($lines)" bash -c "(( \$(curl -sf 127.0.0.1:$am_port/metrics | awk 'index(\$0, \"zeroscale_billing_lines_written_total \") == 1 {printf \"%d\", \$NF}') == $lines ))"
+check "no billing line dropped" [ "$(metric 'zeroscale_billing_lines_dropped_total{')" -eq 0 ]
 check "billable GB-seconds counted" awk "BEGIN{exit !($(curl -sf 127.0.0.1:$am_port/metrics | awk 'index($0, "zeroscale_billable_gb_seconds_total{") == 1 {s += $NF} END {print s+0}') > 0)}"
 
 say "one invocation past timeoutSeconds"

@@ -63,6 +63,10 @@ buckets() { # NAME NS FN PER_MINUTE_COUNTS(le=0.1 0.5 1 +Inf, cumulative)
   done
   series 'zeroscale_scale_events_total{namespace="a",function="hello",direction="up"}' '0+1x120'
   series 'zeroscale_scale_events_total{namespace="b",function="world",direction="down"}' '0+1x120'
+  # Activator-wide: the billing log.
+  series 'zeroscale_billing_lines_written_total{instance="act-1"}' '0+96x120'
+  series 'zeroscale_billing_lines_dropped_total{instance="act-1",reason="queue_full"}' '0x120'
+  series 'zeroscale_billing_lines_dropped_total{instance="act-1",reason="write_error"}' '0x120'
   echo "    promql_expr_test:"
   # Every dashboard query returns at least one series at t=60m.
   while IFS=$'\t' read -r title expr; do
