@@ -432,8 +432,9 @@ TEST(DashboardTest, QueriesAreSimpleAndUseOnlyZeroscaleMetrics) {
     }
     EXPECT_EQ(metrics, 1) << "one metric per query";
     // Filtered by the two dashboard variables, and nothing else Grafana-specific.
-    if (per_function)
+    if (per_function) {
       EXPECT_NE(e.find(R"(namespace=~"$namespace", function=~"$function")"), std::string::npos);
+    }
     std::string rest =
         std::regex_replace(e, std::regex(R"(\$(namespace|function|__rate_interval|__range)\b)"), "");
     EXPECT_EQ(rest.find('$'), std::string::npos);
