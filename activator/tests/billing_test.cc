@@ -145,7 +145,7 @@ TEST(BillingLog, FullDiskCountsErrorsAndEveryLostLine) {
   Metrics metrics(std::make_shared<prometheus::Registry>());
   BillingLog::Options options;
   options.target = "/dev/full";
-  options.max_pending_bytes = 8 * 1024;
+  options.max_pending_bytes = size_t{8} * 1024;
   options.flush_interval = std::chrono::milliseconds(1);
   auto log = BillingLog::Open(options, metrics);
   ASSERT_TRUE(log.ok()) << log.status();
@@ -163,7 +163,8 @@ TEST(BillingLog, FullDiskCountsErrorsAndEveryLostLine) {
   const double queue_full = Value(metrics.BillingLinesDropped("queue_full"));
   const double write_error = Value(metrics.BillingLinesDropped("write_error"));
   EXPECT_EQ(Value(metrics.billing_lines_written()), 0);
-  EXPECT_GE(queue_full, records - static_cast<double>(options.max_pending_bytes / line.size()));
+  const size_t lines_that_fit = options.max_pending_bytes / line.size();
+  EXPECT_GE(queue_full, records - static_cast<double>(lines_that_fit));
   EXPECT_GE(write_error, 1);
   EXPECT_EQ(queue_full + write_error, records);
 }
@@ -181,7 +182,7 @@ TEST(BillingLog, SlowReaderIsBoundedAndAccounted) {
   Metrics metrics(std::make_shared<prometheus::Registry>());
   BillingLog::Options options;
   options.target = fifo.string();
-  options.max_pending_bytes = 16 * 1024;
+  options.max_pending_bytes = size_t{16} * 1024;
   auto log = BillingLog::Open(options, metrics);
   ASSERT_TRUE(log.ok()) << log.status();
   // The pipe holds 64 KiB, memory 16 KiB: 2,000 lines (~ 700 KiB) overflow.
