@@ -254,6 +254,38 @@ TEST_F(StatsClientTest, StreamsOneReportPerInterval) {
   EXPECT_EQ(controller_.streams.load(), 1);  // one long-lived stream
 }
 
+// Per-Function state dies with the Function: after the catalog removes it,
+// the next report that reaches the controller carries only the live one.
+TEST_F(StatsClientTest, ReportsCarryOnlyLiveFunctions) {
+  ManualClock clock;
+  LoadTracker tracker(clock, "activator-test");
+  Metrics metrics(std::make_shared<prometheus::Registry>());
+  NullBillingSink billing;
+  Meter meter(metrics, tracker, billing, 128.0 * 1024 * 1024);
+  InMemoryCatalog catalog;
+  meter.Follow(catalog);
+  for (const char* name : {"gone", "kept"}) {
+    FunctionConfig config;
+    config.key = {"ns", name};
+    catalog.Upsert(config);
+    meter.OnArrival(*catalog.Lookup("ns", name));
+  }
+  StatsClient client(ClientOptions(), tracker, clock);
+  Running running(client, clock);
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
+  ASSERT_TRUE(catalog.Remove({"ns", "gone"}));
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 2; }));
+  StopWithClock(client, clock);
+  std::lock_guard lock(controller_.mu);
+  const LoadReport before = FromProto(controller_.reports[0]);
+  const LoadReport after = FromProto(controller_.reports[1]);
+  ASSERT_EQ(before.functions.size(), 2u);
+  ASSERT_EQ(after.functions.size(), 1u);
+  EXPECT_EQ(after.functions[0].key, (FunctionKey{"ns", "kept"}));
+}
+
 TEST_F(StatsClientTest, ReconnectsWithBackoffWhenThePeerIsNotTheLeader) {
   ManualClock clock;
   LoadTracker tracker(clock, "activator-test");
