@@ -28,13 +28,14 @@ trap 'end_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || tru
 
 grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
 
-# Hand-made EndpointSlices with the Function's label, pointing at a trap on
-# loopback, there before the activator lists slices: only the slices
-# Kubernetes makes for the Function's own Service are trusted, so the trap
-# must never be dialled (one has no managed-by label, one forges it for
-# another Service).
+# Hand-made EndpointSlices with the Function's label, pointing at a trap,
+# there before the activator lists slices: only the slices Kubernetes makes
+# for the Function's own Service are trusted, so the trap must never be
+# dialled (one has no managed-by label, one forges it for another Service).
+# The apiserver refuses loopback addresses in a slice: the trap listens on
+# the host's end of this cluster's own veth.
 trap_port=$(free_port)
-start_bg trap socat "TCP-LISTEN:$trap_port,bind=127.0.0.1,reuseaddr,fork" "SYSTEM:echo hit >>$ZS_TEST_TMP/trap.hits"
+start_bg trap socat "TCP-LISTEN:$trap_port,bind=$ZS_HOST_LINK_IP,reuseaddr,fork" "SYSTEM:echo hit >>$ZS_TEST_TMP/trap.hits"
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -43,7 +44,7 @@ metadata:
   labels: {zeroscale.dev/function: echo, kubernetes.io/service-name: echo}
 addressType: IPv4
 ports: [{name: http, port: $trap_port, protocol: TCP}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+endpoints: [{addresses: ["$ZS_HOST_LINK_IP"], conditions: {ready: true}}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -55,7 +56,7 @@ metadata:
     endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io
 addressType: IPv4
 ports: [{name: http, port: $trap_port, protocol: TCP}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+endpoints: [{addresses: ["$ZS_HOST_LINK_IP"], conditions: {ready: true}}]
 YAML
 start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
   --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
