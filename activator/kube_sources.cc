@@ -141,12 +141,12 @@ void KubeSources::OnFunction(const json& object, bool deleted) {
     return;
   }
   auto fn = api::DecodeFunction(object);
-  if (!fn.ok() || !api::ValidateFunctionSpec(fn->spec).ok()) {
+  if (!fn.ok() || !api::ValidateFunction(*fn).ok()) {
     // Not servable; an older valid config would be misleading too.
     catalog_.Remove({ns, name});
     log::Warn("function not routable",
               {{"function", Cat(ns, "/", name)},
-               {"error", fn.ok() ? Message(api::ValidateFunctionSpec(fn->spec)) : Message(fn.status())}});
+               {"error", fn.ok() ? Message(api::ValidateFunction(*fn)) : Message(fn.status())}});
     return;
   }
   catalog_.Upsert(FunctionConfigFromApi(*fn));

@@ -1,6 +1,8 @@
 #include "common/api/function.h"
 
+#include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "absl/status/statusor.h"
 #include "common/api/quantity.h"
@@ -10,6 +12,17 @@ namespace zs::api {
 namespace {
 
 using nlohmann::json;
+
+// The messages of the CRD's CEL rules (deploy/crds), word for word, so that
+// a user reads the same sentence from kubectl and from a Function's status.
+constexpr char kNameNotDns1035Label[] =
+    "must be a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', starting with a letter "
+    "and ending with a letter or digit";
+constexpr char kEnvValueOrValueFrom[] = "must set at most one of value and valueFrom";
+constexpr char kValueFromOneSource[] =
+    "must set exactly one of fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef";
+constexpr char kCpuRequestAboveLimit[] = "requests.cpu must be less than or equal to limits.cpu";
+constexpr char kMemoryRequestAboveLimit[] = "requests.memory must be less than or equal to limits.memory";
 
 // Reads optional typed fields with the field path in every error.
 class Reader {
@@ -67,20 +80,42 @@ class Reader {
   absl::Status status_;
 };
 
+// Quantities may arrive as integers ("memory: 1000000") as well as strings,
+// as the CRD's int-or-string types them; not as other numbers ("cpu: 0.5").
+// A YAML float with an integral value ("1e3") counts as an integer because
+// kubectl sends it as one (1000), as long as it fits in an int64 as the
+// apiserver reads integers.
+std::optional<int64_t> QuantityInteger(const json& value) {
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (value.is_number_integer()) return value.get<int64_t>();
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    // 2^63 is the first double past int64's range.
+    if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
 void ReadResourceList(Reader& r, const json* parent, const char* key, const std::string& path,
                       ResourceList* out) {
   if (parent == nullptr) return;
   const json* list = r.Object(*parent, key, path);
   if (list == nullptr) return;
-  // Quantities may arrive as numbers ("memory: 1000000") as well as strings.
   for (const char* name : {"cpu", "memory"}) {
     auto it = list->find(name);
     if (it == list->end() || it->is_null()) continue;
     std::optional<std::string>* field = std::string_view(name) == "cpu" ? &out->cpu : &out->memory;
     if (it->is_string()) {
       *field = it->get<std::string>();
-    } else if (it->is_number()) {
-      *field = it->dump();
+    } else if (std::optional<int64_t> integer = QuantityInteger(*it)) {
+      *field = std::to_string(*integer);
     } else {
       r.Fail(Cat(path, ".", name), "must be a quantity such as \"128Mi\" or \"500m\"");
     }
@@ -106,12 +141,114 @@ absl::Status CheckRange(std::string_view path, int64_t value, int64_t lo, int64_
 }
 
 bool IsEnvVarName(std::string_view name) {
-  // Kubernetes accepts any printable ASCII except '='; we follow it.
+  // Kubernetes accepts any printable ASCII except '=' (its relaxed rule, the
+  // default since 1.34); so does the CRD's pattern '^[ -<>-~]+$'.
   if (name.empty()) return false;
   for (char c : name) {
     if (c < 0x20 || c > 0x7e || c == '=') return false;
   }
   return true;
+}
+
+// Printable ASCII without spaces, as the CRD's pattern '^[!-~]+$': an image
+// reference never holds anything else, and Kubernetes would let a space
+// inside one through to a pull that cannot succeed.
+bool IsImage(std::string_view image) {
+  if (image.empty()) return false;
+  for (char c : image) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+bool IsDns1035Label(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!lower(name.front()) || name.back() == '-') return false;
+  for (char c : name) {
+    if (!lower(c) && !digit(c) && c != '-') return false;
+  }
+  return true;
+}
+
+// A quantity as the CRD types it: a string of the pattern, or an integer,
+// and not negative.
+absl::Status CheckQuantity(std::string_view path, std::string_view text) {
+  const std::optional<double> q = ParseQuantity(text);
+  if (!q) return Invalid(path, Cat("\"", text, "\" is not a quantity such as \"128Mi\" or \"500m\""));
+  if (*q < 0) return Invalid(path, "must not be negative");
+  return absl::OkStatus();
+}
+
+// One string field of a valueFrom source that the CRD marks required and
+// non-empty.
+absl::Status CheckRequiredString(const json& ref, const char* key, const std::string& path) {
+  auto it = ref.find(key);
+  if (it == ref.end() || it->is_null()) return Invalid(Cat(path, ".", key), "is required");
+  if (!it->is_string()) return Invalid(Cat(path, ".", key), "must be a string");
+  if (it->get_ref<const std::string&>().empty()) return Invalid(Cat(path, ".", key), "must not be empty");
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptional(const json& ref, const char* key, const std::string& path, bool boolean) {
+  auto it = ref.find(key);
+  if (it == ref.end() || it->is_null()) return absl::OkStatus();
+  if (boolean ? !it->is_boolean() : !it->is_string()) {
+    return Invalid(Cat(path, ".", key), boolean ? "must be a boolean" : "must be a string");
+  }
+  return absl::OkStatus();
+}
+
+// env[].valueFrom as the CRD types it: exactly one of the four sources a
+// container's env accepts, each with its required fields. Kubernetes refuses
+// a Deployment whose valueFrom names none ("valueFrom: {}"), so the Function
+// is refused before it gets that far. Unknown fields are the apiserver's to
+// prune; they are ignored here as everywhere in the decoder.
+absl::Status ValidateValueFrom(const json& from, const std::string& path) {
+  if (!from.is_object()) return Invalid(path, "must be an object");
+  struct Source {
+    const char* name;
+    std::vector<const char*> required;
+    std::vector<const char*> optional_strings;
+    const char* optional_boolean;
+  };
+  static const Source kSources[] = {
+      {"fieldRef", {"fieldPath"}, {"apiVersion"}, nullptr},
+      {"resourceFieldRef", {"resource"}, {"containerName"}, nullptr},
+      {"configMapKeyRef", {"name", "key"}, {}, "optional"},
+      {"secretKeyRef", {"name", "key"}, {}, "optional"},
+  };
+  int sources = 0;
+  for (const Source& source : kSources) {
+    auto it = from.find(source.name);
+    if (it == from.end() || it->is_null()) continue;
+    ++sources;
+    const std::string source_path = Cat(path, ".", source.name);
+    if (!it->is_object()) return Invalid(source_path, "must be an object");
+    for (const char* key : source.required) {
+      if (absl::Status s = CheckRequiredString(*it, key, source_path); !s.ok()) return s;
+    }
+    for (const char* key : source.optional_strings) {
+      if (absl::Status s = CheckOptional(*it, key, source_path, false); !s.ok()) return s;
+    }
+    if (source.optional_boolean != nullptr) {
+      if (absl::Status s = CheckOptional(*it, source.optional_boolean, source_path, true); !s.ok()) return s;
+    }
+    if (auto divisor = it->find("divisor"); std::string_view(source.name) == "resourceFieldRef" &&
+                                             divisor != it->end() && !divisor->is_null()) {
+      const std::string divisor_path = source_path + ".divisor";
+      if (divisor->is_number_integer()) {
+        if (absl::Status s = CheckQuantity(divisor_path, divisor->dump()); !s.ok()) return s;
+      } else if (divisor->is_string()) {
+        if (absl::Status s = CheckQuantity(divisor_path, divisor->get<std::string>()); !s.ok()) return s;
+      } else {
+        return Invalid(divisor_path, "must be a quantity such as \"1m\" or \"1Mi\"");
+      }
+    }
+  }
+  if (sources != 1) return Invalid(path, kValueFromOneSource);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -210,24 +347,36 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
 
 absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
   if (spec.image.empty()) return Invalid("spec.image", "is required");
+  if (!IsImage(spec.image)) {
+    return Invalid("spec.image", "must be printable ASCII without spaces, e.g. registry.example/acme/holidays:1.2");
+  }
   for (size_t i = 0; i < spec.env.size(); ++i) {
     const EnvVar& e = spec.env[i];
     const std::string path = Cat("spec.env[", i, "]");
-    if (!IsEnvVarName(e.name)) return Invalid(path + ".name", "must be a non-empty name without '='");
-    if (e.value.has_value() && !e.value_from.is_null()) {
-      return Invalid(path, "must set at most one of value and valueFrom");
+    if (!IsEnvVarName(e.name)) {
+      return Invalid(path + ".name", "must be non-empty printable ASCII characters except '='");
+    }
+    if (e.value.has_value() && !e.value_from.is_null()) return Invalid(path, kEnvValueOrValueFrom);
+    if (!e.value_from.is_null()) {
+      if (absl::Status s = ValidateValueFrom(e.value_from, path + ".valueFrom"); !s.ok()) return s;
     }
   }
   if (absl::Status s = CheckRange("spec.port", spec.port, 1, 65535); !s.ok()) return s;
-  for (const auto& [path, value] :
-       {std::pair{"spec.resources.requests.cpu", spec.resources.requests.cpu},
-        std::pair{"spec.resources.requests.memory", spec.resources.requests.memory},
-        std::pair{"spec.resources.limits.cpu", spec.resources.limits.cpu},
-        std::pair{"spec.resources.limits.memory", spec.resources.limits.memory}}) {
+  const ResourceList& requests = spec.resources.requests;
+  const ResourceList& limits = spec.resources.limits;
+  for (const auto& [path, value] : {std::pair{"spec.resources.requests.cpu", requests.cpu},
+                                    std::pair{"spec.resources.requests.memory", requests.memory},
+                                    std::pair{"spec.resources.limits.cpu", limits.cpu},
+                                    std::pair{"spec.resources.limits.memory", limits.memory}}) {
     if (!value) continue;
-    auto q = ParseQuantity(*value);
-    if (!q) return Invalid(path, Cat("\"", *value, "\" is not a quantity such as \"128Mi\" or \"500m\""));
-    if (*q < 0) return Invalid(path, "must not be negative");
+    if (absl::Status s = CheckQuantity(path, *value); !s.ok()) return s;
+  }
+  // Kubernetes refuses a container whose request exceeds its limit; the
+  // comparison is exact, as the CRD's CEL quantity() makes it.
+  for (const auto& [request, limit, message] :
+       {std::tuple{requests.cpu, limits.cpu, kCpuRequestAboveLimit},
+        std::tuple{requests.memory, limits.memory, kMemoryRequestAboveLimit}}) {
+    if (request && limit && CompareQuantities(*request, *limit) > 0) return Invalid("spec.resources", message);
   }
   if (absl::Status s = CheckRange("spec.timeoutSeconds", spec.timeout_seconds, 1, Bounds::kMaxTimeoutSeconds);
       !s.ok())
@@ -267,6 +416,23 @@ absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
       !s.ok())
     return s;
   return absl::OkStatus();
+}
+
+absl::Status ValidateFunctionName(std::string_view name) {
+  if (name.empty()) return Invalid("metadata.name", "is required");
+  if (!IsDns1035Label(name)) return Invalid("metadata.name", kNameNotDns1035Label);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFunction(const Function& fn) {
+  if (absl::Status s = ValidateFunctionName(fn.metadata.name); !s.ok()) return s;
+  return ValidateFunctionSpec(fn.spec);
+}
+
+absl::Status ValidateFunctionObject(const json& object) {
+  absl::StatusOr<Function> fn = DecodeFunction(object);
+  if (!fn.ok()) return fn.status();
+  return ValidateFunction(*fn);
 }
 
 json EncodeFunctionSpec(const FunctionSpec& spec) {

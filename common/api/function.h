@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -138,6 +139,18 @@ FunctionStatus DecodeFunctionStatus(const nlohmann::json& status);
 // The CRD's rules; the first violation, e.g.
 // "spec.scaling.minReplicas: must be less than or equal to maxReplicas".
 absl::Status ValidateFunctionSpec(const FunctionSpec& spec);
+
+// metadata.name must be a DNS-1035 label of at most 63 characters: it names
+// the Function's Service, and a Host label routes to it.
+absl::Status ValidateFunctionName(std::string_view name);
+
+// The name and the spec: what the CRD's schema and CEL rules refuse.
+absl::Status ValidateFunction(const Function& fn);
+
+// The C++ verdict on a whole object as a user would apply it: decoded, then
+// validated. tests/testdata holds the table of objects on which this and the
+// apiserver (with the CRD of deploy/crds) must agree.
+absl::Status ValidateFunctionObject(const nlohmann::json& object);
 
 // Full object (apiVersion, kind, metadata, spec, status) and the status alone.
 nlohmann::json EncodeFunction(const Function& fn);

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "common/api/function.h"
+#include "common/api/quantity.h"
+#include "common/strings.h"
 #include "common/yaml.h"
 
 namespace zs {
@@ -125,31 +127,114 @@ TEST(Crd, CrossFieldRulesAreCel) {
   const json env_rules = spec["properties"]["env"]["items"]["x-kubernetes-validations"];
   ASSERT_EQ(env_rules.size(), 1u);
   EXPECT_EQ(env_rules[0]["message"], "must set at most one of value and valueFrom");
+  const json value_from_rules =
+      spec["properties"]["env"]["items"]["properties"]["valueFrom"]["x-kubernetes-validations"];
+  ASSERT_EQ(value_from_rules.size(), 1u);
+  EXPECT_EQ(value_from_rules[0]["message"],
+            "must set exactly one of fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef");
+  std::vector<std::string> resource_messages;
+  for (const auto& r : spec["properties"]["resources"]["x-kubernetes-validations"]) {
+    resource_messages.push_back(r["message"]);
+  }
+  EXPECT_EQ(resource_messages, (std::vector<std::string>{"requests.cpu must be less than or equal to limits.cpu",
+                                                         "requests.memory must be less than or equal to limits.memory"}));
 }
 
-// Every invalid example is refused by the C++ rules too (the integration test
-// checks the apiserver's message for the same files); every valid one passes.
-TEST(Crd, ExamplesAgreeWithCppValidation) {
+// The C++ validator reads quantities with the CRD's pattern: the same regex,
+// run by std::regex here (ECMAScript agrees with Go's RE2 on this one),
+// accepts exactly what ParseQuantity accepts, minus the '-' that C++ reads so
+// as to say "must not be negative".
+TEST(Crd, QuantityPatternMatchesParseQuantity) {
+  const json spec = Spec(LoadCrd());
+  const json& resources = spec["properties"]["resources"]["properties"];
+  std::set<std::string> patterns;
+  for (const char* list : {"requests", "limits"}) {
+    for (const char* name : {"cpu", "memory"}) {
+      const json& field = resources[list]["properties"][name];
+      patterns.insert(field["pattern"].get<std::string>());
+      EXPECT_EQ(field["minimum"], 0) << list << "." << name;
+    }
+  }
+  patterns.insert(spec["properties"]["env"]["items"]["properties"]["valueFrom"]["properties"]["resourceFieldRef"]
+                      ["properties"]["divisor"]["pattern"]
+                          .get<std::string>());
+  ASSERT_EQ(patterns.size(), 1u) << "every quantity field has the same pattern";
+  const std::regex pattern(*patterns.begin());
+  for (const char* text : {"1",    "0",     "+1",     ".5",    "5.",    "1.5",  "128Mi", "1Ki",  "1Ei",
+                           "500m", "1n",    "1u",     "1k",    "1M",    "1G",   "1T",    "1P",   "1E",
+                           "1e3",  "1E3",   "1e+3",   "1e-3",  "1e99",  "1e1.5", "1e100", "1e",   "1e+",
+                           "",     ".",     "+",      "-1",    "1K",    "1mi",  "1 Mi",  " 1",   "1Mi ",
+                           "lots", "0x10",  "1.2.3",  "1e-1.5", "1.e3", ".5e2", "Mi",    "1.5Gi", "1Gi5"}) {
+    const bool matches = std::regex_match(text, pattern);
+    EXPECT_EQ(matches, api::ParseQuantity(text).has_value() && text[0] != '-') << '"' << text << '"';
+  }
+}
+
+// The table of tests/testdata: every manifest under invalid/ is refused by
+// the C++ validator with the message its "# cpp:" line names, every one under
+// valid/ passes. tests/integration/crd_apply.sh puts the same files through
+// the real apiserver and requires the same verdict from both.
+std::string CommentValue(const std::filesystem::path& file, std::string_view key) {
+  std::ifstream in(file);
+  const std::string prefix = "# " + std::string(key) + ": ";
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(prefix)) return line.substr(prefix.size());
+  }
+  return "";
+}
+
+absl::Status CppVerdict(const std::filesystem::path& file) {
+  auto docs = YamlFileToJson(file);
+  EXPECT_TRUE(docs.ok()) << file << ": " << docs.status();
+  if (!docs.ok()) return docs.status();
+  EXPECT_EQ(docs->size(), 1u) << file;
+  return api::ValidateFunctionObject((*docs)[0]);
+}
+
+TEST(Crd, TableAgreesWithCppValidation) {
   int invalid = 0, valid = 0;
   for (const auto& entry : std::filesystem::directory_iterator("tests/testdata/invalid")) {
-    auto docs = YamlFileToJson(entry.path());
-    ASSERT_TRUE(docs.ok()) << entry.path() << ": " << docs.status();
-    ASSERT_EQ(docs->size(), 1u);
-    auto fn = api::DecodeFunction((*docs)[0]);
-    const bool refused = !fn.ok() || !api::ValidateFunctionSpec(fn->spec).ok();
-    EXPECT_TRUE(refused) << entry.path();
+    const std::string cpp = CommentValue(entry.path(), "cpp");
+    EXPECT_FALSE(cpp.empty()) << entry.path() << " has no \"# cpp:\" line";
+    EXPECT_FALSE(CommentValue(entry.path(), "expect").empty()) << entry.path() << " has no \"# expect:\" line";
+    const absl::Status verdict = CppVerdict(entry.path());
+    EXPECT_FALSE(verdict.ok()) << entry.path() << " was accepted";
+    EXPECT_NE(std::string(verdict.message()).find(cpp), std::string::npos)
+        << entry.path() << ": expected \"" << cpp << "\", got: " << verdict.message();
     ++invalid;
   }
   for (const auto& entry : std::filesystem::directory_iterator("tests/testdata/valid")) {
-    auto docs = YamlFileToJson(entry.path());
-    ASSERT_TRUE(docs.ok()) << docs.status();
-    auto fn = api::DecodeFunction((*docs)[0]);
-    ASSERT_TRUE(fn.ok()) << entry.path() << ": " << fn.status();
-    EXPECT_TRUE(api::ValidateFunctionSpec(fn->spec).ok()) << entry.path();
+    const absl::Status verdict = CppVerdict(entry.path());
+    EXPECT_TRUE(verdict.ok()) << entry.path() << ": " << verdict;
     ++valid;
   }
-  EXPECT_GE(invalid, 10);
-  EXPECT_GE(valid, 2);
+  // The rows the Function API's contract names: names, quantities, env,
+  // valueFrom, images, requests above limits (a renamed file fails here).
+  for (const char* row : {"name-dot", "name-digit-first", "name-too-long", "quantity-fractional-exponent",
+                          "quantity-negative-integer", "env-name-equals", "env-value-from-empty",
+                          "image-inner-space", "cpu-request-above-limit", "memory-request-above-limit"}) {
+    EXPECT_TRUE(std::filesystem::exists(Cat("tests/testdata/invalid/", row, ".yaml"))) << row;
+  }
+  EXPECT_GE(invalid, 30);
+  EXPECT_GE(valid, 8);
+}
+
+// The name rule is the CRD root's CEL rule: a DNS-1035 label of at most 63.
+TEST(Crd, NameRuleIsCelOnTheRoot) {
+  const json rules = Schema(LoadCrd())["x-kubernetes-validations"];
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ(rules[0]["fieldPath"], ".metadata.name");
+  const std::string rule = rules[0]["rule"];
+  EXPECT_NE(rule.find("<= 63"), std::string::npos) << rule;
+  EXPECT_NE(rule.find("^[a-z]([-a-z0-9]*[a-z0-9])?$"), std::string::npos) << rule;
+  EXPECT_TRUE(api::ValidateFunctionName("a").ok());
+  EXPECT_TRUE(api::ValidateFunctionName(std::string(63, 'a')).ok());
+  EXPECT_FALSE(api::ValidateFunctionName(std::string(64, 'a')).ok());
+  for (const char* bad : {"", "my.fn", "1fn", "-fn", "fn-", "Fn", "f_n", "f n"}) {
+    EXPECT_FALSE(api::ValidateFunctionName(bad).ok()) << bad;
+  }
+  EXPECT_EQ(std::string(api::ValidateFunctionName("my.fn").message()),
+            "metadata.name: " + std::string(rules[0]["message"]));
 }
 
 TEST(Yaml, ScalarTypes) {

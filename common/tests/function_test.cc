@@ -121,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "spec.buffer.maxRequests: must be between 1 and 100000, got 0"},
         RejectCase{R"({"buffer": {"timeoutSeconds": 0}})",
                    "spec.buffer.timeoutSeconds: must be between 1 and 900, got 0"},
-        RejectCase{R"({"env": [{"name": ""}]})", "spec.env[0].name: must be a non-empty name without '='"},
+        RejectCase{R"({"env": [{"name": ""}]})", "spec.env[0].name: must be non-empty printable ASCII characters except '='"},
         RejectCase{
             R"({"env": [{"name": "A", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})",
             "spec.env[0]: must set at most one of value and valueFrom"},
@@ -178,6 +178,60 @@ TEST(Quantity, Parses) {
   EXPECT_FALSE(ParseQuantity("").has_value());
   EXPECT_FALSE(ParseQuantity("Mi").has_value());
   EXPECT_FALSE(ParseQuantity("12XB").has_value());
+}
+
+TEST(Quantity, RefusesWhatKubernetesCannotParse) {
+  EXPECT_FALSE(ParseQuantity("1e1.5").has_value());  // in Kubernetes' grammar, refused by its parser
+  EXPECT_FALSE(ParseQuantity("1e100").has_value());  // exponents have at most two digits
+  EXPECT_FALSE(ParseQuantity("1e 3").has_value());
+  EXPECT_FALSE(ParseQuantity("1e").has_value());
+  EXPECT_FALSE(ParseQuantity(".").has_value());
+  EXPECT_DOUBLE_EQ(*ParseQuantity("-1"), -1);  // read, so that Validate can say "negative"
+  EXPECT_DOUBLE_EQ(*ParseQuantity(".5"), 0.5);
+  EXPECT_DOUBLE_EQ(*ParseQuantity("1e-2"), 0.01);
+}
+
+struct Comparison {
+  const char* a;
+  const char* b;
+  int expected;
+};
+
+// resource.Quantity.Cmp's answers (CEL quantity(a).compareTo(quantity(b))).
+TEST(Quantity, ComparesAsKubernetesDoes) {
+  const Comparison table[] = {
+      {"1", "1000m", 0},
+      {"1", "1001m", -1},
+      {"2", "1500m", 1},
+      {"1Gi", "1000Mi", 1},
+      {"1G", "1000Mi", -1},
+      {"1.1G", "1Gi", 1},
+      {"128Mi", "134217728", 0},
+      {"1e3", "1k", 0},
+      {".5", "500m", 0},
+      {"+1", "1", 0},
+      {"0", "0m", 0},
+      {"0", "1n", -1},
+      {"-1", "0", -1},
+      {"-2", "-1", -1},
+      // Rounded up to a multiple of 1n before comparing.
+      {"1.0000000002", "1.0000000001", 0},
+      {"1.0000000011", "1.000000001", 1},
+      {"1e-12", "1n", 0},
+      {"0.0000000000", "0", 0},
+      // A binary-suffixed value is capped at 2^63-1; a decimal one is not.
+      {"9Ei", "9223372036854775807", 0},
+      {"9Ei", "10E", -1},
+      {"1e99", "1e98", 1},
+      // Long mantissas compare exactly.
+      {"123456789012345678901234567890", "123456789012345678901234567891", -1},
+  };
+  for (const Comparison& c : table) {
+    EXPECT_EQ(CompareQuantities(c.a, c.b), c.expected) << c.a << " vs " << c.b;
+    EXPECT_EQ(CompareQuantities(c.b, c.a), -c.expected) << c.b << " vs " << c.a;
+  }
+  EXPECT_FALSE(CompareQuantities("lots", "1").has_value());
+  EXPECT_FALSE(CompareQuantities("1", "1e1.5").has_value());
 }
 
 TEST(Quantity, MemoryRequestBytes) {

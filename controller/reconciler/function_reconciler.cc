@@ -63,7 +63,7 @@ absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string&
     return ReconcileResult{std::nullopt, "invalid"};
   }
   api::Function fn = *std::move(decoded);
-  if (absl::Status valid = api::ValidateFunctionSpec(fn.spec); !valid.ok()) {
+  if (absl::Status valid = api::ValidateFunction(fn); !valid.ok()) {
     if (absl::Status s = WriteInvalid(fn, Message(valid)); !s.ok()) return s;
     return ReconcileResult{std::nullopt, "invalid"};
   }

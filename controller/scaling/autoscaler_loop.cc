@@ -65,7 +65,7 @@ void AutoscalerLoop::Tick() {
 
 void AutoscalerLoop::DecideOne(const json& object) {
   auto decoded = api::DecodeFunction(object);
-  if (!decoded.ok() || !api::ValidateFunctionSpec(decoded->spec).ok()) return;
+  if (!decoded.ok() || !api::ValidateFunction(*decoded).ok()) return;
   const api::Function& fn = *decoded;
   if (fn.metadata.deletion_timestamp) return;
   const std::string key = fn.metadata.Key();
