@@ -16,7 +16,8 @@ using nlohmann::json;
 // The messages of the CRD's CEL rules (deploy/crds), word for word, so that
 // a user reads the same sentence from kubectl and from a Function's status.
 constexpr char kNameNotDns1035Label[] =
-    "must be a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', starting with a letter "
+    "must be a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', starting with a "
+    "letter "
     "and ending with a letter or digit";
 constexpr char kEnvValueOrValueFrom[] = "must set at most one of value and valueFrom";
 constexpr char kValueFromOneSource[] =
@@ -235,8 +236,8 @@ absl::Status ValidateValueFrom(const json& from, const std::string& path) {
     if (source.optional_boolean != nullptr) {
       if (absl::Status s = CheckOptional(*it, source.optional_boolean, source_path, true); !s.ok()) return s;
     }
-    if (auto divisor = it->find("divisor"); std::string_view(source.name) == "resourceFieldRef" &&
-                                             divisor != it->end() && !divisor->is_null()) {
+    if (auto divisor = it->find("divisor");
+        std::string_view(source.name) == "resourceFieldRef" && divisor != it->end() && !divisor->is_null()) {
       const std::string divisor_path = source_path + ".divisor";
       if (divisor->is_number_integer()) {
         if (absl::Status s = CheckQuantity(divisor_path, divisor->dump()); !s.ok()) return s;
@@ -348,7 +349,8 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
 absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
   if (spec.image.empty()) return Invalid("spec.image", "is required");
   if (!IsImage(spec.image)) {
-    return Invalid("spec.image", "must be printable ASCII without spaces, e.g. registry.example/acme/holidays:1.2");
+    return Invalid("spec.image",
+                   "must be printable ASCII without spaces, e.g. registry.example/acme/holidays:1.2");
   }
   for (size_t i = 0; i < spec.env.size(); ++i) {
     const EnvVar& e = spec.env[i];
@@ -376,7 +378,8 @@ absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
   for (const auto& [request, limit, message] :
        {std::tuple{requests.cpu, limits.cpu, kCpuRequestAboveLimit},
         std::tuple{requests.memory, limits.memory, kMemoryRequestAboveLimit}}) {
-    if (request && limit && CompareQuantities(*request, *limit) > 0) return Invalid("spec.resources", message);
+    if (request && limit && CompareQuantities(*request, *limit) > 0)
+      return Invalid("spec.resources", message);
   }
   if (absl::Status s = CheckRange("spec.timeoutSeconds", spec.timeout_seconds, 1, Bounds::kMaxTimeoutSeconds);
       !s.ok())

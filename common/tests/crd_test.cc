@@ -136,8 +136,9 @@ TEST(Crd, CrossFieldRulesAreCel) {
   for (const auto& r : spec["properties"]["resources"]["x-kubernetes-validations"]) {
     resource_messages.push_back(r["message"]);
   }
-  EXPECT_EQ(resource_messages, (std::vector<std::string>{"requests.cpu must be less than or equal to limits.cpu",
-                                                         "requests.memory must be less than or equal to limits.memory"}));
+  EXPECT_EQ(resource_messages,
+            (std::vector<std::string>{"requests.cpu must be less than or equal to limits.cpu",
+                                      "requests.memory must be less than or equal to limits.memory"}));
 }
 
 // The C++ validator reads quantities with the CRD's pattern: the same regex,
@@ -155,16 +156,16 @@ TEST(Crd, QuantityPatternMatchesParseQuantity) {
       EXPECT_EQ(field["minimum"], 0) << list << "." << name;
     }
   }
-  patterns.insert(spec["properties"]["env"]["items"]["properties"]["valueFrom"]["properties"]["resourceFieldRef"]
-                      ["properties"]["divisor"]["pattern"]
+  patterns.insert(spec["properties"]["env"]["items"]["properties"]["valueFrom"]["properties"]
+                      ["resourceFieldRef"]["properties"]["divisor"]["pattern"]
                           .get<std::string>());
   ASSERT_EQ(patterns.size(), 1u) << "every quantity field has the same pattern";
   const std::regex pattern(*patterns.begin());
-  for (const char* text : {"1",    "0",     "+1",     ".5",    "5.",    "1.5",  "128Mi", "1Ki",  "1Ei",
-                           "500m", "1n",    "1u",     "1k",    "1M",    "1G",   "1T",    "1P",   "1E",
-                           "1e3",  "1E3",   "1e+3",   "1e-3",  "1e99",  "1e1.5", "1e100", "1e",   "1e+",
-                           "",     ".",     "+",      "-1",    "1K",    "1mi",  "1 Mi",  " 1",   "1Mi ",
-                           "lots", "0x10",  "1.2.3",  "1e-1.5", "1.e3", ".5e2", "Mi",    "1.5Gi", "1Gi5"}) {
+  for (const char* text :
+       {"1",     "0",    "+1",    ".5",     "5.",   "1.5",  "128Mi", "1Ki",   "1Ei",  "500m", "1n",   "1u",
+        "1k",    "1M",   "1G",    "1T",     "1P",   "1E",   "1e3",   "1E3",   "1e+3", "1e-3", "1e99", "1e1.5",
+        "1e100", "1e",   "1e+",   "",       ".",    "+",    "-1",    "1K",    "1mi",  "1 Mi", " 1",   "1Mi ",
+        "lots",  "0x10", "1.2.3", "1e-1.5", "1.e3", ".5e2", "Mi",    "1.5Gi", "1Gi5"}) {
     const bool matches = std::regex_match(text, pattern);
     EXPECT_EQ(matches, api::ParseQuantity(text).has_value() && text[0] != '-') << '"' << text << '"';
   }
@@ -196,7 +197,8 @@ TEST(Crd, TableAgreesWithCppValidation) {
   for (const auto& entry : std::filesystem::directory_iterator("tests/testdata/invalid")) {
     const std::string cpp = CommentValue(entry.path(), "cpp");
     EXPECT_FALSE(cpp.empty()) << entry.path() << " has no \"# cpp:\" line";
-    EXPECT_FALSE(CommentValue(entry.path(), "expect").empty()) << entry.path() << " has no \"# expect:\" line";
+    EXPECT_FALSE(CommentValue(entry.path(), "expect").empty())
+        << entry.path() << " has no \"# expect:\" line";
     const absl::Status verdict = CppVerdict(entry.path());
     EXPECT_FALSE(verdict.ok()) << entry.path() << " was accepted";
     EXPECT_NE(std::string(verdict.message()).find(cpp), std::string::npos)

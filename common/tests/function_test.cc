@@ -121,7 +121,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "spec.buffer.maxRequests: must be between 1 and 100000, got 0"},
         RejectCase{R"({"buffer": {"timeoutSeconds": 0}})",
                    "spec.buffer.timeoutSeconds: must be between 1 and 900, got 0"},
-        RejectCase{R"({"env": [{"name": ""}]})", "spec.env[0].name: must be non-empty printable ASCII characters except '='"},
+        RejectCase{R"({"env": [{"name": ""}]})",
+                   "spec.env[0].name: must be non-empty printable ASCII characters except '='"},
         RejectCase{
             R"({"env": [{"name": "A", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})",
             "spec.env[0]: must set at most one of value and valueFrom"},

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     auto docs = zs::YamlFileToJson(argv[i]);
     if (!docs.ok() || docs->size() != 1) {
-      std::cerr << argv[i] << ": not one YAML document: " << (docs.ok() ? "" : docs.status().ToString()) << "\n";
+      std::cerr << argv[i] << ": not one YAML document: " << (docs.ok() ? "" : docs.status().ToString())
+                << "\n";
       return 2;
     }
     const absl::Status verdict = zs::api::ValidateFunctionObject((*docs)[0]);
