@@ -111,6 +111,25 @@ TEST_F(ReconcilerTest, InvalidSpecIsTerminalAndCreatesNothing) {
   EXPECT_EQ(events_.reasons, (std::vector<std::string>{"Warning/InvalidSpec"}));
 }
 
+// A name the CRD refuses (it cannot name a Service) that reached the
+// controller anyway (an older CRD) is reported, not half-reconciled.
+TEST_F(ReconcilerTest, NameThatIsNotADns1035LabelIsTerminalAndCreatesNothing) {
+  fake_.Seed(kube::kFunctions.In("demo"),
+             {{"apiVersion", "zeroscale.dev/v1alpha1"},
+              {"kind", "Function"},
+              {"metadata", {{"name", "my.fn"}, {"namespace", "demo"}, {"uid", "uid-2"}, {"generation", 1}}},
+              {"spec", {{"image", "zeroscale/fn-echo:dev"}}}});
+  auto result = reconciler_.Reconcile("demo/my.fn");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, "invalid");
+  EXPECT_FALSE(fake_.Get(kube::DeploymentRef("demo", "my.fn")).ok());
+  EXPECT_EQ(fake_.Calls("create"), 0);
+  auto fn = fake_.Get(kube::FunctionRef("demo", "my.fn"));
+  ASSERT_TRUE(fn.ok()) << fn.status();
+  const std::string message = (*fn)["status"]["conditions"][0]["message"];
+  EXPECT_TRUE(message.starts_with("metadata.name: must be a DNS-1035 label")) << message;
+}
+
 TEST_F(ReconcilerTest, ForeignDeploymentIsAConflict) {
   fake_.Seed(kube::kDeployments.In("demo"), {{"metadata", {{"name", "hello"}, {"namespace", "demo"}}}});
   SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
