@@ -16,9 +16,8 @@ using nlohmann::json;
 // The messages of the CRD's CEL rules (deploy/crds), word for word, so that
 // a user reads the same sentence from kubectl and from a Function's status.
 constexpr char kNameNotDns1035Label[] =
-    "must be a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', starting with a "
-    "letter "
-    "and ending with a letter or digit";
+    "must be a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', "
+    "starting with a letter and ending with a letter or digit";
 constexpr char kEnvValueOrValueFrom[] = "must set at most one of value and valueFrom";
 constexpr char kValueFromOneSource[] =
     "must set exactly one of fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef";
@@ -178,7 +177,8 @@ bool IsDns1035Label(std::string_view name) {
 absl::Status CheckQuantity(std::string_view path, std::string_view text) {
   const std::optional<double> q = ParseQuantity(text);
   if (!q) return Invalid(path, Cat("\"", text, "\" is not a quantity such as \"128Mi\" or \"500m\""));
-  if (*q < 0) return Invalid(path, "must not be negative");
+  // "-0" too: the CRD's pattern has no '-' at all.
+  if (*q < 0 || text.starts_with('-')) return Invalid(path, "must not be negative");
   return absl::OkStatus();
 }
 
