@@ -18,6 +18,10 @@ std::string_view WatchEventTypeName(WatchEventType type) {
   return "ERROR";
 }
 
+std::unique_ptr<KubeClient> KubeClient::WithTimeout(Duration /*timeout*/) {
+  return std::make_unique<ForwardingKubeClient>(*this);
+}
+
 absl::StatusOr<nlohmann::json> KubeClient::ListAll(const ResourceRef& collection,
                                                    const ListOptions& options) {
   ListOptions page_options = options;

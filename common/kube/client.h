@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "common/kube/resource.h"
 
 namespace zs::kube {
@@ -134,6 +136,15 @@ class KubeClient {
   virtual absl::Status Watch(const ResourceRef& collection, const WatchOptions& options,
                              const WatchHandler& handler) = 0;
 
+  // A client for the same apiserver whose every request except Watch ends
+  // within `timeout` (connecting included), failing with a transport error
+  // otherwise: how a caller with a deadline (the leader elector's renew
+  // deadline) bounds its calls, as a Go caller would with a context. The view
+  // borrows this client and must not outlive it. The default forwards without
+  // a bound, which is right for in-memory fakes whose calls never block;
+  // clients that do I/O override it.
+  virtual std::unique_ptr<KubeClient> WithTimeout(Duration timeout);
+
   // --- helpers spelled with the verbs ---
 
   absl::StatusOr<nlohmann::json> MergePatch(const ResourceRef& ref, const nlohmann::json& patch,
@@ -172,6 +183,48 @@ class KubeClient {
                                               const std::vector<std::string>& audiences = {},
                                               const std::string& bound_pod_name = "",
                                               const std::string& bound_pod_uid = "");
+};
+
+// Forwards every verb to another client: a base for decorators (the default
+// WithTimeout, test clients that stall or fail one verb). WithTimeout is not
+// forwarded: a decorator that bounds its calls overrides it.
+class ForwardingKubeClient : public KubeClient {
+ public:
+  explicit ForwardingKubeClient(KubeClient& target) : target_(target) {}
+
+  absl::StatusOr<nlohmann::json> Get(const ResourceRef& ref) override { return target_.Get(ref); }
+  absl::StatusOr<nlohmann::json> List(const ResourceRef& collection, const ListOptions& options) override {
+    return target_.List(collection, options);
+  }
+  absl::StatusOr<nlohmann::json> Create(const ResourceRef& ref, const nlohmann::json& object,
+                                        const WriteOptions& options = {}) override {
+    return target_.Create(ref, object, options);
+  }
+  absl::StatusOr<nlohmann::json> Update(const ResourceRef& ref, const nlohmann::json& object,
+                                        const WriteOptions& options = {}) override {
+    return target_.Update(ref, object, options);
+  }
+  absl::StatusOr<nlohmann::json> Patch(const ResourceRef& ref, PatchType type, const nlohmann::json& patch,
+                                       const WriteOptions& options = {}) override {
+    return target_.Patch(ref, type, patch, options);
+  }
+  absl::StatusOr<nlohmann::json> Apply(const ResourceRef& ref, const nlohmann::json& object,
+                                       const ApplyOptions& options) override {
+    return target_.Apply(ref, object, options);
+  }
+  absl::StatusOr<nlohmann::json> Delete(const ResourceRef& ref, const DeleteOptions& options = {}) override {
+    return target_.Delete(ref, options);
+  }
+  absl::Status Watch(const ResourceRef& collection, const WatchOptions& options,
+                     const WatchHandler& handler) override {
+    return target_.Watch(collection, options, handler);
+  }
+
+ protected:
+  KubeClient& target() { return target_; }
+
+ private:
+  KubeClient& target_;
 };
 
 }  // namespace zs::kube

@@ -75,6 +75,11 @@ const char* PatchContentType(PatchType type) {
   return "application/merge-patch+json";
 }
 
+// A curl timeout in milliseconds; at least 1, since 0 means "no timeout".
+long CurlMillis(Duration d) {
+  return static_cast<long>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::milliseconds>(d).count()));
+}
+
 absl::StatusOr<nlohmann::json> ParseBody(const std::string& body) {
   if (body.empty()) return nlohmann::json::object();
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -94,6 +99,11 @@ struct CurlKubeClient::Handle {
   }
 };
 
+struct CurlKubeClient::Pool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<Handle>> handles;
+};
+
 struct CurlKubeClient::Response {
   long code = 0;
   std::string body;
@@ -106,20 +116,28 @@ absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(KubeConfi
     return absl::InvalidArgumentError(Cat("kube: server \"", config.server, "\" is not an http(s) URL"));
   }
   GlobalInit();
-  return std::unique_ptr<CurlKubeClient>(new CurlKubeClient(std::move(config), std::move(options)));
+  return std::unique_ptr<CurlKubeClient>(
+      new CurlKubeClient(std::move(config), std::move(options), std::make_shared<Pool>()));
 }
 
-CurlKubeClient::CurlKubeClient(KubeConfig config, CurlOptions options)
-    : config_(std::move(config)), options_(std::move(options)) {}
+CurlKubeClient::CurlKubeClient(KubeConfig config, CurlOptions options, std::shared_ptr<Pool> pool)
+    : config_(std::move(config)), options_(std::move(options)), pool_(std::move(pool)) {}
+
+std::unique_ptr<KubeClient> CurlKubeClient::WithTimeout(Duration timeout) {
+  CurlOptions bounded = options_;
+  bounded.request_timeout = std::min(options_.request_timeout, timeout);
+  bounded.connect_timeout = std::min(options_.connect_timeout, bounded.request_timeout);
+  return std::unique_ptr<CurlKubeClient>(new CurlKubeClient(config_, std::move(bounded), pool_));
+}
 
 CurlKubeClient::~CurlKubeClient() = default;
 
 std::unique_ptr<CurlKubeClient::Handle> CurlKubeClient::Acquire() {
   {
-    std::lock_guard lock(pool_mu_);
-    if (!pool_.empty()) {
-      std::unique_ptr<Handle> handle = std::move(pool_.back());
-      pool_.pop_back();
+    std::lock_guard lock(pool_->mu);
+    if (!pool_->handles.empty()) {
+      std::unique_ptr<Handle> handle = std::move(pool_->handles.back());
+      pool_->handles.pop_back();
       return handle;
     }
   }
@@ -133,13 +151,13 @@ void CurlKubeClient::Release(std::unique_ptr<Handle> handle) {
     curl_slist_free_all(handle->headers);
     handle->headers = nullptr;
   }
-  std::lock_guard lock(pool_mu_);
-  if (pool_.size() < kMaxPooledHandles) pool_.push_back(std::move(handle));
+  std::lock_guard lock(pool_->mu);
+  if (pool_->handles.size() < kMaxPooledHandles) pool_->handles.push_back(std::move(handle));
 }
 
 absl::Status CurlKubeClient::Configure(Handle& handle, const std::string& method, const std::string& url,
                                        const std::string& content_type, const std::string* body,
-                                       bool streaming) {
+                                       bool streaming, Duration timeout) {
   CURL* easy = handle.easy;
   if (easy == nullptr) return TransportError("curl_easy_init failed");
   // Reset keeps the connection cache and TLS session cache of the handle.
@@ -154,17 +172,11 @@ absl::Status CurlKubeClient::Configure(Handle& handle, const std::string& method
   curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(
       easy, CURLOPT_CONNECTTIMEOUT_MS,
-      static_cast<long>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(options_.connect_timeout).count()));
+      CurlMillis(streaming ? options_.connect_timeout : std::min(options_.connect_timeout, timeout)));
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
-  if (!streaming) {
-    curl_easy_setopt(
-        easy, CURLOPT_TIMEOUT_MS,
-        static_cast<long>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(options_.request_timeout).count()));
-  }
+  if (!streaming) curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, CurlMillis(timeout));
 
   // TLS.
   if (config_.insecure_skip_tls_verify) {
@@ -232,10 +244,17 @@ absl::StatusOr<CurlKubeClient::Response> CurlKubeClient::Perform(const std::stri
                                                                  const std::string& body) {
   const std::string url = config_.server + path_and_query;
   const bool has_body = method != "GET" && (method != "DELETE" || !body.empty());
+  // request_timeout bounds the call as a whole, the retry after a 401 included.
+  Clock& clock = RealClock::Get();
+  const MonotonicTime deadline = clock.Now() + options_.request_timeout;
   for (int attempt = 0;; ++attempt) {
+    const Duration left = deadline - clock.Now();
+    if (left <= Duration::zero()) {
+      return TransportError(Cat(method, " ", path_and_query, ": timed out before the retry"));
+    }
     std::unique_ptr<Handle> handle = Acquire();
     absl::Status configured =
-        Configure(*handle, method, url, content_type, has_body ? &body : nullptr, false);
+        Configure(*handle, method, url, content_type, has_body ? &body : nullptr, false, left);
     if (!configured.ok()) return configured;
     Response response;
     curl_easy_setopt(handle->easy, CURLOPT_WRITEFUNCTION, &AppendToString);
@@ -400,7 +419,8 @@ absl::Status CurlKubeClient::Watch(const ResourceRef& collection, const WatchOpt
   for (int attempt = 0;; ++attempt) {
     Handle handle;
     handle.easy = curl_easy_init();
-    absl::Status configured = Configure(handle, "GET", url, "", nullptr, /*streaming=*/true);
+    absl::Status configured =
+        Configure(handle, "GET", url, "", nullptr, /*streaming=*/true, options_.request_timeout);
     if (!configured.ok()) return configured;
     if (options.timeout_seconds > 0) {
       // Safety net should the server not end the stream when it said it would.

@@ -12,7 +12,8 @@
 // file, a 401 makes the client re-read the token and retry the request once.
 //
 // Lifecycle: construct with a KubeConfig; curl_global_init is done once per
-// process on first construction. Thread-safety: all methods concurrently.
+// process on first construction. WithTimeout() views share the handle pool. Thread-safety: all methods
+// concurrently.
 #pragma once
 
 #include <memory>
@@ -55,6 +56,9 @@ class CurlKubeClient final : public KubeClient {
   absl::StatusOr<nlohmann::json> Delete(const ResourceRef& ref, const DeleteOptions& options = {}) override;
   absl::Status Watch(const ResourceRef& collection, const WatchOptions& options,
                      const WatchHandler& handler) override;
+  // A view sharing this client's connections whose requests end within
+  // min(timeout, request_timeout); connecting is bounded by the same.
+  std::unique_ptr<KubeClient> WithTimeout(Duration timeout) override;
 
   // Raw request for what the verbs do not cover (e.g. GET /version, /readyz).
   // `path_and_query` starts with '/'. Returns the body; non-2xx -> error.
@@ -66,21 +70,24 @@ class CurlKubeClient final : public KubeClient {
  private:
   struct Handle;
   struct Response;
-  CurlKubeClient(KubeConfig config, CurlOptions options);
+  struct Pool;
+  CurlKubeClient(KubeConfig config, CurlOptions options, std::shared_ptr<Pool> pool);
 
   absl::StatusOr<nlohmann::json> Do(const std::string& method, const std::string& path_and_query,
                                     const std::string& content_type, const std::string& body);
   absl::StatusOr<Response> Perform(const std::string& method, const std::string& path_and_query,
                                    const std::string& content_type, const std::string& body);
+  // `timeout` bounds a non-streaming request (connect included).
   absl::Status Configure(Handle& handle, const std::string& method, const std::string& url,
-                         const std::string& content_type, const std::string* body, bool streaming);
+                         const std::string& content_type, const std::string* body, bool streaming,
+                         Duration timeout);
   std::unique_ptr<Handle> Acquire();
   void Release(std::unique_ptr<Handle> handle);
 
   const KubeConfig config_;
   const CurlOptions options_;
-  std::mutex pool_mu_;
-  std::vector<std::unique_ptr<Handle>> pool_;
+  // Shared with the views WithTimeout() makes.
+  std::shared_ptr<Pool> pool_;
 };
 
 }  // namespace zs::kube

@@ -193,6 +193,34 @@ TEST(CurlKubeClientTest, MapsApiserverStatusAndBuildsRequests) {
   EXPECT_EQ(nlohmann::json::parse(requests[4].body)["spec"]["replicas"], 3);
 }
 
+// The leader elector bounds each call by the time left to its renew
+// deadline; a stalled apiserver must not hold it for the client's default 30 s.
+TEST(CurlKubeClientTest, WithTimeoutEndsAStalledRequest) {
+  std::atomic<bool> answer{false};
+  ScriptedServer server([&answer](const Request&, int fd) {
+    // Stalls (bounded, so a broken client cannot hang the test) until told.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!answer && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ScriptedServer::Respond(fd, 200, R"({"kind":"Pod"})");
+  });
+  auto client = ClientFor(server);
+  std::unique_ptr<KubeClient> bounded = client->WithTimeout(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  auto stalled = bounded->Get(PodRef("ns", "p"));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  answer = true;
+  EXPECT_FALSE(stalled.ok());
+  EXPECT_GE(elapsed, std::chrono::milliseconds(290));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  // The client itself keeps its own bound, and both share the connections.
+  auto fine = client->Get(PodRef("ns", "p"));
+  EXPECT_TRUE(fine.ok()) << fine.status();
+  auto fine_bounded = bounded->Get(PodRef("ns", "p"));
+  EXPECT_TRUE(fine_bounded.ok()) << fine_bounded.status();
+}
+
 TEST(CurlKubeClientTest, TransportErrorWhenNothingListens) {
   KubeConfig config;
   config.server = "http://127.0.0.1:1";
