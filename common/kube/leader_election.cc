@@ -7,12 +7,32 @@
 
 namespace zs::kube {
 
+absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& config) {
+  if (config.lease_namespace.empty() || config.lease_name.empty() || config.identity.empty()) {
+    return absl::InvalidArgumentError("leader election: lease namespace, name and identity must be set");
+  }
+  if (config.retry_period <= Duration::zero()) {
+    return absl::InvalidArgumentError("leader election: the retry period must be positive");
+  }
+  if (config.renew_deadline <= config.retry_period) {
+    return absl::InvalidArgumentError("leader election: the renew deadline must exceed the retry period");
+  }
+  if (config.lease_duration <= config.renew_deadline) {
+    // Otherwise a standby could take over while the old leader still acts.
+    return absl::InvalidArgumentError("leader election: the lease duration must exceed the renew deadline");
+  }
+  if (config.lease_duration < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError("leader election: the lease duration must be at least 1s");
+  }
+  return absl::OkStatus();
+}
+
 LeaderElector::LeaderElector(KubeClient& client, Clock& clock, LeaderElectionConfig config)
     : client_(client), clock_(clock), config_(std::move(config)) {}
 
 LeaderElector::~LeaderElector() {
   Stop();
-  if (thread_.joinable()) thread_.join();
+  Join();
 }
 
 void LeaderElector::Start() {
@@ -21,6 +41,15 @@ void LeaderElector::Start() {
 }
 
 void LeaderElector::Stop() { stop_.Stop(); }
+
+void LeaderElector::Join() {
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+bool LeaderElector::IsLeader() const {
+  std::lock_guard lock(mu_);
+  return leading_ && clock_.Now() < leading_until_;
+}
 
 std::string LeaderElector::Leader() const {
   std::lock_guard lock(mu_);
@@ -37,6 +66,14 @@ void LeaderElector::ObserveHolder(const std::string& holder) {
     }
   }
   if (changed && !holder.empty() && config_.on_new_leader) config_.on_new_leader(holder);
+}
+
+void LeaderElector::ObserveLease(const nlohmann::json& lease) {
+  std::lock_guard lock(mu_);
+  observed_lease_ = lease;
+  observed_spec_ = lease.value("spec", nlohmann::json::object());
+  observed_time_ = clock_.Now();
+  have_observed_ = true;
 }
 
 nlohmann::json LeaderElector::LeaseSpec(const nlohmann::json& old_spec, bool takeover) const {
@@ -59,14 +96,25 @@ nlohmann::json LeaderElector::LeaseSpec(const nlohmann::json& old_spec, bool tak
   return spec;
 }
 
-bool LeaderElector::TryAcquireOrRenew() {
+LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(MonotonicTime deadline) {
   const ResourceRef ref = LeaseRef(config_.lease_namespace, config_.lease_name);
-  absl::StatusOr<nlohmann::json> lease = client_.Get(ref);
+  // Each request gets the time left to the deadline, so a stalled apiserver
+  // cannot hold the attempt past it.
+  auto bounded = [this, deadline]() -> std::unique_ptr<KubeClient> {
+    const Duration left = deadline - clock_.Now();
+    if (left <= Duration::zero()) return nullptr;
+    return client_.WithTimeout(left);
+  };
+  auto in_time = [this, deadline] { return clock_.Now() < deadline; };
+
+  std::unique_ptr<KubeClient> client = bounded();
+  if (!client || stop_.stopped()) return Attempt::kFailed;
+  absl::StatusOr<nlohmann::json> lease = client->Get(ref);
   if (!lease.ok()) {
     if (!kube::IsNotFound(lease.status())) {
       log::Warn("leader election: cannot read lease",
                 {{"lease", ref.Key()}, {"error", std::string(lease.status().message())}});
-      return false;
+      return Attempt::kFailed;
     }
     nlohmann::json object = {
         {"apiVersion", "coordination.k8s.io/v1"},
@@ -74,16 +122,14 @@ bool LeaderElector::TryAcquireOrRenew() {
         {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}},
         {"spec", LeaseSpec(nlohmann::json::object(), /*takeover=*/true)},
     };
-    absl::StatusOr<nlohmann::json> created = client_.Create(ref.Collection(), object);
-    if (!created.ok()) return false;
-    {
-      std::lock_guard lock(mu_);
-      observed_spec_ = (*created)["spec"];
-      observed_time_ = clock_.Now();
-      have_observed_ = true;
-    }
+    client = bounded();
+    // A candidate told to stop does not acquire on its way out.
+    if (!client || stop_.stopped()) return Attempt::kFailed;
+    absl::StatusOr<nlohmann::json> created = client->Create(ref.Collection(), object);
+    if (!created.ok()) return Attempt::kFailed;
+    ObserveLease(*created);
     ObserveHolder(config_.identity);
-    return true;
+    return in_time() ? Attempt::kHeld : Attempt::kFailed;
   }
 
   nlohmann::json old_spec = lease->value("spec", nlohmann::json::object());
@@ -99,51 +145,110 @@ bool LeaderElector::TryAcquireOrRenew() {
       observed_time_ = now;
       have_observed_ = true;
     }
+    observed_lease_ = *lease;
     observed_time = observed_time_;
   }
   ObserveHolder(holder);
   const int64_t duration_seconds = old_spec.value("leaseDurationSeconds", int64_t{0});
   const bool expired = now >= observed_time + std::chrono::seconds(duration_seconds);
   const bool ours = holder == config_.identity;
-  if (!holder.empty() && !ours && !expired) return false;
+  if (!holder.empty() && !ours && !expired) return Attempt::kHeldByOther;
 
   nlohmann::json updated = *lease;
   updated["spec"] = LeaseSpec(old_spec, /*takeover=*/!ours);
-  absl::StatusOr<nlohmann::json> written = client_.Update(ref, updated);
+  client = bounded();
+  if (!client || stop_.stopped()) return Attempt::kFailed;
+  absl::StatusOr<nlohmann::json> written = client->Update(ref, updated);
   if (!written.ok()) {
     if (!kube::IsConflict(written.status())) {
       log::Warn("leader election: cannot write lease",
                 {{"lease", ref.Key()}, {"error", std::string(written.status().message())}});
     }
-    return false;
+    return Attempt::kFailed;
   }
-  {
-    std::lock_guard lock(mu_);
-    observed_spec_ = (*written)["spec"];
-    observed_time_ = clock_.Now();
-  }
+  ObserveLease(*written);
   ObserveHolder(config_.identity);
-  return true;
+  return in_time() ? Attempt::kHeld : Attempt::kFailed;
 }
 
-void LeaderElector::Release() {
+void LeaderElector::Release(MonotonicTime deadline) {
   const ResourceRef ref = LeaseRef(config_.lease_namespace, config_.lease_name);
-  absl::StatusOr<nlohmann::json> lease = client_.Get(ref);
-  if (!lease.ok()) return;
-  nlohmann::json spec = lease->value("spec", nlohmann::json::object());
+  nlohmann::json lease;
+  {
+    std::lock_guard lock(mu_);
+    lease = observed_lease_;
+  }
+  if (!lease.is_object()) return;
+  nlohmann::json spec = lease.value("spec", nlohmann::json::object());
   if (spec.value("holderIdentity", "") != config_.identity) return;
+  // Written with the resourceVersion of our last renewal: if anyone changed
+  // the lease since, the release conflicts and changes nothing.
+  const Duration left = deadline - clock_.Now();
+  if (left <= Duration::zero()) {
+    log::Warn("leader election: renew deadline passed before the release; the lease will expire",
+              {{"lease", ref.Key()}});
+    return;
+  }
   const std::string now = FormatRfc3339Micros(clock_.WallNow());
   spec["holderIdentity"] = "";
   spec["leaseDurationSeconds"] = 1;
   spec["renewTime"] = now;
   spec["acquireTime"] = now;
-  nlohmann::json updated = *lease;
-  updated["spec"] = spec;
-  absl::StatusOr<nlohmann::json> written = client_.Update(ref, updated);
+  lease["spec"] = spec;
+  absl::StatusOr<nlohmann::json> written = client_.WithTimeout(left)->Update(ref, lease);
   if (!written.ok()) {
     log::Warn("leader election: cannot release lease",
               {{"lease", ref.Key()}, {"error", std::string(written.status().message())}});
+    return;
   }
+  ObserveLease(*written);
+  log::Info("leader election: released lease", {{"identity", config_.identity}, {"lease", ref.Key()}});
+}
+
+void LeaderElector::Lead(MonotonicTime acquired_at) {
+  MonotonicTime deadline = acquired_at + config_.renew_deadline;
+  {
+    std::lock_guard lock(mu_);
+    leading_ = true;
+    leading_until_ = deadline;
+  }
+  log::Info("leader election: became leader",
+            {{"identity", config_.identity}, {"lease", config_.lease_name}});
+  std::jthread work;
+  if (config_.on_started_leading) work = std::jthread(config_.on_started_leading);
+
+  // Renew every retry period; wake at the deadline at the latest.
+  std::string lost;
+  MonotonicTime attempt = acquired_at;
+  while (stop_.WaitUntil(clock_, std::min(attempt + config_.retry_period, deadline))) {
+    attempt = clock_.Now();
+    if (attempt >= deadline) {
+      lost = "renew deadline passed";
+      break;
+    }
+    const Attempt result = TryAcquireOrRenew(deadline);
+    if (result == Attempt::kHeld) {
+      deadline = attempt + config_.renew_deadline;
+      std::lock_guard lock(mu_);
+      leading_until_ = deadline;
+    } else if (result == Attempt::kHeldByOther) {
+      lost = "the lease is held by another";
+      break;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    leading_ = false;
+  }
+  if (!lost.empty()) {
+    log::Warn("leader election: lost leadership", {{"identity", config_.identity}, {"why", lost}});
+  }
+  // The leader's work first stops, then (on Stop()) the lease goes: a
+  // successor never acts beside us.
+  work.request_stop();
+  if (work.joinable()) work.join();
+  if (config_.on_stopped_leading) config_.on_stopped_leading();
+  if (lost.empty() && config_.release_on_stop) Release(deadline);
 }
 
 void LeaderElector::Run() {
@@ -151,36 +256,11 @@ void LeaderElector::Run() {
   // attempt (a fixed cadence, independent of how long the apiserver took).
   while (!stop_.stopped()) {
     MonotonicTime attempt = clock_.Now();
-    bool acquired = false;
-    while (!(acquired = TryAcquireOrRenew())) {
-      if (!stop_.WaitUntil(clock_, attempt + config_.retry_period)) break;
+    while (TryAcquireOrRenew(attempt + config_.renew_deadline) != Attempt::kHeld) {
+      if (!stop_.WaitUntil(clock_, attempt + config_.retry_period)) return;
       attempt = clock_.Now();
     }
-    if (!acquired) break;
-
-    leading_ = true;
-    log::Info("leader election: became leader",
-              {{"identity", config_.identity}, {"lease", config_.lease_name}});
-    if (config_.on_started_leading) config_.on_started_leading();
-
-    // Leader: renew every retry period; give up after renew_deadline without
-    // a successful renewal.
-    MonotonicTime last_renew = attempt;
-    while (stop_.WaitUntil(clock_, attempt + config_.retry_period)) {
-      attempt = clock_.Now();
-      if (TryAcquireOrRenew()) {
-        last_renew = attempt;
-        continue;
-      }
-      if (attempt - last_renew >= config_.renew_deadline) {
-        log::Warn("leader election: lost leadership (renew deadline passed)",
-                  {{"identity", config_.identity}});
-        break;
-      }
-    }
-    if (stop_.stopped() && config_.release_on_stop) Release();
-    leading_ = false;
-    if (config_.on_stopped_leading) config_.on_stopped_leading();
+    Lead(attempt);
   }
 }
 

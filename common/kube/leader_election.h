@@ -8,31 +8,45 @@
 //     matter) or already its own. Takeover bumps leaseTransitions and sets
 //     acquireTime. Writes are optimistic (resourceVersion), so two candidates
 //     never both win.
-//   - The leader renews every retry_period. When renewals keep failing for
-//     renew_deadline it steps down (OnStoppedLeading) and goes back to
-//     candidate.
-//   - Stop() while leading releases the lease (holderIdentity "",
-//     leaseDurationSeconds 1) so a successor takes over at once.
+//   - The leader renews every retry_period. Its renew deadline is
+//     renew_deadline after the start of its last successful attempt; every
+//     request of an attempt is bounded by the time left to it
+//     (KubeClient::WithTimeout, as client-go's context), and at the deadline
+//     the leader steps down without waiting for a stalled call. A standby
+//     takes over no earlier than lease_duration after it saw that same
+//     renewal, so with lease_duration > renew_deadline the old leader has
+//     stopped (OnStoppedLeading returned) before anyone else can lead. A
+//     leader that reads the lease held by someone else steps down at once.
+//   - IsLeader() is computed from the clock (held and deadline not passed),
+//     so it turns false at the deadline even if the elector's thread is stuck.
+//   - Stop() while leading: OnStoppedLeading first (the process stops
+//     acting), then the lease is released (holderIdentity "",
+//     leaseDurationSeconds 1, as client-go's ReleaseOnCancel) so that a
+//     standby takes over at its next attempt instead of after expiry.
 //   - OnNewLeader fires whenever the observed holder changes (including to us).
 //
 // Times in the Lease are MicroTime ("2006-01-02T15:04:05.000000Z") from
 // clock.WallNow(); all waiting uses clock (ManualClock in tests).
 //
 // Lifecycle: construct, Start() (own thread) or Run() (caller's thread,
-// returns after Stop()); Stop() from any thread. Callbacks run on the
-// elector's thread; OnStartedLeading must not block (start work elsewhere).
+// returns after Stop()); Stop() from any thread, Join() to wait for the
+// release. OnStartedLeading runs on a thread of its own, started on becoming
+// leader, so that whatever it waits for (cache sync) never delays a renewal;
+// its stop_token is requested when leadership ends and it should return
+// promptly then. OnStoppedLeading and OnNewLeader run on the elector's
+// thread; OnStoppedLeading runs after OnStartedLeading returned.
 // IsLeader()/Leader() may be called from any thread.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <mutex>
-#include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/status/status.h"
 #include "common/clock.h"
 #include "common/kube/backoff.h"
 #include "common/kube/client.h"
@@ -43,14 +57,24 @@ struct LeaderElectionConfig {
   std::string lease_namespace;
   std::string lease_name;
   std::string identity;
+  // How long a standby waits, from the last change it saw, before taking an
+  // unrenewed lease. Must exceed renew_deadline.
   Duration lease_duration = std::chrono::seconds(15);
+  // How long the leader may go without a successful renewal before it steps
+  // down. Must exceed retry_period.
   Duration renew_deadline = std::chrono::seconds(10);
   Duration retry_period = std::chrono::seconds(2);
   bool release_on_stop = true;
-  std::function<void()> on_started_leading;
+  // Own thread; see the class comment.
+  std::function<void(std::stop_token stop)> on_started_leading;
+  // When it returns, this process no longer acts as leader.
   std::function<void()> on_stopped_leading;
   std::function<void(const std::string& identity)> on_new_leader;
 };
+
+// The ordering client-go requires: lease_duration > renew_deadline >
+// retry_period > 0, and names set.
+absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& config);
 
 class LeaderElector {
  public:
@@ -62,17 +86,25 @@ class LeaderElector {
   void Start();
   // Runs the election loop on the calling thread until Stop().
   void Run();
+  // Asks the loop to end (stepping down and releasing when leading).
   void Stop();
+  // Waits for the thread Start() made to end; not from a callback.
+  void Join();
 
-  bool IsLeader() const { return leading_.load(); }
+  bool IsLeader() const;
   // Holder last observed ("" when none).
   std::string Leader() const;
 
  private:
-  // One acquire-or-renew attempt; true when we hold the lease afterwards.
-  bool TryAcquireOrRenew();
-  void Release();
+  enum class Attempt { kHeld, kHeldByOther, kFailed };
+  // One acquire-or-renew attempt whose requests all end by `deadline`; a
+  // success that completes at or after it counts as a failure.
+  Attempt TryAcquireOrRenew(MonotonicTime deadline);
+  // Leads from an attempt that started at `acquired_at` until leadership ends.
+  void Lead(MonotonicTime acquired_at);
+  void Release(MonotonicTime deadline);
   void ObserveHolder(const std::string& holder);
+  void ObserveLease(const nlohmann::json& lease);
   nlohmann::json LeaseSpec(const nlohmann::json& old_spec, bool takeover) const;
 
   KubeClient& client_;
@@ -80,13 +112,17 @@ class LeaderElector {
   const LeaderElectionConfig config_;
 
   StopSignal stop_;
-  std::atomic<bool> leading_{false};
   mutable std::mutex mu_;
+  bool leading_ = false;
+  MonotonicTime leading_until_{};
   std::string observed_holder_;
   // Last observed lease record and when (on our clock) we saw it change.
   nlohmann::json observed_spec_;
   MonotonicTime observed_time_{};
   bool have_observed_ = false;
+  // The last lease object read or written (with its resourceVersion): what
+  // Release() writes back.
+  nlohmann::json observed_lease_;
   std::thread thread_;
 };
 
