@@ -79,11 +79,15 @@ void FunctionController::StartWorkers() {
   log::Info("workers started", {{"workers", options_.workers}});
 }
 
-void FunctionController::Stop() {
-  if (stopped_.exchange(true)) return;
+void FunctionController::StopWorkers() {
   queue_.ShutDown();
   for (auto& w : workers_) w.join();
   workers_.clear();
+}
+
+void FunctionController::Stop() {
+  if (stopped_.exchange(true)) return;
+  StopWorkers();
   functions_->Stop();
   deployments_->Stop();
   services_->Stop();

@@ -4,7 +4,8 @@
 //
 // Lifecycle: construct, StartInformers() (every replica keeps warm caches so
 // that a failover starts reconciling at once), StartWorkers() when this
-// replica leads, Stop() once. Enqueue() may be called from any thread (the
+// replica leads, StopWorkers() when it stops leading (returns once no
+// reconcile runs, so nothing more is written), Stop() once. Enqueue() may be called from any thread (the
 // autoscaler uses it when a function's scaling status changes).
 #pragma once
 
@@ -39,6 +40,7 @@ class FunctionController {
   bool WaitForSync(std::chrono::milliseconds timeout) const;
   bool HasSynced() const;
   void StartWorkers();
+  void StopWorkers();
   void Stop();
 
   void Enqueue(const std::string& key);

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <stop_token>
 
 #include "common/flags.h"
 #include "common/http/admin_server.h"
@@ -137,7 +138,9 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> leading{false};
   zs::autoscaler::AutoscalerService service(
-      stats, autoscaler, [&leading] { return leading.load(); },
+      // The elector's view is read from the clock: it ends at the renew
+      // deadline even before on_stopped_leading has run.
+      stats, autoscaler, [&leading, &elector] { return leading.load() && (!elector || elector->IsLeader()); },
       {[&metrics] { metrics.CountStatsReport(); },
        [&metrics](const std::string& result) { metrics.CountWake(result); }});
   grpc::ServerBuilder builder;
@@ -151,13 +154,27 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto start_leading = [&] {
+  // Leading starts on the elector's worker thread (never its renewing one):
+  // wait for the caches, then start the writers. `stop` is requested when
+  // leadership ends before that is done.
+  std::atomic<bool> shutting_down{false};
+  auto start_leading = [&](const std::stop_token& stop) {
     metrics.SetLeader(true);
     zs::log::Info("started leading", {{"identity", identity}});
-    controller.WaitForSync(std::chrono::minutes(5));
+    while (!controller.WaitForSync(std::chrono::milliseconds(100))) {
+      if (stop.stop_requested()) return;
+    }
+    if (stop.stop_requested()) return;
     controller.StartWorkers();
     autoscaler.Start();
     leading = true;
+  };
+  // Stops every writer: no reconcile, scale, status or Event after it returns.
+  auto stop_acting = [&] {
+    leading = false;
+    autoscaler.Stop();
+    controller.StopWorkers();
+    metrics.SetLeader(false);
   };
   if (options.leader_elect) {
     zs::kube::LeaderElectionConfig le;
@@ -169,17 +186,25 @@ int main(int argc, char** argv) {
     le.retry_period = options.retry_period;
     le.on_started_leading = start_leading;
     le.on_stopped_leading = [&] {
-      // As controller-runtime: a replica that lost its lease exits, and is
-      // restarted clean, rather than risk acting beside the new leader.
-      metrics.SetLeader(false);
+      if (shutting_down) {
+        // SIGTERM: stop writing, then the elector releases the Lease.
+        stop_acting();
+        return;
+      }
+      // As controller-runtime: a replica that lost its lease exits at once,
+      // and is restarted clean, rather than risk acting beside the new leader.
       zs::log::Error("lost leadership; exiting", {{"identity", identity}});
       std::_Exit(1);
     };
     le.on_new_leader = [](const std::string& leader) { zs::log::Info("leader", {{"identity", leader}}); };
+    if (absl::Status valid = zs::kube::ValidateLeaderElectionConfig(le); !valid.ok()) {
+      std::cerr << "zeroscale-controller: " << valid.message() << "\n";
+      return 2;
+    }
     elector = std::make_unique<zs::kube::LeaderElector>(**client, clock, le);
     elector->Start();
   } else {
-    start_leading();
+    start_leading(std::stop_token());
   }
   zs::log::Info("controller running", {{"identity", identity},
                                        {"metrics", metrics_server ? metrics_server->address() : "off"},
@@ -190,12 +215,20 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   zs::log::Info("stopping", {{"signal", signal}});
-  leading = false;
+  shutting_down = true;
+  if (elector) {
+    // Stops the writers (on_stopped_leading) and then releases the Lease, so
+    // that a standby takes over at its next attempt.
+    elector->Stop();
+    elector->Join();
+  } else {
+    stop_acting();
+  }
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   autoscaler.Stop();
   controller.Stop();
-  if (elector) elector->Stop();  // releases the lease for a fast handover
   (*probes)->Stop();
   if (metrics_server) metrics_server->Stop();
+  zs::log::Info("stopped", {{"identity", identity}});
   return 0;
 }

@@ -44,6 +44,7 @@ void AutoscalerLoop::Start() {
 
 void AutoscalerLoop::Stop() {
   stop_ = true;
+  { std::unique_lock wait_for_wakes(waking_mu_); }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -143,6 +144,8 @@ void AutoscalerLoop::NoteScaled(const api::Function& fn, int32_t from, int32_t t
 
 absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::string& ns,
                                                                 const std::string& name) {
+  std::shared_lock waking(waking_mu_);
+  if (stop_) return absl::UnavailableError("the autoscaler is stopped: this replica does not lead");
   const std::string key = Cat(ns, "/", name);
   std::optional<json> object = functions_(key);
   if (!object) return WakeResult::kNotFound;

@@ -10,7 +10,9 @@
 // and enqueues the Function there when that changes.
 //
 // Lifecycle: construct; Start() when this replica leads (own thread); Stop()
-// once. Tick() and Wake() are public for tests.
+// once, when it stops leading: it returns after the loop ended and any Wake()
+// in flight finished, and later Wake()s are refused, so nothing scales once
+// Stop() returned. Tick() and Wake() are public for tests.
 // Thread-safety: Wake(), StatusOf() and Tick() may run concurrently.
 #pragma once
 
@@ -18,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 
@@ -87,6 +90,8 @@ class AutoscalerLoop final : public autoscaler::Scaler {
   mutable std::mutex mu_;
   std::map<std::string, PerFunction> functions_state_;
   std::atomic<bool> stop_{false};
+  // Held shared by each Wake(), exclusively by Stop() to wait them out.
+  std::shared_mutex waking_mu_;
   std::thread thread_;
 };
 

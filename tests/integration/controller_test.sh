@@ -5,6 +5,7 @@
 #   change the image -> the Deployment rolls;
 #   restart kube-apiserver under the controller's watches -> a later change is reconciled;
 #   two controllers -> exactly one leads; killing it hands over within the lease duration;
+#   SIGTERM to the leader -> it releases the Lease and exits 0, the standby leads within 1 s;
 #   delete the Function -> its children are garbage-collected.
 # Usage: controller_test.sh CONTROLLER_BINARY
 source "$(dirname "$0")/lib.sh"
@@ -103,6 +104,30 @@ handover_ms=$(($(date +%s%3N) - killed_at))
 check "handover within the lease duration plus one retry (${handover_ms} ms)" [ "$handover_ms" -le $((lease_duration * 1000 + 1500)) ]
 kubectl patch function hello -n "$ns" --type merge -p '{"spec":{"timeoutSeconds":12}}' >/dev/null
 wait_for 30 "the new leader reconciles" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 17
+
+# SIGTERM (a rolling upgrade, a drained node): the leader stops writing,
+# releases the Lease and exits 0; the standby takes over within a second. The
+# takeover time is the Lease's acquireTime (written by the standby on this
+# machine's clock) minus the moment the signal was sent.
+standby=$leader
+leader=$other
+say "starting $standby again as the standby"
+start_controller "$standby"
+wait_for 10 "the standby $standby has seen the Lease" grep -q "\"identity\":\"$leader@" "$ZS_TEST_TMP/controller-$standby.log"
+say "SIGTERM to the leader $leader"
+sigterm_at=$(date +%s%3N)
+kill -TERM "${pid_of[$leader]}"
+exit_code=0
+wait "${pid_of[$leader]}" || exit_code=$?
+check "the leader exits 0 on SIGTERM (exit code $exit_code)" [ "$exit_code" = 0 ]
+check "the leader released the Lease" grep -q '"leader election: released lease"' "$ZS_TEST_TMP/controller-$leader.log"
+wait_for 5 "the standby $standby takes the Lease" bash -c "[[ \$($ZS_KUBECTL --kubeconfig $KUBECONFIG get lease zs-test -n $ns -o jsonpath='{.spec.holderIdentity}') == $standby@* ]]"
+acquired=$(jp lease/zs-test '{.spec.acquireTime}')
+takeover_ms=$(($(date -d "$acquired" +%s%3N) - sigterm_at))
+say "takeover after SIGTERM: ${takeover_ms} ms (retry period 500 ms)"
+check "the standby holds the Lease within 1 s of the SIGTERM (${takeover_ms} ms)" [ "$takeover_ms" -lt 1000 ]
+kubectl patch function hello -n "$ns" --type merge -p '{"spec":{"timeoutSeconds":13}}' >/dev/null
+wait_for 30 "the standby reconciles after the handover" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 18
 
 kubectl delete function hello -n "$ns" --wait=false >/dev/null
 wait_for 60 "Deployment garbage-collected" bash -c "! $ZS_KUBECTL --kubeconfig $KUBECONFIG get deployment hello -n $ns"
