@@ -40,7 +40,65 @@ void LeaderElector::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void LeaderElector::Stop() { stop_.Stop(); }
+void LeaderElector::Stop() {
+  stop_.Stop();
+  watch_cancel_.Cancel();
+  { std::lock_guard lock(wake_mu_); }
+  wake_cv_.notify_all();
+}
+
+bool LeaderElector::WaitToRetry(MonotonicTime until) {
+  std::unique_lock lock(wake_mu_);
+  while (!stop_.stopped()) {
+    if (release_seen_) {
+      release_seen_ = false;
+      return true;
+    }
+    const MonotonicTime now = clock_.Now();
+    if (now >= until) return true;
+    // Real-time slices re-reading the clock, as StopSignal (ManualClock).
+    wake_cv_.wait_for(lock, std::min<Duration>(until - now, std::chrono::milliseconds(50)));
+  }
+  return false;
+}
+
+void LeaderElector::WatchLease() {
+  const ResourceRef leases = kLeases.In(config_.lease_namespace);
+  BackoffOptions backoff_options;
+  backoff_options.initial = std::chrono::milliseconds(500);
+  Backoff backoff(clock_, backoff_options);
+  while (!stop_.stopped()) {
+    WatchOptions options;
+    options.field_selector = "metadata.name=" + config_.lease_name;
+    options.timeout_seconds = 300;
+    options.cancel = &watch_cancel_;
+    const MonotonicTime started = clock_.Now();
+    absl::Status ended = client_.Watch(leases, options, [this](const WatchEvent& event) {
+      if (event.type != WatchEventType::kAdded && event.type != WatchEventType::kModified) return true;
+      const nlohmann::json& spec = event.object.contains("spec") ? event.object["spec"] : nlohmann::json();
+      const bool free = !spec.is_object() || spec.value("holderIdentity", "").empty();
+      if (free && !IsLeader()) {
+        {
+          std::lock_guard lock(wake_mu_);
+          release_seen_ = true;
+        }
+        wake_cv_.notify_all();
+      }
+      return !stop_.stopped();
+    });
+    if (stop_.stopped()) return;
+    // A stream that failed, or ended at once, is retried with backoff.
+    if (ended.ok() && clock_.Now() - started >= std::chrono::seconds(1)) {
+      backoff.Reset();
+      continue;
+    }
+    if (!ended.ok()) {
+      log::Debug("leader election: cannot watch the lease",
+                 {{"lease", config_.lease_name}, {"error", std::string(ended.message())}});
+    }
+    if (!stop_.WaitFor(clock_, backoff.Next())) return;
+  }
+}
 
 void LeaderElector::Join() {
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
@@ -252,16 +310,26 @@ void LeaderElector::Lead(MonotonicTime acquired_at) {
 }
 
 void LeaderElector::Run() {
+  std::jthread watch([this] { WatchLease(); });
   // Attempts run every retry_period measured from the start of the previous
-  // attempt (a fixed cadence, independent of how long the apiserver took).
+  // attempt (a fixed cadence, independent of how long the apiserver took),
+  // or at once when the watch saw the lease released.
   while (!stop_.stopped()) {
     MonotonicTime attempt = clock_.Now();
-    while (TryAcquireOrRenew(attempt + config_.renew_deadline) != Attempt::kHeld) {
-      if (!stop_.WaitUntil(clock_, attempt + config_.retry_period)) return;
+    bool held = false;
+    while (!(held = TryAcquireOrRenew(attempt + config_.renew_deadline) == Attempt::kHeld)) {
+      if (!WaitToRetry(attempt + config_.retry_period)) break;
       attempt = clock_.Now();
+    }
+    if (!held) break;
+    {
+      // A release seen while we were leading is stale for the next round.
+      std::lock_guard lock(wake_mu_);
+      release_seen_ = false;
     }
     Lead(attempt);
   }
+  watch_cancel_.Cancel();
 }
 
 }  // namespace zs::kube

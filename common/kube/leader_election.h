@@ -23,6 +23,11 @@
 //     acting), then the lease is released (holderIdentity "",
 //     leaseDurationSeconds 1, as client-go's ReleaseOnCancel) so that a
 //     standby takes over at its next attempt instead of after expiry.
+//   - A candidate also watches the Lease: when it sees it released (holder
+//     "") it tries at once instead of at its next retry, so a handover after
+//     Stop() takes one round trip, not up to a retry period. The watch is a
+//     hint; the periodic attempts alone are correct (and go on if the watch
+//     cannot be opened, e.g. without the RBAC verb).
 //   - OnNewLeader fires whenever the observed holder changes (including to us).
 //
 // Times in the Lease are MicroTime ("2006-01-02T15:04:05.000000Z") from
@@ -38,6 +43,7 @@
 // IsLeader()/Leader() may be called from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <stop_token>
@@ -103,6 +109,11 @@ class LeaderElector {
   // Leads from an attempt that started at `acquired_at` until leadership ends.
   void Lead(MonotonicTime acquired_at);
   void Release(MonotonicTime deadline);
+  // The candidate's wait between attempts: until `until`, a release seen by
+  // the watch, or Stop() (false).
+  bool WaitToRetry(MonotonicTime until);
+  // Watches the Lease until Stop(); wakes WaitToRetry on a release.
+  void WatchLease();
   void ObserveHolder(const std::string& holder);
   void ObserveLease(const nlohmann::json& lease);
   nlohmann::json LeaseSpec(const nlohmann::json& old_spec, bool takeover) const;
@@ -124,6 +135,11 @@ class LeaderElector {
   // Release() writes back.
   nlohmann::json observed_lease_;
   std::thread thread_;
+
+  Cancellation watch_cancel_;
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool release_seen_ = false;
 };
 
 }  // namespace zs::kube

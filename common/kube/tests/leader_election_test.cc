@@ -98,6 +98,8 @@ TEST(LeaderElectionTest, AcquiresAFreeLeaseByCreatingIt) {
 TEST(LeaderElectionTest, OnlyOneOfTwoLeadsAndTheOtherTakesOverOnRelease) {
   ManualClock clock;
   FakeKubeClient fake;
+  // No watch (as without the RBAC verb): the periodic attempts alone hand over.
+  fake.FailNext("watch", StatusFromHttp(403, R"({"kind":"Status","code":403,"reason":"Forbidden"})"), 1000);
   Callbacks callbacks_a;
   Callbacks callbacks_b;
   LeaderElector a(fake, clock, Config("a", callbacks_a));
@@ -120,6 +122,25 @@ TEST(LeaderElectionTest, OnlyOneOfTwoLeadsAndTheOtherTakesOverOnRelease) {
   EXPECT_EQ(LeaseSpec(fake)["leaseTransitions"], 1);
   EXPECT_TRUE(callbacks_b.leaders.Contains("a"));
   EXPECT_TRUE(callbacks_b.leaders.Contains("b"));
+}
+
+TEST(LeaderElectionTest, AStandbyTakesAReleasedLeaseWithoutWaitingForItsRetry) {
+  ManualClock clock;
+  FakeKubeClient fake;
+  Callbacks callbacks_a;
+  Callbacks callbacks_b;
+  LeaderElector a(fake, clock, Config("a", callbacks_a));
+  a.Start();
+  ASSERT_TRUE(Eventually([&] { return a.IsLeader(); }));
+  LeaderElector b(fake, clock, Config("b", callbacks_b));
+  b.Start();
+  ASSERT_TRUE(Eventually([&] { return b.Leader() == "a" && fake.OpenWatches() == 2; }));
+  a.Stop();
+  a.Join();
+  // The clock stands still: b's next retry is 2 s away, the watch wakes it.
+  ASSERT_TRUE(Eventually([&] { return b.IsLeader(); }));
+  EXPECT_EQ(LeaseSpec(fake)["holderIdentity"], "b");
+  EXPECT_EQ(LeaseSpec(fake)["leaseTransitions"], 1);
 }
 
 TEST(LeaderElectionTest, TakesOverAnExpiredLeaseMeasuredOnOwnClock) {
