@@ -86,14 +86,18 @@ int main(int argc, char** argv) {
     zs::log::Error("no Kubernetes configuration", {{"error", std::string(config.status().message())}});
     return 1;
   }
-  auto client = zs::kube::CurlKubeClient::Create(*config);
+  const std::string advertise = AdvertiseAddress(options.grpc_advertise_address, options.grpc_bind_address);
+  const std::string identity =
+      zs::Cat(options.identity.empty() ? DefaultIdentity() : options.identity, "@", advertise);
+  // The identity in the User-Agent tells replicas apart in the apiserver's
+  // audit log (they share one ServiceAccount).
+  zs::kube::CurlOptions curl_options;
+  curl_options.user_agent = zs::Cat("zeroscale-controller (", identity, ")");
+  auto client = zs::kube::CurlKubeClient::Create(*config, curl_options);
   if (!client.ok()) {
     zs::log::Error("cannot create Kubernetes client", {{"error", std::string(client.status().message())}});
     return 1;
   }
-  const std::string advertise = AdvertiseAddress(options.grpc_advertise_address, options.grpc_bind_address);
-  const std::string identity =
-      zs::Cat(options.identity.empty() ? DefaultIdentity() : options.identity, "@", advertise);
 
   zs::controller::ControllerMetrics metrics;
   zs::controller::KubeEventRecorder events(**client, clock, "zeroscale-controller");

@@ -251,7 +251,30 @@ wait_for "etcd healthy" "$timeout" etcd \
   ip netns exec "$ZS_NETNS" curl -fsS --max-time 2 http://127.0.0.1:2379/health
 
 # --- kube-apiserver -------------------------------------------------------------
+# Audit log of the writes that matter for "who acted when" (tests read it to
+# show, e.g., that a deposed leader wrote nothing after its successor's first
+# write): Metadata level (no bodies), writes to Deployments and their scale,
+# Function status, Events and Leases; nothing else.
+cat >"$ZS_CLUSTER_DIR/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete]
+    resources:
+      - {group: apps, resources: [deployments, deployments/scale]}
+      - {group: zeroscale.dev, resources: [functions/status]}
+      - {group: "", resources: [events]}
+      - {group: events.k8s.io, resources: [events]}
+      - {group: coordination.k8s.io, resources: [leases]}
+  - level: None
+EOF
 zs_spawn kube-apiserver netns "$bin/kube-apiserver" \
+  --audit-policy-file "$ZS_CLUSTER_DIR/audit-policy.yaml" \
+  --audit-log-path "$ZS_LOG_DIR/audit.log" \
+  --audit-log-maxsize 50 \
+  --audit-log-maxbackup 2 \
   --etcd-servers http://127.0.0.1:2379 \
   --bind-address 0.0.0.0 \
   --secure-port 6443 \
