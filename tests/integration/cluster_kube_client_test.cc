@@ -367,7 +367,7 @@ TEST_F(ClusterKubeClientTest, LeaderElectionBetweenTwoElectors) {
     config.lease_duration = seconds(4);
     config.renew_deadline = seconds(3);
     config.retry_period = milliseconds(300);
-    config.on_started_leading = [&leading](std::stop_token) { leading = true; };
+    config.on_started_leading = [&leading](const std::stop_token&) { leading = true; };
     config.on_stopped_leading = [&leading] { leading = false; };
     return std::make_unique<LeaderElector>(*client_, RealClock::Get(), config);
   };

@@ -34,7 +34,7 @@ LeaderElectionConfig Config(const std::string& identity, Callbacks& callbacks) {
   config.lease_duration = seconds(15);
   config.renew_deadline = seconds(10);
   config.retry_period = seconds(2);
-  config.on_started_leading = [&callbacks](std::stop_token) { ++callbacks.started; };
+  config.on_started_leading = [&callbacks](const std::stop_token&) { ++callbacks.started; };
   config.on_stopped_leading = [&callbacks] { ++callbacks.stopped; };
   config.on_new_leader = [&callbacks](const std::string& id) { callbacks.leaders.Record(id); };
   return config;
@@ -329,7 +329,7 @@ TEST(LeaderElectionTest, StartedLeadingRunsOffTheElectorThreadAndStopsWithLeader
   std::atomic<bool> work_returned{false};
   bool work_returned_before_stopped = false;
   // Blocks like a cache sync that never ends, until leadership ends.
-  config.on_started_leading = [&](std::stop_token stop) {
+  config.on_started_leading = [&](const std::stop_token& stop) {
     ++callbacks.started;
     std::mutex mu;
     std::condition_variable_any cv;
@@ -437,7 +437,7 @@ TEST(LeaderElectionTest, AStalledLeaderStopsBeforeTheStandbyStarts) {
   StopAndResume guard{a, stalling};
   LeaderElectionConfig config_b = Config("b", callbacks_b);
   LeaderElector* a_ptr = &a;
-  config_b.on_started_leading = [&](std::stop_token) {
+  config_b.on_started_leading = [&](const std::stop_token&) {
     std::lock_guard lock(mu);
     b_started_at = clock.Now() - t0;
     a_leading_when_b_started = a_ptr->IsLeader();
