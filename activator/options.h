@@ -19,7 +19,7 @@ struct Options {
   std::string leader_election_id = "zeroscale-controller";
   std::string activator_id;  // empty: hostname
   std::string watch_namespace;
-  std::string domain = "fn.local";
+  std::string domain = "fn.zeroscale.internal";
   std::string default_memory = "128Mi";
   std::string billing_log = "-";  // "-" stdout, "" off, else a file path
   int64_t billing_max_pending_bytes = int64_t{16} * 1024 * 1024;

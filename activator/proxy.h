@@ -47,7 +47,7 @@ struct ProxyOptions {
   std::chrono::milliseconds header_read_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   // Routing by Host: <name>.<namespace>.<domain>; empty disables it.
-  std::string domain = "fn.local";
+  std::string domain = "fn.zeroscale.internal";
   ForwardSettings forward;
   std::chrono::milliseconds tick_interval{10};
   size_t max_idle_upstream_per_endpoint = 64;

@@ -21,7 +21,7 @@ struct Options {
   std::chrono::milliseconds renew_deadline{10'000};
   std::chrono::milliseconds retry_period{2'000};
   std::string watch_namespace;  // empty: all namespaces
-  std::string domain = "fn.local";
+  std::string domain = "fn.zeroscale.internal";
   std::string activator_url = "http://zeroscale-activator.zeroscale-system.svc";
   std::string identity;  // empty: hostname_pid
   // Where activators reach this replica's gRPC server; empty: $POD_IP (or

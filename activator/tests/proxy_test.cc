@@ -72,7 +72,7 @@ TEST_F(ProxySocketTest, KeepsTheClientsRequestId) {
 TEST_F(ProxySocketTest, RoutesByHost) {
   AddFunction("echo", {upstream_.address()});
   Client client(port());
-  Reply r = client.Get("/some/path?q=2", "echo.ns.fn.local:8000");
+  Reply r = client.Get("/some/path?q=2", "echo.ns.fn.zeroscale.internal:8000");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.Header("X-Seen-Target"), "/some/path?q=2");
 }
