@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libssl-dev
   # local cluster and tests
-  openssl iproute2 iptables procps curl util-linux psmisc socat jq bc
+  openssl iproute2 iptables procps curl util-linux psmisc socat jq yq bc
   # benchmarks and observability
   wrk nginx-light prometheus
 )

@@ -64,8 +64,10 @@ if [[ -z $images ]]; then
       zs_log "warning: no fn-echo binary at $fn_echo; the zeroscale/fn-echo image will not run"
     fi
     # The product image (charts/zeroscale): one image, the command picks the binary.
+    # Tagged dev (hack/image.sh) or the chart's appVersion (image.tag's default).
+    app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ZS_ROOT/charts/zeroscale/Chart.yaml")
     if [[ -x $controller || -x $activator ]]; then
-      for name in zeroscale/zeroscale zeroscale/zeroscale:dev; do
+      for name in zeroscale/zeroscale zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version}; do
         echo "  \"$name\":"
         echo "    files:"
         [[ -x $controller ]] && echo "      /usr/local/bin/zeroscale-controller: \"$(realpath "$controller")\""

@@ -16,7 +16,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 activator_bin=${1:-$ZS_BUILD_DIR/activator/zeroscale-activator}
 export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
 helm() { "$ZS_HELM" "$@"; }
-image=zeroscale/zeroscale:dev
+# The image the chart's defaults name: image.tag defaults to its appVersion.
+image=zeroscale/zeroscale:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ZS_ROOT/charts/zeroscale/Chart.yaml")
 fn_image=${ZS_FN_ECHO_IMAGE:-zeroscale/fn-echo:dev}
 release=zeroscale
 sys_ns=zeroscale-system

@@ -30,4 +30,14 @@ refused "image/digest" --set image.digest=latest
 refused "defaultMemory" --set activator.defaultMemory=lots
 refused "serviceMonitor.enabled needs metrics.service.enabled" \
   --set serviceMonitor.enabled=true --set metrics.service.enabled=false
+refused "imagePullSecrets/0" --set 'imagePullSecrets[0]=regcred'
+refused "podAntiAffinity" --set activator.podAntiAffinity=sometimes
+refused "mountPath" --set 'activator.extraVolumeMounts[0].name=billing' \
+  --set 'activator.extraVolumeMounts[0].mountPath=relative/path'
+refused "minReplicas must not exceed maxReplicas" --set activator.autoscaling.enabled=true \
+  --set activator.autoscaling.minReplicas=5 --set activator.autoscaling.maxReplicas=3
+refused "ingress.enabled needs ingress.host" --set ingress.enabled=true
+refused "httpRoute.enabled needs httpRoute.parentRefs" --set httpRoute.enabled=true
+refused "refusedRatio" --set prometheusRule.refusedRatio=2
+refused "httpRoute/timeout" --set httpRoute.timeout=30min
 finish

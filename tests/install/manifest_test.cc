@@ -48,19 +48,31 @@ struct Install {
 
 void PrintTo(const Install& install, std::ostream* os) { *os << install.name; }
 
+// image.tag defaults to the chart's appVersion.
+std::string AppVersion() {
+  static const std::regex kLine(R"re(^appVersion: *"?([^"\s]+)"?)re");
+  std::istringstream chart(ReadFile(SourcePath("charts/zeroscale/Chart.yaml")));
+  std::smatch m;
+  for (std::string line; std::getline(chart, line);) {
+    if (std::regex_search(line, m, kLine)) return m[1];
+  }
+  ADD_FAILURE() << "no appVersion in Chart.yaml";
+  return "";
+}
+
 std::vector<Install> Installs() {
   return {
       {"deploy",
        {"deploy/00-namespace.yaml", "deploy/controller.yaml", "deploy/activator.yaml",
-        "deploy/dashboard.yaml"},
+        "deploy/dashboard.yaml", "deploy/user-roles.yaml"},
        "zeroscale-system",
        "zeroscale",
-       "zeroscale/zeroscale:dev"},
+       "zeroscale/zeroscale:" + AppVersion()},
       {"chart_default",
        {"tests/install/golden/default.yaml"},
        "zeroscale-system",
        "zeroscale",
-       "zeroscale/zeroscale:dev"},
+       "zeroscale/zeroscale:" + AppVersion()},
       {"chart_custom",
        {"tests/install/golden/custom.yaml"},
        "serverless",
@@ -152,7 +164,14 @@ TEST_P(InstallTest, PodsAreHardened) {
     EXPECT_FALSE(pod.value("hostPID", false));
     EXPECT_NE(pod.value("automountServiceAccountToken", true), false)
         << "the binaries use the in-cluster token";
-    EXPECT_FALSE(pod.contains("volumes")) << "nothing needs a writable or host volume";
+    // Nothing of ours needs a volume; the ones users add (extraVolumes, e.g.
+    // for the billing log) are never host paths.
+    for (const json& volume : pod.value("volumes", json::array())) {
+      EXPECT_FALSE(volume.contains("hostPath")) << volume.dump();
+    }
+    if (GetParam().name != "chart_custom") {
+      EXPECT_FALSE(pod.contains("volumes"));
+    }
     ASSERT_EQ(pod["containers"].size(), 1u);
     const json& c = pod["containers"][0];
     EXPECT_EQ(c["image"], GetParam().image);
@@ -351,6 +370,96 @@ TEST_P(InstallTest, ServicesAndBudgetsSelectTheirPods) {
   }
 }
 
+// NetworkPolicies (custom values): each guards one component's pods, names
+// ports its pods have, and the controller's gRPC port admits only activators.
+TEST_P(InstallTest, NetworkPoliciesGuardTheirComponent) {
+  const std::vector<json> policies = OfKind(objects_, "NetworkPolicy");
+  if (GetParam().name != "chart_custom") {
+    EXPECT_TRUE(policies.empty()) << "off by default";
+    return;
+  }
+  ASSERT_EQ(policies.size(), 2u);
+  std::map<std::string, json> pod_labels;
+  std::map<std::string, std::set<std::string>> port_names;
+  for (const json& d : OfKind(objects_, "Deployment")) {
+    const json& labels = d["spec"]["template"]["metadata"]["labels"];
+    pod_labels[labels["app.kubernetes.io/component"]] = labels;
+    for (const json& p : d["spec"]["template"]["spec"]["containers"][0]["ports"]) {
+      port_names[labels["app.kubernetes.io/component"]].insert(p["name"]);
+    }
+  }
+  for (const json& np : policies) {
+    const std::string name = np["metadata"]["name"];
+    std::string guarded;
+    for (const auto& [component, labels] : pod_labels) {
+      if (Selects(np["spec"]["podSelector"]["matchLabels"], labels)) guarded = component;
+    }
+    ASSERT_FALSE(guarded.empty()) << name;
+    EXPECT_EQ(np["spec"]["policyTypes"], json::array({"Ingress"})) << name;
+    for (const json& rule : np["spec"]["ingress"]) {
+      for (const json& port : rule["ports"]) {
+        EXPECT_TRUE(port_names[guarded].count(port["port"])) << name << ": " << port["port"];
+        if (port["port"] == "grpc") {
+          ASSERT_EQ(rule["from"].size(), 1u) << name;
+          EXPECT_TRUE(Selects(rule["from"][0]["podSelector"]["matchLabels"], pod_labels["activator"]));
+          EXPECT_FALSE(Selects(rule["from"][0]["podSelector"]["matchLabels"], pod_labels["controller"]));
+        }
+        if (port["port"] == "http") {
+          EXPECT_EQ(rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                    "ingress-nginx");
+        }
+      }
+    }
+  }
+}
+
+// Everything in front of the activator (Ingress, HTTPRoute) and its HPA
+// point at the activator's Service and Deployment.
+TEST_P(InstallTest, ExposureAndAutoscalingTargetTheActivator) {
+  const std::string service = GetParam().prefix + "-activator";
+  const json* svc = Find(objects_, "Service", service);
+  ASSERT_NE(svc, nullptr);
+  const json port = (*svc)["spec"]["ports"][0]["port"];
+  for (const json& ingress : OfKind(objects_, "Ingress")) {
+    for (const json& rule : ingress["spec"]["rules"]) {
+      for (const json& path : rule["http"]["paths"]) {
+        EXPECT_EQ(path["backend"]["service"]["name"], service);
+        EXPECT_EQ(path["backend"]["service"]["port"]["number"], port);
+      }
+    }
+    // timeoutSeconds up to 900 plus a buffer wait up to 900.
+    EXPECT_GE(std::stoi(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]
+                            .get<std::string>()),
+              1800);
+  }
+  for (const json& route : OfKind(objects_, "HTTPRoute")) {
+    for (const json& rule : route["spec"]["rules"]) {
+      EXPECT_EQ(rule["backendRefs"][0]["name"], service);
+      EXPECT_EQ(rule["backendRefs"][0]["port"], port);
+      EXPECT_EQ(rule["timeouts"]["request"], "1800s");
+    }
+  }
+  for (const json& hpa : OfKind(objects_, "HorizontalPodAutoscaler")) {
+    EXPECT_EQ(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    EXPECT_EQ(hpa["spec"]["scaleTargetRef"]["name"], service);
+    const json* d = Find(objects_, "Deployment", service);
+    ASSERT_NE(d, nullptr);
+    EXPECT_FALSE((*d)["spec"].contains("replicas")) << "the HPA owns the replica count";
+  }
+  const bool custom = GetParam().name == "chart_custom";
+  EXPECT_EQ(OfKind(objects_, "Ingress").size(), custom ? 1u : 0u);
+  EXPECT_EQ(OfKind(objects_, "HTTPRoute").size(), custom ? 1u : 0u);
+  EXPECT_EQ(OfKind(objects_, "HorizontalPodAutoscaler").size(), custom ? 1u : 0u);
+}
+
+// Per-Function series carry the Function's namespace: the ServiceMonitor
+// must let it win over the target's.
+TEST_P(InstallTest, ServiceMonitorHonoursTheFunctionsNamespace) {
+  for (const json& sm : OfKind(objects_, "ServiceMonitor")) {
+    for (const json& endpoint : sm["spec"]["endpoints"]) EXPECT_EQ(endpoint["honorLabels"], true);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Installs, InstallTest, ::testing::ValuesIn(Installs()),
                          [](const auto& info) { return info.param.name; });
 
@@ -372,6 +481,34 @@ TEST(DeployTest, DefaultInstallShape) {
   EXPECT_NE(Find(objects, "PodDisruptionBudget", "zeroscale-activator"), nullptr);
   EXPECT_NE(Find(objects, "Service", "zeroscale-controller-metrics"), nullptr);
   EXPECT_NE(Find(objects, "Service", "zeroscale-activator-metrics"), nullptr);
+  // Activators apart by default: another node preferred, zones spread.
+  const json& pod = (*activator)["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+               ["podAffinityTerm"]["topologyKey"],
+            "kubernetes.io/hostname");
+  EXPECT_EQ(pod["topologySpreadConstraints"][0]["topologyKey"], "topology.kubernetes.io/zone");
+  EXPECT_EQ(pod["topologySpreadConstraints"][0]["whenUnsatisfiable"], "ScheduleAnyway");
+}
+
+// Namespace users get Functions through the built-in roles: view reads,
+// edit and admin also write; status stays the controller's.
+TEST(DeployTest, FunctionsAggregateIntoTheBuiltInUserRoles) {
+  const std::vector<json> objects = Load(Installs()[0]);
+  const json* view = Find(objects, "ClusterRole", "zeroscale-view");
+  const json* edit = Find(objects, "ClusterRole", "zeroscale-edit");
+  ASSERT_NE(view, nullptr);
+  ASSERT_NE(edit, nullptr);
+  EXPECT_EQ(Expand((*view)["rules"]),
+            Product("zeroscale.dev", {"functions", "functions/status"}, {"get", "list", "watch"}));
+  EXPECT_EQ(Expand((*edit)["rules"]), Product("zeroscale.dev", {"functions"},
+                                              {"create", "update", "patch", "delete", "deletecollection"}));
+  for (const char* role : {"view", "edit", "admin"}) {
+    EXPECT_EQ(
+        (*view)["metadata"]["labels"].value(zs::Cat("rbac.authorization.k8s.io/aggregate-to-", role), ""),
+        "true")
+        << role;
+  }
+  EXPECT_FALSE((*edit)["metadata"]["labels"].contains("rbac.authorization.k8s.io/aggregate-to-view"));
 }
 
 // --- the Grafana dashboard ---------------------------------------------------

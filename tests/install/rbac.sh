@@ -11,12 +11,13 @@ prefix=zsrbac$$
 cleanup() {
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
   kubectl delete clusterrole,clusterrolebinding "$prefix-controller" "$prefix-activator" >/dev/null 2>&1 || true
+  kubectl delete clusterrole "$prefix-view" "$prefix-edit" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 kubectl create namespace "$ns" >/dev/null
 "$ZS_HELM" template rbac "$ZS_ROOT/charts/zeroscale" --namespace "$ns" --set fullnameOverride="$prefix" \
   --show-only templates/controller-rbac.yaml --show-only templates/activator-rbac.yaml \
-  | kubectl apply -f - >/dev/null
+  --show-only templates/user-rbac.yaml | kubectl apply -f - >/dev/null
 
 controller=system:serviceaccount:$ns:$prefix-controller
 activator=system:serviceaccount:$ns:$prefix-activator
@@ -88,4 +89,34 @@ denied "$activator" get secrets "$ns"
 denied "$activator" list pods
 denied "$activator" list services
 denied "$activator" create events default
+
+# Namespace users: bound to the built-in view, edit or admin ClusterRole in
+# one namespace, they get Functions there through the chart's aggregated
+# ClusterRoles (kube-controller-manager's aggregation controller copies the
+# rules in), and nothing elsewhere.
+kubectl create rolebinding viewer --clusterrole=view --user=zs-viewer -n "$ns" >/dev/null
+kubectl create rolebinding editor --clusterrole=edit --user=zs-editor -n "$ns" >/dev/null
+kubectl create rolebinding owner --clusterrole=admin --user=zs-admin -n "$ns" >/dev/null
+aggregated() {
+  can zs-viewer list functions.zeroscale.dev "$ns" && can zs-editor create functions.zeroscale.dev "$ns" \
+    && can zs-admin delete functions.zeroscale.dev "$ns"
+}
+wait_for 30 "Functions aggregated into view, edit and admin" aggregated || true
+for verb in get list watch; do
+  allowed zs-viewer "$verb" functions.zeroscale.dev "$ns"
+  allowed zs-editor "$verb" functions.zeroscale.dev "$ns"
+  allowed zs-admin "$verb" functions.zeroscale.dev "$ns"
+done
+allowed zs-viewer get functions.zeroscale.dev "$ns" status
+for verb in create update patch delete deletecollection; do
+  denied zs-viewer "$verb" functions.zeroscale.dev "$ns"
+  allowed zs-editor "$verb" functions.zeroscale.dev "$ns"
+  allowed zs-admin "$verb" functions.zeroscale.dev "$ns"
+done
+# Status is the controller's to write; other namespaces are not theirs.
+denied zs-editor patch functions.zeroscale.dev "$ns" status
+denied zs-admin update functions.zeroscale.dev "$ns" status
+denied zs-viewer list functions.zeroscale.dev default
+denied zs-editor create functions.zeroscale.dev default
+denied zs-editor list functions.zeroscale.dev
 finish

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Per-namespace metrics as Prometheus users scrape them. The chart is
+# installed for real (controller and two activators as pods); a real
+# Prometheus (Debian's) on the host discovers their metrics Services through
+# kubernetes_sd_configs against the local apiserver (the kubeconfig's
+# loopback address) with three jobs:
+#   1. what prometheus-operator generates for the chart's ServiceMonitor
+#      (rendered from the chart; honorLabels and all);
+#   2. the common annotation-based job (prometheus-community's
+#      kubernetes-service-endpoints, honor_labels: true), as deploy/README.md
+#      documents it;
+#   3. the same job without honor_labels: the failure mode the README warns
+#      of, so that this test shows it would notice.
+# After requests to a Function in each of two namespaces, through both
+# activators, the invocations Prometheus holds add up per Function namespace
+# to the requests sent (jobs 1 and 2), the controller's series are
+# attributed too, the dashboard's namespace variable lists exactly those two,
+# and the chart's PrometheusRule loads and stays quiet. Then `helm uninstall`
+# leaves the Functions and their Deployments, as NOTES.txt says.
+#
+#   tests/install/prometheus_sd.sh
+#
+# Needs the local cluster and the node agent (ctest fixtures zs_cluster and
+# zs_node_agent).
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
+helm() { "$ZS_HELM" "$@"; }
+chart=$ZS_ROOT/charts/zeroscale
+fn_image=${ZS_FN_ECHO_IMAGE:-zeroscale/fn-echo:dev}
+sys_ns=zs-prom-sd-$$
+name=zsprom$$ # release and fullnameOverride: cluster-wide names of its own
+ns_a=zs-prom-a-$$
+ns_b=zs-prom-b-$$
+sent_a=6
+sent_b=4
+domain=$(yq -r .domain "$chart/values.yaml")
+
+for tool in prometheus yq jq; do
+  command -v $tool >/dev/null || { fail "$tool not installed (hack/install-deps.sh)"; finish; exit 1; }
+done
+cleanup() {
+  end_bg
+  helm uninstall "$name" -n "$sys_ns" --wait --timeout 2m >/dev/null 2>&1 || true
+  kubectl delete namespace "$ns_a" "$ns_b" "$sys_ns" --wait=false >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# --- install ---------------------------------------------------------------------
+kubectl create namespace "$sys_ns" >/dev/null
+common=(--set fullnameOverride="$name" --set controller.replicas=1 --set activator.replicas=2)
+if ! out=$(helm install "$name" "$chart" -n "$sys_ns" "${common[@]}" --wait --timeout 3m 2>&1); then
+  fail "helm install: $out"
+  kubectl -n "$sys_ns" get pods -o wide || true
+  finish
+  exit 1
+fi
+pass "helm install --wait"
+check "NOTES say what uninstall leaves running" grep -q "UNATTENDED" <<<"$out"
+
+# --- Prometheus: the operator's job for the chart's ServiceMonitor, the
+# annotation job, and that job without honor_labels ---------------------------------
+helm template "$name" "$chart" -n "$sys_ns" "${common[@]}" --set serviceMonitor.enabled=true \
+  --set serviceMonitor.interval=1s --set serviceMonitor.scrapeTimeout=1s \
+  --show-only templates/servicemonitor.yaml | yq . >"$ZS_TEST_TMP/servicemonitor.json"
+# The scrape config prometheus-operator generates for a ServiceMonitor
+# endpoint (pkg/prometheus/promcfg.go: role endpoints; a keep per selector
+# label; the port; the target labels namespace/service/pod/container/job/
+# endpoint; then the endpoint's own relabelings), with the kubeconfig the
+# operator would not need in a pod. Sharding (one shard) is left out.
+jq --arg kubeconfig "$KUBECONFIG" '
+  def sanitize: gsub("[^a-zA-Z0-9_]"; "_");
+  def relabel: with_entries(.key |= ({sourceLabels: "source_labels", targetLabel: "target_label"}[.] // .))
+    | if .action then .action |= ascii_downcase else . end;
+  . as $sm | [$sm.spec.endpoints | to_entries[] | .key as $i | .value as $ep | {
+    job_name: "serviceMonitor/\($sm.metadata.namespace)/\($sm.metadata.name)/\($i)",
+    honor_labels: ($ep.honorLabels // false),
+    kubernetes_sd_configs: [{role: "endpoints", kubeconfig_file: $kubeconfig,
+      namespaces: {names: $sm.spec.namespaceSelector.matchNames}}],
+    scrape_interval: $ep.interval, scrape_timeout: $ep.scrapeTimeout, metrics_path: $ep.path,
+    relabel_configs: (
+      [{source_labels: ["job"], target_label: "__tmp_prometheus_job_name"}]
+      + [$sm.spec.selector.matchLabels | to_entries | sort_by(.key)[] | {action: "keep",
+          source_labels: ["__meta_kubernetes_service_label_\(.key | sanitize)",
+                          "__meta_kubernetes_service_labelpresent_\(.key | sanitize)"],
+          regex: "(\(.value));true"}]
+      + [{action: "keep", source_labels: ["__meta_kubernetes_endpoint_port_name"], regex: $ep.port},
+         {source_labels: ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"],
+          separator: ";", regex: "Node;(.*)", replacement: "${1}", target_label: "node"},
+         {source_labels: ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"],
+          separator: ";", regex: "Pod;(.*)", replacement: "${1}", target_label: "pod"},
+         {source_labels: ["__meta_kubernetes_namespace"], target_label: "namespace"},
+         {source_labels: ["__meta_kubernetes_service_name"], target_label: "service"},
+         {source_labels: ["__meta_kubernetes_pod_name"], target_label: "pod"},
+         {source_labels: ["__meta_kubernetes_pod_container_name"], target_label: "container"},
+         {action: "drop", source_labels: ["__meta_kubernetes_pod_phase"], regex: "(Failed|Succeeded)"},
+         {source_labels: ["__meta_kubernetes_service_name"], target_label: "job", replacement: "${1}"},
+         {target_label: "endpoint", replacement: $ep.port}]
+      + (($ep.relabelings // []) | map(relabel))),
+    metric_relabel_configs: (($ep.metricRelabelings // []) | map(relabel))
+  }]' "$ZS_TEST_TMP/servicemonitor.json" >"$ZS_TEST_TMP/servicemonitor-jobs.json"
+sm_job=$(jq -r '.[0].job_name' "$ZS_TEST_TMP/servicemonitor-jobs.json")
+check "the chart's ServiceMonitor honours the metrics' labels" \
+  test "$(jq -r '.[0].honor_labels' "$ZS_TEST_TMP/servicemonitor-jobs.json")" = true
+
+# prometheus-community/prometheus' kubernetes-service-endpoints job, as it
+# ships (limited to this test's namespace: the cluster is shared).
+annotation_job() { # NAME HONOR_LABELS
+  cat <<YAML
+  - job_name: $1
+    honor_labels: $2
+    kubernetes_sd_configs:
+      - role: endpoints
+        kubeconfig_file: $KUBECONFIG
+        namespaces: {names: [$sys_ns]}
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_scrape]
+        action: keep
+        regex: true
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_scrape_slow]
+        action: drop
+        regex: true
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_scheme]
+        action: replace
+        target_label: __scheme__
+        regex: (https?)
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_path]
+        action: replace
+        target_label: __metrics_path__
+        regex: (.+)
+      - source_labels: [__address__, __meta_kubernetes_service_annotation_prometheus_io_port]
+        action: replace
+        target_label: __address__
+        regex: (.+?)(?::\d+)?;(\d+)
+        replacement: \$1:\$2
+      - action: labelmap
+        regex: __meta_kubernetes_service_annotation_prometheus_io_param_(.+)
+        replacement: __param_\$1
+      - action: labelmap
+        regex: __meta_kubernetes_service_label_(.+)
+      - source_labels: [__meta_kubernetes_namespace]
+        action: replace
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_service_name]
+        action: replace
+        target_label: service
+      - source_labels: [__meta_kubernetes_pod_node_name]
+        action: replace
+        target_label: node
+YAML
+}
+ann_job=kubernetes-service-endpoints
+bad_job=kubernetes-service-endpoints-without-honor-labels
+
+# The chart's alerts, loaded as the operator would load its PrometheusRule.
+helm template "$name" "$chart" -n "$sys_ns" "${common[@]}" --set prometheusRule.enabled=true \
+  --show-only templates/prometheusrule.yaml | yq -y .spec >"$ZS_TEST_TMP/rules.yaml"
+
+prom_port=$(free_port)
+prom=http://127.0.0.1:$prom_port
+{
+  echo "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}"
+  echo "rule_files: [$ZS_TEST_TMP/rules.yaml]"
+  echo "scrape_configs:"
+  yq -y . "$ZS_TEST_TMP/servicemonitor-jobs.json" | sed 's/^/  /'
+  annotation_job "$ann_job" true
+  annotation_job "$bad_job" false
+} >"$ZS_TEST_TMP/prometheus.yml"
+if ! out=$(promtool check config "$ZS_TEST_TMP/prometheus.yml" 2>&1); then
+  fail "promtool check config: $out"
+  finish
+  exit 1
+fi
+start_bg prometheus prometheus --config.file="$ZS_TEST_TMP/prometheus.yml" \
+  --storage.tsdb.path="$ZS_TEST_TMP/prometheus-data" --web.listen-address="127.0.0.1:$prom_port" --log.level=warn
+wait_for 30 "Prometheus is ready" curl -sf "$prom/-/ready"
+
+# query PROMQL: the result vector as "labelvalue=value" lines of LABEL
+# (sorted), for comparisons. query_by LABEL PROMQL.
+query_by() {
+  curl -sfG "$prom/api/v1/query" --data-urlencode "query=$2" \
+    | jq -r --arg l "$1" '[.data.result[] | "\(.metric[$l] // "")=\(.value[1])"] | sort | join(" ")'
+}
+targets_up() { # JOB: the job's targets that are up
+  curl -sf "$prom/api/v1/targets" \
+    | jq --arg j "$1" '[.data.activeTargets[] | select(.scrapePool == $j and .health == "up")] | length'
+}
+job_up() { [[ $(targets_up "$1") == 3 ]]; }
+for job in "$sm_job" "$ann_job" "$bad_job"; do
+  # One controller and two activators, discovered from their Endpoints.
+  wait_for 60 "$job: 3 targets discovered and up" job_up "$job" \
+    && pass "$job: controller and both activators discovered through the apiserver and scraped"
+done
+
+# --- traffic to one Function in each of two namespaces, through both activators ----
+for ns in "$ns_a" "$ns_b"; do
+  kubectl create namespace "$ns" >/dev/null
+  kubectl apply -n "$ns" -f - >/dev/null <<YAML
+apiVersion: zeroscale.dev/v1alpha1
+kind: Function
+metadata: {name: hello}
+spec:
+  image: $fn_image
+  port: 8080
+  resources: {requests: {memory: 128Mi}}
+  scaling: {minReplicas: 0, maxReplicas: 1, scaleToZeroAfterSeconds: 300}
+YAML
+done
+activator_ips() {
+  kubectl -n "$sys_ns" get endpointslices -l kubernetes.io/service-name="$name-activator" \
+    -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}'
+}
+two_activators() { (($(activator_ips | grep -c .) == 2)); }
+wait_for 60 "two ready activators" two_activators || { finish; exit 1; }
+mapfile -t ips < <(activator_ips)
+# Both activators know the Function: its series exist (at 0) on their
+# /metrics. (A request before that would be a 404 of no Function.)
+routed() { # NS
+  local ip
+  for ip in "${ips[@]}"; do
+    curl -sf -m 2 "http://$ip:9091/metrics" | grep '^zeroscale_rejected_requests_total{' \
+      | grep "function=\"hello\"" | grep -q "namespace=\"$1\"" || return 1
+  done
+}
+for ns in "$ns_a" "$ns_b"; do wait_for 60 "both activators route $ns/hello" routed "$ns"; done
+ok=0
+for ((i = 0; i < sent_a; i++)); do # by path
+  code=$(curl -s -o /dev/null -w '%{http_code}' -m 60 "http://${ips[i % 2]}:8000/fn/$ns_a/hello/a?i=$i" || true)
+  [[ $code == 200 ]] && ok=$((ok + 1))
+done
+for ((i = 0; i < sent_b; i++)); do # by Host, under the chart's default domain
+  code=$(curl -s -o /dev/null -w '%{http_code}' -m 60 -H "Host: hello.$ns_b.$domain" \
+    "http://${ips[i % 2]}:8000/b?i=$i" || true)
+  [[ $code == 200 ]] && ok=$((ok + 1))
+done
+check "all $((sent_a + sent_b)) requests answered 200 ($ok)" test "$ok" = $((sent_a + sent_b))
+expected=$(printf '%s\n' "$ns_a=$sent_a" "$ns_b=$sent_b" | sort | paste -sd' ')
+
+# --- what Prometheus holds -----------------------------------------------------------
+for job in "$sm_job" "$ann_job"; do
+  q="sum by (namespace) (zeroscale_invocations_total{job=\"$job\"})"
+  got() { [[ $(query_by namespace "$q") == "$expected" ]]; }
+  if wait_for 30 "$job: invocations per Function namespace add up to the requests sent ($expected; got $(query_by namespace "$q"))" got; then
+    pass "$job: $q = $expected"
+  fi
+  check "$job: no invocation is attributed to the activators' namespace" \
+    test -z "$(query_by namespace "zeroscale_invocations_total{job=\"$job\", namespace=\"$sys_ns\"}")"
+  check "$job: no exported_namespace label" \
+    test -z "$(query_by namespace "count by (namespace) ({job=\"$job\", exported_namespace!=\"\"})")"
+  gb=$(query_by namespace "sum by (namespace) (zeroscale_billable_gb_seconds_total{job=\"$job\"}) > 0")
+  check "$job: GB-seconds billed per Function namespace ($gb)" \
+    test "$(sed 's/=[^ ]*//g' <<<"$gb")" = "$(sed 's/=[^ ]*//g' <<<"$expected")"
+  replicas() { [[ $(query_by namespace "count by (namespace) (zeroscale_function_desired_replicas{job=\"$job\", namespace=~\"$ns_a|$ns_b\"})" | sed 's/=[^ ]*//g') == "$(sed 's/=[^ ]*//g' <<<"$expected")" ]]; }
+  wait_for 20 "$job: the controller's per-Function gauges carry the Function namespaces" replicas \
+    && pass "$job: controller gauges per Function namespace"
+  check "$job: the targets' own series keep the targets' namespace (up, leader)" \
+    test "$(query_by namespace "count by (namespace) (up{job=\"$job\"})")" = "$sys_ns=3"
+  check "$job: one leader" test "$(query_by namespace "sum by (namespace) (zeroscale_controller_leader{job=\"$job\"})")" = "$sys_ns=1"
+  # Grafana's $namespace variable: label_values(zeroscale_invocations_total, namespace).
+  values=$(curl -sfG "$prom/api/v1/label/namespace/values" --data-urlencode "match[]=zeroscale_invocations_total{job=\"$job\"}" | jq -r '.data | sort | join(" ")')
+  check "$job: the dashboard's namespace variable lists the Function namespaces ($values)" \
+    test "$values" = "$(printf '%s\n' "$ns_a" "$ns_b" | sort | paste -sd' ')"
+done
+
+# Without honor_labels the target's namespace wins: what the chart avoids.
+q="sum by (exported_namespace) (zeroscale_invocations_total{job=\"$bad_job\"})"
+got_bad() { [[ $(query_by exported_namespace "$q") == "$expected" ]]; }
+wait_for 30 "$bad_job: the Function namespaces moved to exported_namespace" got_bad \
+  && pass "$bad_job: without honor_labels every invocation reads namespace=$sys_ns, the Function's is in exported_namespace"
+check "$bad_job: ... and namespace is the activators' for all of them" \
+  test "$(query_by namespace "sum by (namespace) (zeroscale_invocations_total{job=\"$bad_job\"})")" = "$sys_ns=$((sent_a + sent_b))"
+
+# --- the chart's alerts on a healthy installation ------------------------------------
+rules_ok() {
+  curl -sf "$prom/api/v1/rules" | jq -e '[.data.groups[].rules[]] | length > 0 and all(.health == "ok" and .lastEvaluation != "0001-01-01T00:00:00Z")' >/dev/null
+}
+wait_for 20 "the chart's alerting rules load and evaluate" rules_ok && pass "PrometheusRule: $(curl -sf "$prom/api/v1/rules" | jq '[.data.groups[].rules[]] | length') rules evaluate"
+# Every rule evaluated again after all the counters above were seen.
+seen=$(date +%s)
+evaluated_since() {
+  curl -sf "$prom/api/v1/rules" | jq -e --argjson t "$1" \
+    'all(.data.groups[].rules[]; (.lastEvaluation | sub("\\.[0-9]+"; "") | fromdateiso8601) > $t)' >/dev/null
+}
+wait_for 20 "rules evaluated after the traffic was scraped" evaluated_since "$seen"
+active=$(curl -sfG "$prom/api/v1/query" --data-urlencode 'query=ALERTS' | jq -r '[.data.result[].metric.alertname] | unique | join(" ")')
+# zeroscale_billing_lines_written_total is new; an activator without it
+# cannot satisfy ZeroscaleBillingLinesNotWritten yet.
+if [[ $active == ZeroscaleBillingLinesNotWritten ]] \
+  && ! curl -sf "http://${ips[0]}:9091/metrics" | grep -q '^zeroscale_billing_lines_written_total'; then
+  say "note: this activator does not export zeroscale_billing_lines_written_total yet; ZeroscaleBillingLinesNotWritten is pending as it must be"
+  active=""
+fi
+check "no zeroscale alert pending or firing on a healthy installation (${active:-none})" test -z "$active"
+
+# --- helm uninstall: the Functions stay, unattended ------------------------------------
+if out=$(helm uninstall "$name" -n "$sys_ns" --wait --timeout 2m 2>&1); then pass "helm uninstall"; else
+  fail "helm uninstall: $out"; fi
+for ns in "$ns_a" "$ns_b"; do
+  check "$ns/hello: the Function and its Deployment stay after uninstall" \
+    kubectl -n "$ns" get function/hello deploy/hello -o name
+done
+finish
