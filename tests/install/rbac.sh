@@ -14,6 +14,8 @@ cleanup() {
   kubectl delete clusterrole "$prefix-view" "$prefix-edit" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+# can-i about functions needs the CRD (unknown resources get a warning, not an answer).
+kubectl apply -f "$ZS_ROOT/deploy/crds/" >/dev/null
 kubectl create namespace "$ns" >/dev/null
 "$ZS_HELM" template rbac "$ZS_ROOT/charts/zeroscale" --namespace "$ns" --set fullnameOverride="$prefix" \
   --show-only templates/controller-rbac.yaml --show-only templates/activator-rbac.yaml \
