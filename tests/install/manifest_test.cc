@@ -242,7 +242,8 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       Product("", {"events"}, {"create", "patch"}),
       Product("events.k8s.io", {"events"}, {"create", "patch"}),
   });
-  const Rules controller_ns = Product("coordination.k8s.io", {"leases"}, {"get", "create", "update"});
+  const Rules controller_ns =
+      Product("coordination.k8s.io", {"leases"}, {"get", "list", "watch", "create", "update"});
   const Rules activator_cluster = Union({
       Product("zeroscale.dev", {"functions"}, {"get", "list", "watch"}),
       Product("discovery.k8s.io", {"endpointslices"}, {"get", "list", "watch"}),
