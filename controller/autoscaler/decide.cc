@@ -3,14 +3,22 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace zs::autoscaler {
 namespace {
 
+// Far above any replica bound (api::Defaults::kMaxReplicasCap), far below
+// what int64 holds: the bounds clamp it afterwards.
+constexpr double kMaxWant = 1e12;
+
 int64_t CeilDiv(double value, double divisor) {
-  if (value <= 0) return 0;
+  // NaN fails every comparison: it asks for nothing. Samples are range-checked
+  // where they enter (proto_convert.h); this keeps Decide total anyway.
+  if (!(value > 0) || !(divisor > 0)) return 0;
   // Guard against 20.000000001 / 10 asking for 3 replicas.
-  return static_cast<int64_t>(std::ceil(value / divisor - 1e-9));
+  const double want = std::ceil(value / divisor - 1e-9);
+  return static_cast<int64_t>(std::min(want, kMaxWant));
 }
 
 }  // namespace
@@ -119,17 +127,27 @@ Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const Deci
     st.max_panic_replicas = 0;
   }
 
+  // Idle wins over panic: panic guards against scaling down under load, and
+  // with no arrival for scaleToZeroAfterSeconds and nothing in flight or
+  // queued there is none. Holding the burst's replicas for the rest of the
+  // stable window would bill the user for time they did not ask for.
+  if (idle) {
+    // Over whatever minReplicas keeps too: a request after this starts afresh.
+    st.panic_since.reset();
+    st.last_panic_condition.reset();
+    st.max_panic_replicas = 0;
+    return finish(0, "idle");
+  }
+
   int64_t desired;
   std::string reason;
   if (st.panic_since) {
-    // Never scale down while panicking, not even to zero.
-    st.max_panic_replicas =
-        static_cast<int32_t>(std::max<int64_t>({st.max_panic_replicas, panic_bounded, stable_bounded}));
+    // Never scale down while panicking (requests still arrive: not idle).
+    st.max_panic_replicas = static_cast<int32_t>(
+        std::min<int64_t>(std::max<int64_t>({st.max_panic_replicas, panic_bounded, stable_bounded}),
+                          std::numeric_limits<int32_t>::max()));
     desired = std::max<int64_t>(st.max_panic_replicas, current);
     reason = "panic";
-  } else if (idle) {
-    desired = 0;
-    reason = "idle";
   } else if (ready == 0) {
     // Replicas asked for are not ready yet: we cannot tell what they will
     // serve, so only scale up.
@@ -141,7 +159,7 @@ Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const Deci
     if (stable_want > max_up) reason = "scale-up-rate";
     if (stable_want < max_down) reason = "scale-down-rate";
   }
-  if (desired == 0 && !idle) {
+  if (desired == 0) {
     desired = 1;  // traffic, however little, keeps one replica
     if (reason == "stable") reason = "active";
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -156,8 +157,8 @@ TEST(Decide, PanicEntersAtTwiceTheReadyReplicasAndScalesOnThePanicWindow) {
   EXPECT_EQ(d.desired, 2);  // ceil(12 / 10)
 }
 
-TEST(Decide, PanicNeverScalesDownAndEndsAStableWindowAfterTheLastCondition) {
-  const api::ScalingSpec spec = Spec(0, 100, 10);
+TEST(Decide, PanicNeverScalesDownWhileRequestsArriveAndEndsAStableWindowAfterTheLastCondition) {
+  const api::ScalingSpec spec = Spec(0, 100, 10, 5);
   MonotonicTime now = kT0 + 1000s;
   // Ready 2, a panic burst asking for 8.
   Samples s = Load(now, 80, 2, 2);
@@ -168,41 +169,136 @@ TEST(Decide, PanicNeverScalesDownAndEndsAStableWindowAfterTheLastCondition) {
   DecisionState state = d.state;
   const MonotonicTime last_condition = now;
 
-  // The burst is over; the replicas became ready. For the next 60 s the
-  // desired count never goes below 8, even at zero load and even when the
-  // function is idle by its scaleToZeroAfterSeconds.
-  int32_t current = 8;
-  for (int t = 1; t < 60; ++t) {
-    now = last_condition + std::chrono::seconds(t);
-    Samples quiet;
-    quiet.live_activators = 1;
-    quiet.last_request_time = last_condition;
-    quiet.ready_replicas = current;
-    quiet.current_desired = current;
-    d = Decide(quiet, Spec(0, 100, 10, 5), state, now);
-    ASSERT_TRUE(d.panicking) << t;
-    ASSERT_GE(d.desired, 8) << t;
-    state = d.state;
-    current = d.desired;
+  // The burst is over and the replicas became ready, but requests still
+  // arrive (one every 4 s, under the 5 s idle setting; or one long request
+  // in flight): the function is not idle, and for the next 60 s the desired
+  // count never goes below 8, whatever the (near zero) load asks for.
+  struct Case {
+    std::string name;
+    Duration arrival_every;
+    int64_t in_flight;
+  };
+  for (const Case& c : std::vector<Case>{{"a request every 4 s", 4s, 0},
+                                         {"a request every second", 1s, 0},
+                                         {"one long request in flight", 3600s, 1}}) {
+    DecisionState st = state;
+    int32_t current = 8;
+    for (int t = 1; t < 60; ++t) {
+      now = last_condition + std::chrono::seconds(t);
+      Samples quiet;
+      quiet.live_activators = 1;
+      const auto since = (now - last_condition) / c.arrival_every * c.arrival_every;
+      quiet.last_request_time = last_condition + since;
+      quiet.in_flight = c.in_flight;
+      quiet.concurrency = Constant(now, 1, 0.1);
+      quiet.ready_replicas = current;
+      quiet.current_desired = current;
+      d = Decide(quiet, spec, st, now);
+      ASSERT_TRUE(d.panicking) << c.name << " t=" << t;
+      ASSERT_GE(d.desired, 8) << c.name << " t=" << t;
+      ASSERT_EQ(d.reason, "panic") << c.name << " t=" << t;
+      st = d.state;
+      current = d.desired;
+    }
   }
-  // A stable window after the last panic condition: panic ends, scale-down
-  // starts (rate-limited, then idle -> 0 with a 5 s idle setting).
+  // A stable window after the last panic condition: panic ends and, with
+  // traffic still trickling, scale-down starts, rate-limited.
   now = last_condition + 60s;
   Samples quiet;
   quiet.live_activators = 1;
-  quiet.last_request_time = last_condition;
+  quiet.last_request_time = now;
   quiet.ready_replicas = 8;
   quiet.current_desired = 8;
-  d = Decide(quiet, Spec(0, 100, 10, 5), state, now);
-  EXPECT_FALSE(d.panicking);
-  EXPECT_EQ(d.desired, 0);
-  EXPECT_EQ(d.reason, "idle");
-  // Without the idle rule (traffic still trickling) it halves instead.
-  quiet.last_request_time = now;
-  d = Decide(quiet, Spec(0, 100, 10), state, now);
+  d = Decide(quiet, spec, state, now);
   EXPECT_FALSE(d.panicking);
   EXPECT_EQ(d.desired, 4);
   EXPECT_EQ(d.reason, "scale-down-rate");
+}
+
+// Idle means idle: no arrival for scaleToZeroAfterSeconds and nothing in
+// flight or queued goes to zero even right after a burst, exactly at that
+// time; panic holds until then and no longer (it used to hold for the whole
+// 60 s stable window).
+TEST(Decide, IdleWinsOverPanicExactlyScaleToZeroAfterSecondsAfterTheLastArrival) {
+  struct Case {
+    std::string name;
+    int idle_seconds;
+    int min_replicas;
+    int64_t in_flight_at_deadline;
+    int64_t queued_at_deadline;
+    int32_t want;  // at last arrival + idle_seconds
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"1 s setting", 1, 0, 0, 0, 0, "idle"},
+      {"5 s setting", 5, 0, 0, 0, 0, "idle"},
+      {"15 s setting (the README demo)", 15, 0, 0, 0, 0, "idle"},
+      {"20 s setting", 20, 0, 0, 0, 0, "idle"},
+      {"59 s setting", 59, 0, 0, 0, 0, "idle"},
+      {"a request still in flight keeps panic", 15, 0, 1, 0, 8, "panic"},
+      {"a request still queued keeps panic", 15, 0, 0, 1, 8, "panic"},
+      {"minReplicas 2 goes to 2, not to the burst's 8", 15, 2, 0, 0, 2, "min-replicas"},
+  };
+  for (const Case& c : cases) {
+    const api::ScalingSpec spec = Spec(c.min_replicas, 100, 10, c.idle_seconds);
+    // A burst: ready 2, the panic window asks for 8. Its last request
+    // arrives 300 ms into the burst's last second.
+    const MonotonicTime last_arrival = kT0 + 1000s + 300ms;
+    MonotonicTime now = kT0 + 1000s;
+    Samples burst = Load(now, 80, 2, 2);
+    burst.concurrency = Constant(now, 6, 80);
+    burst.last_request_time = last_arrival;
+    burst.in_flight = 40;
+    Decision d = Decide(burst, spec, {}, now);
+    ASSERT_TRUE(d.panicking) << c.name;
+    ASSERT_EQ(d.desired, 8) << c.name;
+    DecisionState state = d.state;
+    int32_t current = d.desired;
+
+    // The burst drains; nothing arrives any more. Every 100 ms before the
+    // deadline, panic holds the 8 replicas.
+    const MonotonicTime deadline = last_arrival + std::chrono::seconds(c.idle_seconds);
+    auto quiet = [&](bool at_deadline) {
+      Samples q;
+      q.live_activators = 1;
+      q.concurrency = burst.concurrency;  // the panic window still sees the burst
+      q.last_request_time = last_arrival;
+      q.in_flight = at_deadline ? c.in_flight_at_deadline : 0;
+      q.queued = at_deadline ? c.queued_at_deadline : 0;
+      q.ready_replicas = current;
+      q.current_desired = current;
+      return q;
+    };
+    for (now = last_arrival + 100ms; now < deadline; now += 100ms) {
+      d = Decide(quiet(false), spec, state, now);
+      ASSERT_EQ(d.desired, 8) << c.name << " at +" << ToSeconds(now - last_arrival) << " s";
+      ASSERT_TRUE(d.panicking) << c.name;
+      state = d.state;
+      current = d.desired;
+    }
+    d = Decide(quiet(true), spec, state, deadline);
+    EXPECT_EQ(d.desired, c.want) << c.name;
+    EXPECT_EQ(d.reason, c.reason) << c.name;
+    if (c.reason != "panic") {
+      // Panic is over with it: a request after this starts from scratch.
+      EXPECT_FALSE(d.panicking) << c.name;
+      EXPECT_FALSE(d.state.panic_since.has_value()) << c.name;
+      EXPECT_EQ(d.state.max_panic_replicas, 0) << c.name;
+    }
+  }
+}
+
+// Decide is total: samples that slipped past the range checks cannot make it
+// convert NaN, infinity or 1e300 to an integer.
+TEST(Decide, InsaneSamplesDoNotReachIntegerConversion) {
+  const MonotonicTime now = kT0 + 1000s;
+  for (double insane :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(), 1e300, -1e300}) {
+    Samples s = Load(now, insane, 2, 2);
+    Decision d = Decide(s, Spec(0, 10, 10), {}, now);
+    EXPECT_GE(d.desired, 0) << insane;
+    EXPECT_LE(d.desired, 10) << insane;
+  }
 }
 
 TEST(Decide, PanicExtendsWhileTheConditionHolds) {
