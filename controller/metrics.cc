@@ -41,7 +41,12 @@ ControllerMetrics::ControllerMetrics()
                          .Name("zeroscale_controller_stats_reports_total")
                          .Help("Load reports received from activators while leading.")
                          .Register(*registry_)
-                         .Add({})) {
+                         .Add({})),
+      stats_reports_rejected_(BuildCounter()
+                                  .Name("zeroscale_controller_stats_reports_rejected_total")
+                                  .Help("Load reports refused whole because a figure was out of range.")
+                                  .Register(*registry_)
+                                  .Add({})) {
   for (const char* result : {"success", "error", "requeue", "invalid"}) {
     reconcile_total_.Add({{"result", result}});
   }
@@ -64,6 +69,10 @@ void ControllerMetrics::SetReplicas(const std::string& ns, const std::string& na
 void ControllerMetrics::RemoveFunction(const std::string& ns, const std::string& name) {
   desired_replicas_.Remove(&desired_replicas_.Add({{"namespace", ns}, {"function", name}}));
   ready_replicas_.Remove(&ready_replicas_.Add({{"namespace", ns}, {"function", name}}));
+  for (const char* direction : {"up", "down"}) {
+    scale_events_.Remove(
+        &scale_events_.Add({{"namespace", ns}, {"function", name}, {"direction", direction}}));
+  }
 }
 
 void ControllerMetrics::CountScale(const std::string& ns, const std::string& name,
@@ -76,5 +85,7 @@ void ControllerMetrics::CountWake(const std::string& result) {
 }
 
 void ControllerMetrics::CountStatsReport() { stats_reports_.Increment(); }
+
+void ControllerMetrics::CountRejectedStatsReport() { stats_reports_rejected_.Increment(); }
 
 }  // namespace zs::controller

@@ -31,6 +31,8 @@ class ControllerMetrics {
   // result: scaled, already_active, not_leader, not_found, invalid, error
   void CountWake(const std::string& result);
   void CountStatsReport();
+  // A report refused by the autoscaler's range checks.
+  void CountRejectedStatsReport();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -42,6 +44,7 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Counter>& scale_events_;
   prometheus::Family<prometheus::Counter>& wake_total_;
   prometheus::Counter& stats_reports_;
+  prometheus::Counter& stats_reports_rejected_;
 };
 
 }  // namespace zs::controller

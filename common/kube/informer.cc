@@ -64,6 +64,11 @@ std::optional<nlohmann::json> Informer::Get(const std::string& key) const {
   return it->second;
 }
 
+bool Informer::Contains(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  return cache_.contains(key);
+}
+
 std::vector<nlohmann::json> Informer::List() const {
   std::lock_guard lock(mu_);
   std::vector<nlohmann::json> out;

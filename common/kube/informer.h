@@ -82,6 +82,8 @@ class Informer {
   bool WaitForSync(std::chrono::milliseconds timeout) const;
 
   std::optional<nlohmann::json> Get(const std::string& key) const;
+  // Get without the copy, for hot paths that only ask whether it exists.
+  bool Contains(const std::string& key) const;
   std::vector<nlohmann::json> List() const;
   // resourceVersion the informer is at (last list, event or bookmark).
   std::string LastResourceVersion() const;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "controller/autoscaler/proto_convert.h"
 
 namespace zs::autoscaler {
@@ -16,6 +17,7 @@ AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std
 grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
                                             grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) {
   pb::StatsReport report;
+  bool warned = false;
   while (stream->Read(&report)) {
     pb::StatsAck ack;
     if (!is_leader_()) {
@@ -23,8 +25,20 @@ grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
       stream->Write(ack);
       return grpc::Status::OK;
     }
-    stats_.Ingest(FromProto(report));
-    if (hooks_.on_report) hooks_.on_report();
+    absl::StatusOr<StatsReport> converted = FromProto(report);
+    if (converted.ok()) {
+      stats_.Ingest(*converted);
+      if (hooks_.on_report) hooks_.on_report();
+    } else {
+      // Refused whole and counted; the stream goes on (the next report may
+      // be sane). Logged once per stream: a broken activator sends one a second.
+      if (hooks_.on_rejected_report) hooks_.on_rejected_report();
+      if (!warned) {
+        log::Warn("refused an activator's load report",
+                  {{"activator", report.activator_id()}, {"error", Message(converted.status())}});
+        warned = true;
+      }
+    }
     ack.set_leader(true);
     if (!stream->Write(ack)) break;
   }
@@ -44,8 +58,14 @@ grpc::Status AutoscalerService::Wake(grpc::ServerContext* context, const pb::Wak
   }
   const FunctionKey key{request->namespace_(), request->name()};
   // Before scaling: a decision taken between the patch and the activator's
-  // next report must not see an idle Function and undo the wake-up.
-  stats_.NoteRequest(key);
+  // next report must not see an idle Function and undo the wake-up. A name
+  // the aggregator does not know is no Function: nothing is recorded and
+  // nothing scaled.
+  if (!stats_.NoteRequest(key)) {
+    response->set_result(pb::WakeResponse::NOT_FOUND);
+    Count("not_found");
+    return grpc::Status::OK;
+  }
   absl::StatusOr<int> previous = scaler_.ScaleFromZero(key.ns, key.name);
   if (!previous.ok()) {
     if (absl::IsNotFound(previous.status())) {

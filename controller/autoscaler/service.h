@@ -6,9 +6,13 @@
 //   activator looks the leader up again).
 // - Wake: records a request arrival (so the next decision cannot see the
 //   Function as idle, whatever the samples say yet) and asks the Scaler to
-//   scale from zero; NOT_LEADER when not the leader.
+//   scale from zero; NOT_LEADER when not the leader; NOT_FOUND, with nothing
+//   recorded or scaled, for a name the StatsAggregator does not know.
 //
-// Hooks (optional) observe every report ingested and every Wake's result
+// - A report with any figure out of range is refused whole (counted, logged
+//   once per stream), and the stream goes on.
+//
+// Hooks (optional) observe every report ingested or refused and every Wake's result
 // (scaled, already_active, not_leader, not_found, invalid, error): the
 // controller counts them in its metrics.
 //
@@ -31,6 +35,8 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
   struct Hooks {
     std::function<void()> on_report;
     std::function<void(const std::string& result)> on_wake;
+    // A report refused by the range checks of proto_convert.h.
+    std::function<void()> on_rejected_report;
   };
   AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
                     Hooks hooks = {});

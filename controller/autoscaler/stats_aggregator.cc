@@ -31,15 +31,28 @@ void StatsAggregator::PruneLocked(MonotonicTime now) {
   }
 }
 
+bool StatsAggregator::KnownLocked(const FunctionKey& function) const {
+  return !options_.known || options_.known(function);
+}
+
 void StatsAggregator::Ingest(const StatsReport& report) {
   const MonotonicTime now = clock_.Now();
   const SystemTime wall_now = clock_.WallNow();
-  const MonotonicTime bucket = BucketOf(now);
+  // When the activator measured this report, on our clock: by its age, which
+  // must lie in [0, max_report_age]. A clock ahead of ours cannot put load
+  // in the future; one far behind cannot put it in the past.
+  MonotonicTime measured = now;
+  if (report.window_end) {
+    const Duration age = wall_now - *report.window_end;
+    if (age >= Duration::zero() && age <= options_.max_report_age) measured = now - age;
+  }
+  const MonotonicTime bucket = BucketOf(measured);
   std::lock_guard lock(mu_);
   last_seen_[report.activator_id] = now;
 
   std::set<FunctionKey> mentioned;
   for (const FunctionLoad& load : report.functions) {
+    if (!KnownLocked(load.function)) continue;
     mentioned.insert(load.function);
     FunctionData& data = functions_[load.function];
     Accumulator& acc = data.history[bucket][report.activator_id];
@@ -47,16 +60,21 @@ void StatsAggregator::Ingest(const StatsReport& report) {
     acc.count += 1;
     data.instant[report.activator_id] = Instant{load.queued, load.in_flight};
 
-    // Activator wall time -> our monotonic time. A clock ahead of ours is
-    // clamped to now; a request counted in this window happened at most one
-    // window ago, whatever the activator's clock says.
+    // The last arrival's age is read on the activator's own clock (against
+    // the report's window_end), so clock skew cancels out; a request counted
+    // in this window happened at most one window before it was measured,
+    // whatever its clock says.
     std::optional<MonotonicTime> arrival;
     if (load.last_request_time) {
-      const Duration age = std::max(Duration::zero(), wall_now - *load.last_request_time);
-      arrival = now - age;
+      const SystemTime reference = report.window_end.value_or(wall_now);
+      // Capped: older than the longest scaleToZeroAfterSeconds is "long ago"
+      // (and keeps the subtraction far from overflow).
+      const Duration age =
+          std::clamp<Duration>(reference - *load.last_request_time, Duration::zero(), std::chrono::hours(48));
+      arrival = measured - age;
     }
     if (load.requests > 0) {
-      const MonotonicTime window_start = now - std::max(report.window, Duration(1s));
+      const MonotonicTime window_start = measured - std::max(report.window, Duration(1s));
       arrival = std::max(arrival.value_or(window_start), window_start);
     }
     if (arrival && (!data.last_request || *arrival > *data.last_request)) data.last_request = arrival;
@@ -68,11 +86,13 @@ void StatsAggregator::Ingest(const StatsReport& report) {
   PruneLocked(now);
 }
 
-void StatsAggregator::NoteRequest(const FunctionKey& function) {
+bool StatsAggregator::NoteRequest(const FunctionKey& function) {
   const MonotonicTime now = clock_.Now();
   std::lock_guard lock(mu_);
+  if (!KnownLocked(function)) return false;
   FunctionData& data = functions_[function];
   if (!data.last_request || now > *data.last_request) data.last_request = now;
+  return true;
 }
 
 Samples StatsAggregator::SamplesFor(const FunctionKey& function) const {

@@ -7,16 +7,26 @@
 // - An activator silent for `activator_expiry` stops counting (its queued and
 //   in-flight figures vanish; the concurrency it already reported stays in the
 //   history, because that load was real).
-// - Concurrency is kept per one-second bucket of the controller's clock for
-//   `retention` (the stable window); reports from one activator landing in
+// - Concurrency is kept per one-second bucket for `retention` (the stable
+//   window), bucketed by when the activator measured it (the report's
+//   window_end), mapped to the controller's monotonic clock by its age and
+//   range-checked: a time ahead of the controller's clock, or older than
+//   `max_report_age`, is taken as now. Reports from one activator landing in
 //   the same bucket are averaged, reports from different ones summed.
 // - The last request time per Function is the latest ever heard of; it does
-//   not expire with the activator that reported it.
+//   not expire with the activator that reported it. Its age is measured on
+//   the activator's own clock (window_end - last_request_time), so a skewed
+//   clock moves it by at most `max_report_age`, and a clock running ahead
+//   cannot make an old request look new.
+// - Only Functions that `known` accepts get any state (a Wake or a report for
+//   a deleted or never-created name creates nothing); Forget() frees one.
 //
 // Lifecycle: one per controller process; Forget() a deleted Function.
-// Thread-safety: every method may be called from any thread (one mutex).
+// Thread-safety: every method may be called from any thread (one mutex;
+// `known` is called under it, so it must not call back into the aggregator).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -35,6 +45,11 @@ class StatsAggregator {
     Duration retention = 60s;
     // A silent activator's instantaneous figures stop counting after this.
     Duration activator_expiry = 5s;
+    // A report measured longer ago than this by its own clock (a clock
+    // behind ours, or a report stuck on the way) is taken as measured now.
+    Duration max_report_age = 2s;
+    // Whether a Function exists; null accepts every name.
+    std::function<bool(const FunctionKey&)> known;
   };
 
   explicit StatsAggregator(Clock& clock) : StatsAggregator(clock, Options{}) {}
@@ -42,8 +57,9 @@ class StatsAggregator {
 
   void Ingest(const StatsReport& report);
   // A request known to have arrived now outside a report (a Wake call), so
-  // that the next decision does not see the Function as idle.
-  void NoteRequest(const FunctionKey& function);
+  // that the next decision does not see the Function as idle. False (and
+  // nothing recorded) for a Function `known` does not accept.
+  bool NoteRequest(const FunctionKey& function);
   // Load part of Samples (ready_replicas/current_desired left 0).
   Samples SamplesFor(const FunctionKey& function) const;
   // Functions with any data (history, counts or a last request).
@@ -68,6 +84,7 @@ class StatsAggregator {
   };
 
   bool LiveLocked(const std::string& activator_id, MonotonicTime now) const;
+  bool KnownLocked(const FunctionKey& function) const;
   void PruneLocked(MonotonicTime now);
 
   Clock& clock_;

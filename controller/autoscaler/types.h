@@ -46,7 +46,9 @@ struct FunctionLoad {
 // the report does not mention has nothing queued or in flight there.
 struct StatsReport {
   std::string activator_id;
-  SystemTime window_end;
+  // When the activator measured the report, by its clock; absent when it did
+  // not say (the controller then uses its own clock at ingestion).
+  std::optional<SystemTime> window_end;
   Duration window = 1s;
   std::vector<FunctionLoad> functions;
 };

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,7 +69,13 @@ class ServiceTest : public ::testing::Test {
   }
 
   ManualClock clock_;
-  StatsAggregator stats_{clock_};
+  // The Functions that exist, as the controller's informer would say.
+  std::set<FunctionKey> known_{{"default", "hello"}};
+  StatsAggregator stats_{clock_, [this] {
+                           StatsAggregator::Options options;
+                           options.known = [this](const FunctionKey& key) { return known_.contains(key); };
+                           return options;
+                         }()};
   FakeScaler scaler_;
   std::atomic<bool> leader_{true};
   std::mutex hooks_mu_;
@@ -82,6 +91,10 @@ class ServiceTest : public ::testing::Test {
                               [this](const std::string& result) {
                                 std::lock_guard lock(hooks_mu_);
                                 wake_results_.push_back(result);
+                              },
+                              [this] {
+                                std::lock_guard lock(hooks_mu_);
+                                ++reports_rejected_;
                               }}};
   std::vector<std::string> WakeResults() {
     std::lock_guard lock(hooks_mu_);
@@ -91,6 +104,11 @@ class ServiceTest : public ::testing::Test {
     std::lock_guard lock(hooks_mu_);
     return reports_seen_;
   }
+  int ReportsRejected() {
+    std::lock_guard lock(hooks_mu_);
+    return reports_rejected_;
+  }
+  int reports_rejected_ = 0;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<pb::Autoscaler::Stub> stub_;
@@ -129,6 +147,52 @@ TEST_F(ServiceTest, StreamStatsFeedsTheAggregatorAndAcksEachReport) {
   EXPECT_EQ(ReportsSeen(), 2);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Every number is range-checked before use: a report with one bad figure is
+// refused whole and counted; the activator's previous figures stand, and the
+// stream goes on to the next report.
+TEST_F(ServiceTest, OutOfRangeReportIsRefusedCountedAndTheStreamGoesOn) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamStats(&ctx);
+  pb::StatsAck ack;
+  ASSERT_TRUE(stream->Write(Report("activator-0", 4, 2)));
+  ASSERT_TRUE(stream->Read(&ack));
+  for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), -1.0, 1e300}) {
+    pb::StatsReport report = Report("activator-0", 0, 0);
+    report.mutable_functions(0)->set_average_concurrency(bad);
+    ASSERT_TRUE(stream->Write(report));
+    ASSERT_TRUE(stream->Read(&ack)) << bad;
+    EXPECT_TRUE(ack.leader());
+  }
+  pb::StatsReport huge_queue = Report("activator-0", 0, 0);
+  huge_queue.mutable_functions(0)->set_queued(UINT32_MAX);
+  ASSERT_TRUE(stream->Write(huge_queue));
+  ASSERT_TRUE(stream->Read(&ack));
+  Samples s = stats_.SamplesFor({"default", "hello"});
+  EXPECT_EQ(s.queued, 2);  // the last good report's
+  ASSERT_EQ(s.concurrency.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.concurrency[0].concurrency, 4);
+  EXPECT_EQ(ReportsRejected(), 5);
+  EXPECT_EQ(ReportsSeen(), 1);
+
+  ASSERT_TRUE(stream->Write(Report("activator-0", 4, 0)));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(stats_.SamplesFor({"default", "hello"}).queued, 0);
+  EXPECT_EQ(ReportsSeen(), 2);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Wake for a name that is no Function records nothing and scales nothing.
+TEST_F(ServiceTest, WakeForAnUnknownNameCreatesNothing) {
+  scaler_.replicas["default/ghost"] = 0;  // even if something answered to it
+  EXPECT_EQ(Wake("default", "ghost").result(), pb::WakeResponse::NOT_FOUND);
+  EXPECT_EQ(scaler_.calls, 0);
+  EXPECT_EQ(scaler_.replicas["default/ghost"], 0);
+  EXPECT_EQ(stats_.Functions(), std::vector<FunctionKey>{});
+  EXPECT_FALSE(stats_.SamplesFor({"default", "ghost"}).last_request_time.has_value());
+  EXPECT_EQ(WakeResults(), std::vector<std::string>{"not_found"});
 }
 
 TEST_F(ServiceTest, NotLeaderAnswersLeaderFalseAndEndsTheStream) {

@@ -20,6 +20,13 @@ StatsReport Report(const std::string& activator, std::vector<FunctionLoad> loads
   return r;
 }
 
+StatsAggregator::Options Retention(Duration retention) {
+  StatsAggregator::Options options;
+  options.retention = retention;
+  options.activator_expiry = 5s;
+  return options;
+}
+
 FunctionLoad Load(const FunctionKey& key, double concurrency, uint32_t in_flight = 0, uint32_t queued = 0) {
   FunctionLoad l;
   l.function = key;
@@ -77,7 +84,7 @@ TEST(StatsAggregator, FunctionNotMentionedHasNothingPendingThere) {
 
 TEST(StatsAggregator, SilentActivatorExpiresButItsHistoryAndLastRequestStay) {
   ManualClock clock;
-  StatsAggregator agg(clock, {.retention = 60s, .activator_expiry = 5s});
+  StatsAggregator agg(clock, Retention(60s));
   FunctionLoad load = Load(kHello, 8, 3, 2);
   load.requests = 4;
   load.last_request_time = clock.WallNow();
@@ -100,7 +107,7 @@ TEST(StatsAggregator, SilentActivatorExpiresButItsHistoryAndLastRequestStay) {
 
 TEST(StatsAggregator, HistoryIsKeptForTheRetentionOnly) {
   ManualClock clock;
-  StatsAggregator agg(clock, {.retention = 10s, .activator_expiry = 5s});
+  StatsAggregator agg(clock, Retention(10s));
   for (int i = 0; i < 30; ++i) {
     agg.Ingest(Report("a", {Load(kHello, i)}));
     clock.Advance(1s);
@@ -112,17 +119,90 @@ TEST(StatsAggregator, HistoryIsKeptForTheRetentionOnly) {
   EXPECT_GE(s.concurrency.front().second, BucketOf(clock.Now()) - 10s);
 }
 
-TEST(StatsAggregator, LastRequestFromWallTimeAndClampedWhenAhead) {
+TEST(StatsAggregator, LastRequestAgeIsReadOnTheActivatorsOwnClock) {
+  struct Case {
+    std::string name;
+    Duration skew;  // the activator's clock minus ours
+  };
+  for (const Case& c : std::vector<Case>{{"in sync", 0s},
+                                         {"ten minutes ahead", 10min},
+                                         {"an hour behind", -1h},
+                                         {"a second ahead", 1s},
+                                         {"within the delivery tolerance behind", -1500ms}}) {
+    ManualClock clock;
+    StatsAggregator agg(clock);
+    FunctionLoad load = Load(kHello, 0);
+    StatsReport report = Report("a", {});
+    report.window_end = clock.WallNow() + c.skew;
+    load.last_request_time = *report.window_end - 30s;  // 30 s ago by its clock
+    report.functions = {load};
+    agg.Ingest(report);
+    // Skew within the tolerance moves the report's time (and so the
+    // arrival) by the skew; beyond it, not at all. Never into the future.
+    const Duration shift = (c.skew < 0s && c.skew >= -2s) ? c.skew : Duration::zero();
+    EXPECT_EQ(agg.SamplesFor(kHello).last_request_time, clock.Now() - 30s + shift) << c.name;
+  }
+}
+
+TEST(StatsAggregator, WithoutAReportTimeLastRequestIsReadOnOurClockAndClampedToNow) {
   ManualClock clock;
   StatsAggregator agg(clock);
   FunctionLoad load = Load(kHello, 0);
   load.last_request_time = clock.WallNow() - 30s;
   agg.Ingest(Report("a", {load}));
   EXPECT_EQ(agg.SamplesFor(kHello).last_request_time, clock.Now() - 30s);
-  // An activator whose clock runs ahead cannot put a request in the future.
   load.last_request_time = clock.WallNow() + 10min;
   agg.Ingest(Report("b", {load}));
   EXPECT_EQ(agg.SamplesFor(kHello).last_request_time, clock.Now());
+}
+
+// Samples land in the bucket of the second they were measured in, range
+// checked against our clock: never in the future, never more than
+// max_report_age in the past.
+TEST(StatsAggregator, SamplesAreBucketedByWhenTheyWereMeasured) {
+  struct Case {
+    std::string name;
+    Duration age;  // our wall clock minus the report's window_end
+    Duration bucket_back;
+  };
+  const std::vector<Case> cases = {
+      {"measured now", 0s, 0s},
+      {"delivered 1.2 s late", 1200ms, 1s},  // now is 0.5 s into its second
+      {"exactly the tolerance", 2s, 2s},
+      {"beyond the tolerance: a clock behind", 2001ms, 0s},
+      {"an hour behind", 1h, 0s},
+      {"ahead", -30s, 0s},
+  };
+  for (const Case& c : cases) {
+    ManualClock clock;
+    clock.Advance(500ms);
+    StatsAggregator agg(clock);
+    StatsReport report = Report("a", {Load(kHello, 3)});
+    report.window_end = clock.WallNow() - c.age;
+    agg.Ingest(report);
+    Samples s = agg.SamplesFor(kHello);
+    ASSERT_EQ(s.concurrency.size(), 1u) << c.name;
+    EXPECT_EQ(s.concurrency[0].second, BucketOf(clock.Now()) - c.bucket_back) << c.name;
+  }
+}
+
+TEST(StatsAggregator, UnknownFunctionsGetNoState) {
+  ManualClock clock;
+  StatsAggregator::Options options;
+  options.known = [](const FunctionKey& key) { return key == kHello; };
+  StatsAggregator agg(clock, options);
+  FunctionLoad other = Load(kOther, 5, 5, 5);
+  other.requests = 3;
+  other.last_request_time = clock.WallNow();
+  agg.Ingest(Report("a", {Load(kHello, 1, 1, 0), other}));
+  EXPECT_EQ(agg.Functions(), std::vector<FunctionKey>{kHello});
+  EXPECT_FALSE(agg.NoteRequest(kOther));
+  EXPECT_EQ(agg.Functions(), std::vector<FunctionKey>{kHello});
+  Samples s = agg.SamplesFor(kOther);
+  EXPECT_TRUE(s.concurrency.empty());
+  EXPECT_FALSE(s.last_request_time.has_value());
+  EXPECT_EQ(s.in_flight, 0);
+  EXPECT_TRUE(agg.NoteRequest(kHello));
 }
 
 TEST(StatsAggregator, RequestsInTheWindowCountEvenWithABehindClock) {
