@@ -101,7 +101,6 @@ int main(int argc, char** argv) {
 
   zs::controller::ControllerMetrics metrics;
   zs::controller::KubeEventRecorder events(**client, clock, "zeroscale-controller");
-  zs::autoscaler::StatsAggregator stats(clock);
   zs::controller::AutoscalerLoop* autoscaler_ptr = nullptr;
   zs::controller::FunctionController controller(
       **client, clock, metrics, events,
@@ -109,6 +108,13 @@ int main(int argc, char** argv) {
         return autoscaler_ptr != nullptr ? autoscaler_ptr->StatusOf(key) : std::nullopt;
       },
       {options.watch_namespace, options.activator_url, static_cast<int>(options.max_concurrent_reconciles)});
+  // Load and wake-ups of names that are no Function (deleted, never
+  // created) leave no state behind.
+  zs::autoscaler::StatsAggregator::Options stats_options;
+  stats_options.known = [&controller](const zs::autoscaler::FunctionKey& key) {
+    return controller.functions().Contains(key.String());
+  };
+  zs::autoscaler::StatsAggregator stats(clock, stats_options);
   zs::controller::AutoscalerLoop::Options loop_options;
   loop_options.tick = options.autoscaler_tick;
   zs::controller::AutoscalerLoop autoscaler(
@@ -118,6 +124,10 @@ int main(int argc, char** argv) {
       [&controller] { return controller.functions().List(); }, events, metrics,
       [&controller](const std::string& key) { controller.Enqueue(key); }, loop_options);
   autoscaler_ptr = &autoscaler;
+  // Per-Function autoscaler state lives and dies with the Function.
+  controller.functions().AddHandlers({nullptr, nullptr, [&autoscaler](const nlohmann::json& o) {
+                                        autoscaler.Forget(zs::kube::Informer::KeyOf(o));
+                                      }});
   controller.StartInformers();
 
   std::unique_ptr<zs::kube::LeaderElector> elector;
@@ -146,7 +156,8 @@ int main(int argc, char** argv) {
       // deadline even before on_stopped_leading has run.
       stats, autoscaler, [&leading, &elector] { return leading.load() && (!elector || elector->IsLeader()); },
       {[&metrics] { metrics.CountStatsReport(); },
-       [&metrics](const std::string& result) { metrics.CountWake(result); }});
+       [&metrics](const std::string& result) { metrics.CountWake(result); },
+       [&metrics] { metrics.CountRejectedStatsReport(); }});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),

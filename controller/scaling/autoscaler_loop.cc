@@ -61,7 +61,62 @@ void AutoscalerLoop::Run() {
 }
 
 void AutoscalerLoop::Tick() {
-  for (const json& fn : list_functions_()) DecideOne(fn);
+  std::set<std::string> listed;
+  for (const json& fn : list_functions_()) {
+    listed.insert(kube::Informer::KeyOf(fn));
+    DecideOne(fn);
+  }
+  Sweep(listed);
+}
+
+void AutoscalerLoop::Sweep(const std::set<std::string>& listed) {
+  // Anything held for a name the cache no longer has: a delete whose event
+  // was missed, or state a late report or decision made after Forget(). The
+  // cache is asked again, since a Function may have been created (and woken)
+  // after the list was taken.
+  std::vector<std::string> candidates;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, pf] : functions_state_) {
+      if (!listed.contains(key)) candidates.push_back(key);
+    }
+  }
+  for (const autoscaler::FunctionKey& fk : stats_.Functions()) {
+    const std::string key = fk.String();
+    if (!listed.contains(key)) candidates.push_back(key);
+  }
+  for (const std::string& key : candidates) {
+    if (!functions_(key)) Forget(key);
+  }
+}
+
+AutoscalerLoop::PerFunction& AutoscalerLoop::EntryLocked(const api::Function& fn) {
+  const std::string key = fn.metadata.Key();
+  PerFunction& pf = functions_state_[key];
+  if (pf.uid != fn.metadata.uid) {
+    // First sight, or the name now belongs to another incarnation: nothing
+    // the old one did (panic, idleness, arrivals) may steer the new one.
+    const bool recreated = !pf.uid.empty();
+    pf = PerFunction{};
+    pf.uid = fn.metadata.uid;
+    if (recreated) stats_.Forget({fn.metadata.namespace_, fn.metadata.name});
+  }
+  return pf;
+}
+
+void AutoscalerLoop::Forget(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash != std::string::npos) stats_.Forget({key.substr(0, slash), key.substr(slash + 1)});
+  std::lock_guard lock(mu_);
+  functions_state_.erase(key);
+}
+
+std::vector<std::string> AutoscalerLoop::TrackedFunctions() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> keys;
+  keys.reserve(functions_state_.size());
+  for (const auto& [key, pf] : functions_state_) keys.push_back(key);
+  return keys;
 }
 
 void AutoscalerLoop::DecideOne(const json& object) {
@@ -73,13 +128,19 @@ void AutoscalerLoop::DecideOne(const json& object) {
   std::optional<json> deployment = deployments_(key);
   if (!deployment) return;  // the reconciler has not created it yet
 
+  {
+    // First: a recreated Function's old load history goes before it is read.
+    std::lock_guard lock(mu_);
+    EntryLocked(fn);
+  }
   autoscaler::Samples samples = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
   samples.ready_replicas = Int32At(*deployment, "/status/readyReplicas");
   samples.current_desired = Int32At(*deployment, "/spec/replicas");
   const MonotonicTime now = clock_.Now();
 
   std::unique_lock lock(mu_);
-  PerFunction& pf = functions_state_[key];
+  PerFunction& pf = EntryLocked(fn);
+  const autoscaler::DecisionState state_before = pf.state;
   autoscaler::Decision decision =
       autoscaler::Decide(samples, fn.spec.scaling, pf.state, now, options_.tuning);
   pf.state = decision.state;
@@ -100,13 +161,35 @@ void AutoscalerLoop::DecideOne(const json& object) {
   lock.unlock();
 
   if (decision.desired != current) {
-    auto patched = client_.PatchScale(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name),
-                                      decision.desired, {"zeroscale-autoscaler"});
+    absl::Status patched;
+    if (decision.desired == 0) {
+      patched = ScaleToZero(fn, *deployment, samples, state_before);
+      if (absl::IsAborted(patched) || kube::IsConflict(patched)) {
+        // Not a failure: the decision was overtaken (a request, a Wake, any
+        // change to the Deployment). As if it had not been taken: the next
+        // tick decides again on what is now.
+        log::Info("scale to zero overtaken", {{"function", key}, {"why", Message(patched)}});
+        std::lock_guard relock(mu_);
+        if (auto it = functions_state_.find(key); it != functions_state_.end()) {
+          it->second.state = state_before;
+          it->second.status.desired_replicas = current;
+        }
+        return;
+      }
+    } else {
+      patched = client_
+                    .PatchScale(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name),
+                                decision.desired, {"zeroscale-autoscaler"})
+                    .status();
+      if (patched.ok()) {
+        std::lock_guard relock(mu_);
+        if (auto it = functions_state_.find(key); it != functions_state_.end()) it->second.zeroed = false;
+      }
+    }
     if (!patched.ok()) {
-      log::Warn("scale failed", {{"function", key}, {"error", Message(patched.status())}});
-      events_.Record(
-          fn, EventType::kWarning, "ScaleFailed",
-          Cat("scaling from ", current, " to ", decision.desired, ": ", patched.status().message()));
+      log::Warn("scale failed", {{"function", key}, {"error", Message(patched)}});
+      events_.Record(fn, EventType::kWarning, "ScaleFailed",
+                     Cat("scaling from ", current, " to ", decision.desired, ": ", patched.message()));
       return;
     }
     NoteScaled(fn, current, decision.desired,
@@ -116,7 +199,9 @@ void AutoscalerLoop::DecideOne(const json& object) {
   bool changed = false;
   {
     std::lock_guard relock(mu_);
-    const ScalingStatus& after = functions_state_[key].status;
+    auto it = functions_state_.find(key);
+    if (it == functions_state_.end()) return;  // forgotten meanwhile
+    const ScalingStatus& after = it->second.status;
     changed = after.active_reason != before.active_reason ||
               after.desired_replicas != before.desired_replicas ||
               after.last_scale_time != before.last_scale_time ||
@@ -127,13 +212,48 @@ void AutoscalerLoop::DecideOne(const json& object) {
   if (changed) enqueue_(key);
 }
 
+absl::Status AutoscalerLoop::ScaleToZero(const api::Function& fn, const json& deployment,
+                                         const autoscaler::Samples& decided_on,
+                                         const autoscaler::DecisionState& state_before) {
+  const std::string key = fn.metadata.Key();
+  std::shared_ptr<std::mutex> scale_mu;
+  {
+    std::lock_guard lock(mu_);
+    auto it = functions_state_.find(key);
+    if (it == functions_state_.end()) return absl::AbortedError("the Function was forgotten");
+    scale_mu = it->second.scale_mu;
+  }
+  std::lock_guard scale_lock(*scale_mu);
+  // Decide again on what is known now: a Wake notes its request before it
+  // takes this lock, and a report may have brought one since.
+  autoscaler::Samples fresh = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
+  fresh.ready_replicas = decided_on.ready_replicas;
+  fresh.current_desired = decided_on.current_desired;
+  if (autoscaler::Decide(fresh, fn.spec.scaling, state_before, clock_.Now(), options_.tuning).desired != 0) {
+    return absl::AbortedError("a request arrived after the decision");
+  }
+  // Conditioned on the Deployment the decision read: if anything changed it
+  // since (a Wake above all), the apiserver answers 409 and nothing is undone.
+  const json patch = {
+      {"metadata",
+       {{"resourceVersion", deployment.value(json::json_pointer("/metadata/resourceVersion"), "")}}},
+      {"spec", {{"replicas", 0}}}};
+  auto patched = client_.Patch(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name).Sub("scale"),
+                               kube::PatchType::kMerge, patch, {"zeroscale-autoscaler"});
+  if (!patched.ok()) return patched.status();
+  std::lock_guard lock(mu_);
+  if (auto it = functions_state_.find(key); it != functions_state_.end()) it->second.zeroed = true;
+  return absl::OkStatus();
+}
+
 void AutoscalerLoop::NoteScaled(const api::Function& fn, int32_t from, int32_t to, const std::string& why) {
   const std::string key = fn.metadata.Key();
   {
     std::lock_guard lock(mu_);
-    PerFunction& pf = functions_state_[key];
-    pf.status.last_scale_time = clock_.WallNow();
-    pf.status.desired_replicas = to;
+    auto it = functions_state_.find(key);
+    if (it == functions_state_.end()) return;  // forgotten meanwhile: nothing to report on
+    it->second.status.last_scale_time = clock_.WallNow();
+    it->second.status.desired_replicas = to;
   }
   metrics_.CountScale(fn.metadata.namespace_, fn.metadata.name, to > from ? "up" : "down");
   events_.Record(fn, EventType::kNormal, to > from ? "ScaledUp" : "ScaledDown",
@@ -151,14 +271,26 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   if (!object) return WakeResult::kNotFound;
   auto fn = api::DecodeFunction(*object);
   if (!fn.ok()) return fn.status();
+  std::shared_ptr<std::mutex> scale_mu;
+  {
+    std::lock_guard lock(mu_);
+    scale_mu = EntryLocked(*fn).scale_mu;
+  }
+  // Not while a zero patch of this Function is being decided or sent.
+  std::lock_guard scale_lock(*scale_mu);
+  bool zeroed = false;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = functions_state_.find(key); it != functions_state_.end()) zeroed = it->second.zeroed;
+  }
   // The arrival itself is noted by the gRPC service before it calls us.
   // Conditional on spec.replicas == 0 through the resourceVersion: the patch
   // fails with a conflict if anything changed the Deployment since we read
   // it, so a stale read can never scale a running function down. (A JSON
   // patch "test" cannot do it: autoscaling/v1 Scale omits replicas: 0.)
-  // The cache is tried first (no extra round trip); on a conflict, a fresh
-  // read decides.
-  std::optional<json> cached = deployments_(key);
+  // The cache is tried first (no extra round trip) unless our own patch to 0
+  // may not have reached it yet; on a conflict, a fresh read decides.
+  std::optional<json> cached = zeroed ? std::nullopt : deployments_(key);
   bool scaled = false;
   for (int attempt = 0; attempt < 3 && !scaled; ++attempt) {
     json scale;
@@ -185,11 +317,14 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   if (!scaled) return absl::AbortedError(Cat("waking ", key, ": the Deployment kept changing"));
   {
     std::lock_guard lock(mu_);
-    PerFunction& pf = functions_state_[key];
-    // The next decision must not undo the wake before the request lands.
-    pf.state.scaled_to_zero_at.reset();
-    pf.status.active_reason = "Queued";
-    pf.status.active_message = "woken from zero by a request";
+    if (auto it = functions_state_.find(key); it != functions_state_.end()) {
+      PerFunction& pf = it->second;
+      // The next decision must not undo the wake before the request lands.
+      pf.state.scaled_to_zero_at.reset();
+      pf.zeroed = false;
+      pf.status.active_reason = "Queued";
+      pf.status.active_message = "woken from zero by a request";
+    }
   }
   NoteScaled(*fn, 0, 1, "woken by a request");
   return WakeResult::kScaled;

@@ -9,20 +9,38 @@
 // scale, Active reason) for the reconciler, which is status's one writer,
 // and enqueues the Function there when that changes.
 //
+// The race with scale-to-zero: the patch to 0 carries the resourceVersion of
+// the Deployment the decision read (a Deployment changed since, e.g. by a
+// Wake, makes it fail with a conflict: the next tick decides again), and it
+// is serialised with Wake per Function: under that Function's scale lock the
+// decision is taken again on fresh samples (a Wake notes its request before
+// it takes the lock), and a Wake that follows a zero patch reads the Scale
+// fresh instead of trusting a cache that may not show the 0 yet.
+//
+// Per-Function state lives and dies with the Function: Forget() on deletion
+// (wired to the Function informer), a sweep every tick for anything the cache
+// no longer has, and a Function recreated under the same name (another uid)
+// starts fresh, its load history included.
+//
 // Lifecycle: construct; Start() when this replica leads (own thread); Stop()
 // once, when it stops leading: it returns after the loop ended and any Wake()
 // in flight finished, and later Wake()s are refused, so nothing scales once
 // Stop() returned. Tick() and Wake() are public for tests.
-// Thread-safety: Wake(), StatusOf() and Tick() may run concurrently.
+// Thread-safety: Wake(), StatusOf(), Forget() and Tick() may run
+// concurrently. Lock order: a Function's scale lock, then mu_, then the
+// StatsAggregator's.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -67,13 +85,37 @@ class AutoscalerLoop final : public autoscaler::Scaler {
 
   std::optional<ScalingStatus> StatusOf(const std::string& key) const;
 
+  // The Function was deleted: frees its decision state, status and load
+  // history. Safe to call for a key never seen.
+  void Forget(const std::string& key);
+  // Functions with per-Function state here (tests: what is freed).
+  std::vector<std::string> TrackedFunctions() const;
+
  private:
   struct PerFunction {
+    // The incarnation this state belongs to.
+    std::string uid;
     autoscaler::DecisionState state;
     ScalingStatus status;
+    // Serialises this Function's zero patch with Wake. Shared: Forget() may
+    // erase the entry while a patch holds the lock.
+    std::shared_ptr<std::mutex> scale_mu = std::make_shared<std::mutex>();
+    // Our last replica write was a successful patch to 0 and the informer's
+    // copy did not show a 0 since: Wake reads the Scale fresh meanwhile.
+    bool zeroed = false;
   };
   void Run();
   void DecideOne(const nlohmann::json& function_object);
+  // The entry of this incarnation of `fn`; a different uid (recreated under
+  // the same name) starts fresh and drops the name's load history.
+  PerFunction& EntryLocked(const api::Function& fn);
+  // The conditional, serialised patch to 0 (see the class comment). Aborted
+  // when the fresh decision is no longer 0; Conflict when the Deployment
+  // changed since `deployment` was read.
+  absl::Status ScaleToZero(const api::Function& fn, const nlohmann::json& deployment,
+                           const autoscaler::Samples& decided_on,
+                           const autoscaler::DecisionState& state_before);
+  void Sweep(const std::set<std::string>& listed);
   void NoteScaled(const api::Function& fn, int32_t from, int32_t to, const std::string& why);
 
   kube::KubeClient& client_;

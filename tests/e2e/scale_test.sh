@@ -7,6 +7,8 @@
 #   - idle, it returns to zero replicas after scaleToZeroAfterSeconds, not before;
 #   - a burst of N concurrent requests from zero scales it beyond one replica,
 #     every response is 200, and the metrics' totals equal the requests sent;
+#   - after the burst it returns to zero scaleToZeroAfterSeconds after its
+#     last request, not a panic window later (idle wins over panic);
 #   - every invocation has a billing line, with a unique request_id, and
 #     the activator counts the lines it wrote (none dropped);
 #   - a real Prometheus scraped both all along (issue 7): promtool accepts
@@ -129,6 +131,7 @@ done
 ) &
 watcher=$!
 clients=()
+burst_start_ms=$(date +%s%3N)
 for part in 1 2; do
   curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max 300 -m 120 -w '%{http_code}\n' \
     -K "$ZS_TEST_TMP/burst$part.cfg" >"$ZS_TEST_TMP/burst$part.codes" &
@@ -144,6 +147,13 @@ say "burst: $ok of $total answered 200; codes: $(sort "$ZS_TEST_TMP/burst.codes"
 check "every burst request answered" [ "$total" -eq "$burst" ]
 check "every burst response is 200" [ "$ok" -eq "$burst" ]
 check "the burst scaled beyond one replica (max $max_replicas)" [ "$max_replicas" -gt 1 ]
+# Idle means idle: the burst's last request arrived after it was sent, so
+# zero comes at least scaleToZeroAfterSeconds after the burst started; and
+# no panic window later (panic used to hold the replicas for 60 s).
+wait_for $((idle_seconds + 60)) "after the burst, back to zero replicas" jp_is deployment/echo '{.spec.replicas}' 0
+zero_after_burst_ms=$(($(date +%s%3N) - burst_start_ms))
+check "back to zero after the burst no sooner than scaleToZeroAfterSeconds (${zero_after_burst_ms} ms)" [ "$zero_after_burst_ms" -ge $((idle_seconds * 1000)) ]
+check "back to zero after the burst within scaleToZeroAfterSeconds + 10 s, not a panic window (${zero_after_burst_ms} ms)" [ "$zero_after_burst_ms" -le $(((idle_seconds + 10) * 1000)) ]
 wait_for 10 "invocation counter settles" bash -c "(( \$(curl -sf 127.0.0.1:$am_port/metrics | awk 'index(\$0, \"zeroscale_invocations_total{\") == 1 {s += \$NF} END {printf \"%d\", s}') == $before + $burst ))"
 after=$(metric 'zeroscale_invocations_total{')
 check "invocations_total grew by exactly the burst ($before -> $after)" [ $((after - before)) -eq "$burst" ]

@@ -282,6 +282,10 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::PatchLocked(const ResourceRef& re
   nlohmann::json merged = it->second;
   if (ref.subresource == "scale") {
     merged["spec"]["replicas"] = patch.value("spec", nlohmann::json::object()).value("replicas", 0);
+    // As the apiserver: a resourceVersion in the patch is a precondition.
+    if (patch.contains("metadata") && patch["metadata"].contains("resourceVersion")) {
+      merged["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"];
+    }
     ResourceRef main = ref.Sub("");
     absl::StatusOr<nlohmann::json> written = WriteLocked(main, merged);
     if (!written.ok()) return written;

@@ -6,7 +6,8 @@
 // create, optimistic concurrency (409 Conflict on a stale resourceVersion,
 // 409 AlreadyExists), merge patches (RFC 7386), the status subresource (PUT/
 // PATCH .../status change only .status; a main PUT keeps the old .status),
-// the scale subresource (spec.replicas), deletes with preconditions, list with
+// the scale subresource (spec.replicas; a resourceVersion in a scale patch
+// is a precondition, as on the apiserver), deletes with preconditions, list with
 // equality label selectors and metadata.name/metadata.namespace/spec.nodeName
 // field selectors, and watches that replay history after a resourceVersion
 // and then block for new events. Server-side apply is modelled as
