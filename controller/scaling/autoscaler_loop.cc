@@ -140,6 +140,8 @@ void AutoscalerLoop::DecideOne(const json& object) {
 
   std::unique_lock lock(mu_);
   PerFunction& pf = EntryLocked(fn);
+  // The informer shows our patch to 0 now: Wake may trust it again.
+  if (pf.zeroed && samples.current_desired == 0) pf.zeroed = false;
   const autoscaler::DecisionState state_before = pf.state;
   autoscaler::Decision decision =
       autoscaler::Decide(samples, fn.spec.scaling, pf.state, now, options_.tuning);
