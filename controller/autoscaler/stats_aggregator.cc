@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "controller/autoscaler/decide.h"
 
 namespace zs::autoscaler {
 
-StatsAggregator::StatsAggregator(Clock& clock, Options options) : clock_(clock), options_(options) {}
+StatsAggregator::StatsAggregator(Clock& clock, Options options)
+    : clock_(clock), options_(std::move(options)) {}
 
 bool StatsAggregator::LiveLocked(const std::string& activator_id, MonotonicTime now) const {
   auto it = last_seen_.find(activator_id);
