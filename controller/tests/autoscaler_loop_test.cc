@@ -128,7 +128,6 @@ TEST_F(AutoscalerLoopTest, NoWakeAfterStop) {
   EXPECT_EQ(Replicas(), 0);
 }
 
-
 class RecordingEvents : public EventRecorder {
  public:
   void Record(const api::Function&, EventType type, const std::string& reason, const std::string&) override {
