@@ -23,8 +23,8 @@
 #include <boost/beast/http/write.hpp>
 
 #include "activator/errors.h"
-#include "activator/headers.h"
-#include "activator/lookup.h"
+#include "activator/http/headers.h"
+#include "activator/admission/lookup.h"
 #include "common/http/admin_server.h"
 #include "common/log.h"
 #include "common/strings.h"

@@ -31,11 +31,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "activator/buffer.h"
-#include "activator/catalog.h"
-#include "activator/forward.h"
-#include "activator/meter.h"
-#include "activator/parse.h"
+#include "activator/admission/buffer.h"
+#include "activator/admission/catalog.h"
+#include "activator/http/forward.h"
+#include "activator/metering/meter.h"
+#include "activator/http/parse.h"
 #include "common/clock.h"
 
 namespace zs::activator {

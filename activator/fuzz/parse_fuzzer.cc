@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "activator/parse.h"
+#include "activator/http/parse.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const zs::activator::ParseLimits kLimits{512, 4096};

@@ -1,4 +1,4 @@
-#include "activator/balancer.h"
+#include "activator/admission/balancer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "activator/billing.h"
+#include "activator/metering/billing.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "activator/buffer.h"
+#include "activator/admission/buffer.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 
 #include <prometheus/registry.h>
 
-#include "activator/metrics.h"
+#include "activator/metering/metrics.h"
 
 #include <nlohmann/json.hpp>
 

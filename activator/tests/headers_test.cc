@@ -1,10 +1,10 @@
-#include "activator/headers.h"
+#include "activator/http/headers.h"
 
 #include <gtest/gtest.h>
 
 #include <regex>
 
-#include "activator/parse.h"
+#include "activator/http/parse.h"
 
 namespace zs::activator {
 namespace {

@@ -1,4 +1,4 @@
-#include "activator/kube_sources.h"
+#include "activator/sources/kube_sources.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "activator/prober.h"
+#include "activator/sources/prober.h"
 #include "common/kube/resource.h"
 #include "common/kube/testing/fake_kube_client.h"
 

@@ -1,4 +1,4 @@
-#include "activator/load_tracker.h"
+#include "activator/metering/load_tracker.h"
 
 #include <gtest/gtest.h>
 

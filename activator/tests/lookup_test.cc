@@ -1,4 +1,4 @@
-#include "activator/lookup.h"
+#include "activator/admission/lookup.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The meter's bookkeeping: memory billed, request ids in billing records, and
 // per-Function state that lives and dies with the catalog's Functions.
-#include "activator/meter.h"
+#include "activator/metering/meter.h"
 
 #include <gtest/gtest.h>
 
@@ -15,10 +15,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "activator/catalog.h"
-#include "activator/function_config.h"
-#include "activator/load_tracker.h"
-#include "activator/metrics.h"
+#include "activator/admission/catalog.h"
+#include "activator/admission/function_config.h"
+#include "activator/metering/load_tracker.h"
+#include "activator/metering/metrics.h"
 
 namespace zs::activator {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "activator/parse.h"
+#include "activator/http/parse.h"
 
 namespace zs::activator {
 namespace {

@@ -20,16 +20,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "activator/billing.h"
-#include "activator/buffer.h"
-#include "activator/catalog.h"
-#include "activator/endpoints.h"
-#include "activator/load_tracker.h"
-#include "activator/meter.h"
-#include "activator/metrics.h"
+#include "activator/metering/billing.h"
+#include "activator/admission/buffer.h"
+#include "activator/admission/catalog.h"
+#include "activator/admission/endpoints.h"
+#include "activator/metering/load_tracker.h"
+#include "activator/metering/meter.h"
+#include "activator/metering/metrics.h"
 #include "activator/proxy.h"
 #include "activator/tests/fake_upstream.h"
-#include "activator/waker.h"
+#include "activator/admission/waker.h"
 #include "common/clock.h"
 
 namespace zs::activator::testing {

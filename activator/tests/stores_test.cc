@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "activator/catalog.h"
-#include "activator/endpoints.h"
+#include "activator/admission/catalog.h"
+#include "activator/admission/endpoints.h"
 
 namespace zs::activator {
 namespace {

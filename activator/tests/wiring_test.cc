@@ -8,9 +8,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "activator/proto_convert.h"
-#include "activator/static_config.h"
-#include "activator/stats_client.h"
+#include "activator/sources/proto_convert.h"
+#include "activator/sources/static_config.h"
+#include "activator/sources/stats_client.h"
 #include "activator/tests/proxy_fixture.h"
 
 namespace zs::activator {

@@ -1,0 +1,79 @@
+// Stage 4, forward: relays one admitted request to its replica and the
+// response back, streaming both bodies through fixed buffers (never holding a
+// body whole), and enforcing the Function's execution timeout.
+//
+// The timeout runs from the start of the forward (connect included) to the
+// last response byte, and covers relaying the request body and writing the
+// response to the client: the whole exchange must fit in timeoutSeconds.
+// Past it, a client that got no response head yet gets 504, otherwise its
+// connection is closed; either way the replica connection is closed, never
+// pooled.
+//
+// A connect that fails (refused, unreachable, timed out) reports
+// connect_failed with nothing sent and nothing read from the client, so the
+// caller may retry on another replica. A pooled connection that turns out to
+// be dead before any response byte is retried once on a fresh connection when
+// no request body byte was consumed yet.
+//
+// Runs on the calling connection's worker thread; uses that worker's pool.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "activator/admission/endpoints.h"
+#include "activator/errors.h"
+#include "activator/http/http_types.h"
+#include "activator/http/upstream_pool.h"
+#include "common/clock.h"
+
+namespace zs::activator {
+
+struct ForwardSettings {
+  Duration connect_timeout = std::chrono::seconds(3);
+  // Each direction relays through one buffer of this size.
+  size_t relay_buffer_bytes = size_t{32} * 1024;
+};
+
+// The client side of the exchange: its stream, read buffer and the parser
+// holding the (already rewritten) request head.
+struct ClientExchange {
+  boost::beast::tcp_stream& stream;
+  boost::beast::flat_buffer& buffer;
+  RequestParser& parser;
+  std::string_view request_id;
+  unsigned version = 11;
+  bool head_request = false;
+  // Whether the client asked for keep-alive.
+  bool keep_alive = true;
+  // Set when the proxy starts draining: the response then says close.
+  const std::atomic<bool>* draining = nullptr;
+  // The client sent Expect: 100-continue; set once the interim response went out.
+  bool expect_continue = false;
+  bool continue_sent = false;
+};
+
+struct ForwardResult {
+  // Nothing was sent and nothing consumed: the caller may try another replica.
+  bool connect_failed = false;
+  ProxyError error = ProxyError::kNone;
+  // Status of the response head sent to the client; 0 if none was.
+  int status = 0;
+  bool response_started = false;
+  // The client connection may serve another request.
+  bool client_reusable = false;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
+boost::asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& client,
+                                              const EndpointSlot& endpoint, Duration timeout,
+                                              const ForwardSettings& settings, const Clock& clock);
+
+}  // namespace zs::activator

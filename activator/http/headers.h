@@ -1,0 +1,38 @@
+// Part of stage 4, forward: how a request head is rewritten on its way to a
+// replica and a response head on its way back. Pure functions over Beast
+// messages, shared by the proxy and the request-parsing fuzz target.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "activator/http/http_types.h"
+#include "activator/admission/lookup.h"
+
+namespace zs::activator {
+
+// X-Request-Id: a client's value is kept when it is 1..128 visible ASCII
+// characters; otherwise a new UUIDv4-formatted id.
+std::string RequestIdFor(std::string_view client_value);
+std::string NewRequestId();
+
+// Rewrites the client's request head for the replica: origin-form target
+// from the route, hop-by-hop fields (Connection and what it names,
+// Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect) removed,
+// X-Forwarded-For appended with `client_ip`, X-Forwarded-Proto ("http") and
+// X-Forwarded-Host (the Host) set unless present, X-Request-Id set, HTTP/1.1
+// keep-alive. Transfer-Encoding/Content-Length stay: the body is relayed with
+// the framing it came with.
+void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
+                            std::string_view request_id);
+
+// Rewrites the replica's response head for the client: hop-by-hop fields
+// removed, X-Request-Id set, the client's HTTP version; when the client
+// speaks HTTP/1.0 a chunked body is sent close-delimited instead. Returns
+// whether the client connection may stay open after this response (the
+// caller's wish `keep_alive`, unless the framing forbids it); the head says
+// so in its Connection field.
+bool PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
+                           bool keep_alive);
+
+}  // namespace zs::activator

@@ -1,0 +1,94 @@
+#include "activator/http/upstream_pool.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace zs::activator {
+
+UpstreamPool::UpstreamPool(Options options, const Clock& clock) : options_(options), clock_(clock) {}
+
+bool UpstreamPool::LooksOpen(boost::beast::tcp_stream& stream) {
+  char byte;
+  const ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // Nothing to read is the healthy case; EOF, an error or stray bytes (a
+  // response nobody asked for) all make the connection unusable.
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& address) {
+  auto it = idle_.find(address);
+  if (it == idle_.end()) return std::nullopt;
+  auto& stack = it->second;
+  const MonotonicTime now = clock_.Now();
+  while (!stack.empty()) {
+    Idle& top = stack.back();
+    const Duration idle_for = now - top.since;
+    // A connection idle for under a second is taken without the peek (a
+    // syscall per request); a replica closing it that soon is rare, and a
+    // bodiless request is retried on a fresh connection if it did.
+    if (idle_for < options_.idle_timeout && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
+      std::optional<boost::beast::tcp_stream> out(std::move(top.stream));
+      stack.pop_back();
+      if (stack.empty()) idle_.erase(it);
+      return out;
+    }
+    boost::system::error_code ignored;
+    top.stream.socket().close(ignored);
+    stack.pop_back();
+  }
+  idle_.erase(it);
+  return std::nullopt;
+}
+
+void UpstreamPool::Put(const std::string& address, boost::beast::tcp_stream stream) {
+  auto& stack = idle_[address];
+  if (stack.size() >= options_.max_idle_per_endpoint) {
+    boost::system::error_code ignored;
+    stream.socket().close(ignored);
+    return;
+  }
+  stream.expires_never();
+  stack.push_back(Idle{std::move(stream), clock_.Now()});
+}
+
+void UpstreamPool::Sweep() {
+  const MonotonicTime now = clock_.Now();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& stack = it->second;
+    std::vector<Idle> kept;
+    kept.reserve(stack.size());
+    for (auto& idle : stack) {
+      if (now - idle.since < options_.idle_timeout && LooksOpen(idle.stream)) {
+        kept.push_back(std::move(idle));
+      } else {
+        boost::system::error_code ignored;
+        idle.stream.socket().close(ignored);
+      }
+    }
+    if (kept.empty()) {
+      it = idle_.erase(it);
+    } else {
+      stack = std::move(kept);
+      ++it;
+    }
+  }
+}
+
+void UpstreamPool::Clear() {
+  for (auto& [address, stack] : idle_) {
+    for (auto& idle : stack) {
+      boost::system::error_code ignored;
+      idle.stream.socket().close(ignored);
+    }
+  }
+  idle_.clear();
+}
+
+size_t UpstreamPool::idle() const {
+  size_t n = 0;
+  for (const auto& [address, stack] : idle_) n += stack.size();
+  return n;
+}
+
+}  // namespace zs::activator

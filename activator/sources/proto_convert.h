@@ -1,0 +1,23 @@
+// The one place where protobuf meets the activator's domain types
+// (STYLE.md principle 9): load reports out, wake requests out, wake results in.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "activator/admission/function_config.h"
+#include "activator/metering/load_tracker.h"
+#include "proto/zeroscale.pb.h"
+
+namespace zs::activator {
+
+zeroscale::v1alpha1::StatsReport ToProto(const LoadReport& report);
+// The inverse, for tests and tools.
+LoadReport FromProto(const zeroscale::v1alpha1::StatsReport& report);
+
+zeroscale::v1alpha1::WakeRequest ToWakeRequest(const FunctionKey& key, const std::string& activator_id);
+// SCALED and ALREADY_ACTIVE are success; NOT_LEADER is Unavailable (retry
+// against the leader), NOT_FOUND is NotFound, anything else Unknown.
+absl::Status WakeResultToStatus(const zeroscale::v1alpha1::WakeResponse& response);
+
+}  // namespace zs::activator
