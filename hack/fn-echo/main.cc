@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   int64_t port = EnvInt("PORT", 8080);
   int64_t threads = EnvInt("THREADS", 2);
   int64_t startup_delay_ms = EnvInt("STARTUP_DELAY_MS", 0);
+  int64_t keepalive_timeout_ms = EnvInt("KEEPALIVE_TIMEOUT_MS", 120'000);
+  bool announce_keepalive = EnvInt("ANNOUNCE_KEEPALIVE", 0) != 0;
   std::string address = EnvString("ADDRESS", "0.0.0.0");
   std::string pod = EnvString("POD_NAME", "");
   if (pod.empty()) pod = EnvString("HOSTNAME", "");
@@ -46,6 +48,10 @@ int main(int argc, char** argv) {
   flags.Int("startup-delay-ms", &startup_delay_ms,
             "wait this long before listening, to mimic a slow cold start (env STARTUP_DELAY_MS)");
   flags.String("pod", &pod, "name reported as \"pod\" (env POD_NAME or HOSTNAME)");
+  flags.Int("keepalive-timeout-ms", &keepalive_timeout_ms,
+            "close keep-alive connections idle this long (env KEEPALIVE_TIMEOUT_MS; Node.js uses 5000)");
+  flags.Bool("announce-keepalive", &announce_keepalive,
+             "send Keep-Alive: timeout=N with responses, as Node.js does (env ANNOUNCE_KEEPALIVE=1)");
   auto outcome = flags.Parse(argc, argv);
   if (!outcome.ok()) {
     std::cerr << "fn-echo: " << outcome.status().message() << "\n";
@@ -74,8 +80,12 @@ int main(int argc, char** argv) {
     if (sig > 0) return 0;  // told to stop before we ever listened
   }
 
-  zs::fnecho::Server server(
-      {.address = address, .port = static_cast<int>(port), .threads = static_cast<int>(threads), .pod = pod});
+  zs::fnecho::Server server({.address = address,
+                             .port = static_cast<int>(port),
+                             .threads = static_cast<int>(threads),
+                             .pod = pod,
+                             .keepalive_timeout = std::chrono::milliseconds(keepalive_timeout_ms),
+                             .announce_keepalive = announce_keepalive});
   if (auto status = server.Start(); !status.ok()) {
     zs::log::Error("cannot listen", {{"error", std::string(status.message())}});
     return 1;

@@ -39,7 +39,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr std::size_t kChunk = std::size_t{16} * 1024;
-constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr char kHello[] = "hello from fn-echo\n";
 
 std::optional<int64_t> ToInt(std::string_view text) {
@@ -120,6 +119,8 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   int bound_port = 0;
   std::atomic<int> in_flight{0};
+  std::atomic<int> peak_in_flight{0};
+  std::atomic<int64_t> requests{0};
 
   std::mutex mu;
   bool shutting_down = false;                                   // guarded by mu
@@ -162,17 +163,23 @@ awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     beast::error_code ec;
     conn->idle = true;
     if (conn->draining) break;
-    conn->stream.expires_after(kIdleTimeout);
+    conn->stream.expires_after(options.keepalive_timeout);
     co_await http::async_read_header(conn->stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
     conn->idle = false;
     if (ec) break;  // closed, timed out, cancelled by Shutdown, or malformed
     conn->stream.expires_never();
     bool keep_alive = false;
-    in_flight.fetch_add(1);
+    const int now_in_flight = in_flight.fetch_add(1) + 1;
+    requests.fetch_add(1);
+    int peak = peak_in_flight.load();
+    while (now_in_flight > peak && !peak_in_flight.compare_exchange_weak(peak, now_in_flight)) {
+    }
     try {
       co_await Handle(*conn, buffer, parser, &keep_alive);
-    } catch (const boost::system::system_error&) {
-      keep_alive = false;  // the peer went away mid-response
+    } catch (const std::exception&) {
+      // The peer went away mid-response, or the request could not be
+      // described: never leave the connection open without an answer.
+      keep_alive = false;
     }
     in_flight.fetch_sub(1);
     if (!keep_alive || conn->draining) break;
@@ -206,7 +213,8 @@ std::string Server::Impl::Describe(const http::request_parser<http::buffer_body>
       {"body_bytes", body_bytes},
       {"pod", options.pod},
   };
-  return out.dump() + "\n";
+  // Field values may carry obs-text (bytes 0x80-0xFF, valid HTTP, not UTF-8).
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 awaitable<void> Server::Impl::Handle(Connection& conn, beast::flat_buffer& buffer,
@@ -329,7 +337,22 @@ awaitable<void> Server::Impl::Handle(Connection& conn, beast::flat_buffer& buffe
     res.set(http::field::content_type, "application/json");
     res.body() = Describe(req, path, query, body_bytes);
   }
+  if (path == "/stats") {
+    res.set(http::field::content_type, "application/json");
+    // In flight besides this request.
+    res.body() = nlohmann::json{{"in_flight", in_flight.load() - 1},
+                                {"peak_in_flight", peak_in_flight.load()},
+                                {"requests", requests.load()}}
+                     .dump() +
+                 "\n";
+  }
   res.keep_alive(*keep_alive);
+  if (*keep_alive && options.announce_keepalive) {
+    res.set(http::field::keep_alive,
+            "timeout=" +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(options.keepalive_timeout).count()));
+  }
   res.prepare_payload();
   if (head) {
     http::response_serializer<http::string_body> sr{res};
@@ -370,6 +393,7 @@ absl::Status Server::Start() {
 
 int Server::port() const { return impl_->bound_port; }
 int Server::in_flight() const { return impl_->in_flight.load(); }
+int Server::peak_in_flight() const { return impl_->peak_in_flight.load(); }
 
 void Server::Shutdown() {
   std::vector<std::shared_ptr<Connection>> connections;

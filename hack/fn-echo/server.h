@@ -8,6 +8,12 @@
 //   ?status=N    | X-Status: N     answer with status N
 //   ?bytes=N     | X-Bytes: N      answer with an N-byte body, streamed
 //   ?echo=1      | X-Echo: 1       stream the request body back
+// `GET /stats` answers {"in_flight" (besides itself), "peak_in_flight",
+// "requests"} (for tests that check what a replica saw at once).
+//
+// Every valid request gets an answer: bytes that are not UTF-8 (obs-text in
+// a field value) are replaced in the JSON description; a request that cannot
+// be answered closes the connection.
 //
 // Lifecycle: construct, Start() (binds and serves on its own threads),
 // Shutdown() (stop accepting, close idle keep-alive connections, let
@@ -17,6 +23,7 @@
 // port() from any thread after Start().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +38,10 @@ struct Options {
   int threads = 2;
   // Reported as "pod" in echo responses ($HOSTNAME or $POD_NAME).
   std::string pod;
+  // How long an idle keep-alive connection stays open (Node.js: 5 s).
+  std::chrono::milliseconds keepalive_timeout{120'000};
+  // Announce it in a `Keep-Alive: timeout=N` response field, as Node.js does.
+  bool announce_keepalive = false;
 };
 
 class Server {
@@ -52,6 +63,8 @@ class Server {
   // Requests read but not yet fully answered; lets tests wait for a request
   // to be in flight without sleeping.
   int in_flight() const;
+  // The most requests ever in flight at once (GET /stats reports it too).
+  int peak_in_flight() const;
 
  private:
   struct Impl;

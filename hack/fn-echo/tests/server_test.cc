@@ -176,6 +176,52 @@ TEST(FnEcho, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+// A valid field value with obs-text (bytes 0x80-0xFF, not UTF-8) used to make
+// the JSON description throw and leave the connection open with no answer.
+TEST_F(FnEchoTest, AnswersObsTextHeaderValues) {
+  Reply r = Fetch(server_.port(), "/x", http::verb::get, "", {{"X-Latin1", "caf\xe9 cr\xe8me"}});
+  ASSERT_EQ(r.status, 200);
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["headers"]["x-latin1"].get<std::string>().substr(0, 3), "caf");
+}
+
+TEST_F(FnEchoTest, StatsReportPeakInFlight) {
+  auto slow = std::async(std::launch::async, [&] { return Fetch(server_.port(), "/?delay_ms=300"); });
+  auto slow2 = std::async(std::launch::async, [&] { return Fetch(server_.port(), "/?delay_ms=300"); });
+  ASSERT_TRUE(PollUntil([&] { return server_.in_flight() == 2; }));
+  EXPECT_EQ(slow.get().status, 200);
+  EXPECT_EQ(slow2.get().status, 200);
+  Reply r = Fetch(server_.port(), "/stats");
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["peak_in_flight"].get<int>(), 2);
+  EXPECT_EQ(server_.peak_in_flight(), 2);
+}
+
+TEST(FnEcho, IdleKeepAliveConnectionsCloseAfterTheTimeoutAndAnnounceIt) {
+  Options options = LocalOptions(1);
+  options.keepalive_timeout = 300ms;
+  options.announce_keepalive = true;
+  Server server(options);
+  ASSERT_TRUE(server.Start().ok());
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())));
+  http::request<http::empty_body> req{http::verb::get, "/x", 11};
+  req.set(http::field::host, "x");
+  http::write(socket, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  EXPECT_EQ(res[http::field::keep_alive], "timeout=0");
+  const auto start = RealClock::Get().Now();
+  char byte;
+  boost::system::error_code ec;
+  socket.read_some(asio::buffer(&byte, 1), ec);  // blocks until the server closes
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_GE(RealClock::Get().Now() - start, 250ms);
+}
+
 // The real binary: PORT=0 prints the bound port in its start line; SIGTERM
 // exits 0.
 TEST(FnEchoBinary, StartsOnPortZeroAndExitsOnSigterm) {
