@@ -6,7 +6,7 @@
 namespace zs::activator {
 namespace {
 
-constexpr std::array<ErrorSpec, 11> kTable = {{
+constexpr std::array<ErrorSpec, 12> kTable = {{
     {ProxyError::kNone, 200, "", "", false},
     {ProxyError::kUnknownFunction, 404, "", "function not found", false},
     {ProxyError::kBadRequest, 400, "bad_request", "malformed request", false},
@@ -18,7 +18,8 @@ constexpr std::array<ErrorSpec, 11> kTable = {{
     {ProxyError::kShuttingDown, 503, "queue_timeout", "activator is shutting down", true},
     {ProxyError::kExecTimeout, 504, "exec_timeout", "invocation exceeded timeoutSeconds", false},
     {ProxyError::kUpstreamError, 502, "upstream_error", "function replica failed", false},
-    {ProxyError::kClientClosed, 499, "", "client closed the connection", false},
+    {ProxyError::kClientClosed, 499, "client_closed", "client closed the connection", false},
+    {ProxyError::kNotImplemented, 501, "bad_request", "transfer coding not implemented", false},
 }};
 
 // The table is indexed by the enum; keep them in step at compile time.

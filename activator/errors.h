@@ -28,6 +28,7 @@ enum class ProxyError : uint8_t {
   kExecTimeout,      // 504 the invocation ran past timeoutSeconds
   kUpstreamError,    // 502 the replica reset, closed or sent garbage
   kClientClosed,     // 499 (nginx's code, never sent): the client left before the answer
+  kNotImplemented,   // 501 a transfer coding other than chunked
 };
 
 struct ErrorSpec {
@@ -53,10 +54,10 @@ inline constexpr int kRetryAfterSeconds = 1;
 
 // The rows, for tests that walk the whole table.
 inline constexpr ProxyError kAllErrors[] = {
-    ProxyError::kUnknownFunction, ProxyError::kBadRequest,  ProxyError::kBodyTooLarge,
-    ProxyError::kHeaderTooLarge,  ProxyError::kQueueFull,   ProxyError::kQueueTimeout,
-    ProxyError::kShuttingDown,    ProxyError::kExecTimeout, ProxyError::kUpstreamError,
-    ProxyError::kClientClosed,
+    ProxyError::kUnknownFunction, ProxyError::kBadRequest,     ProxyError::kBodyTooLarge,
+    ProxyError::kHeaderTooLarge,  ProxyError::kQueueFull,      ProxyError::kQueueTimeout,
+    ProxyError::kShuttingDown,    ProxyError::kExecTimeout,    ProxyError::kUpstreamError,
+    ProxyError::kClientClosed,    ProxyError::kNotImplemented,
 };
 
 // JSON string escaping (quotes included), shared with the billing log.

@@ -86,6 +86,8 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   const std::string host(View(request[bhttp::field::host]));
   RemoveHopByHop(request.base());
   request.erase(bhttp::field::expect);  // the activator answers 100-continue itself
+  // Credentials for a proxy are meant for us, never for the function.
+  request.erase(bhttp::field::proxy_authorization);
   request.target(ToBeast(route.upstream_target));
   request.version(11);
 
@@ -104,20 +106,12 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   request.set("X-Request-Id", ToBeast(request_id));
 }
 
-bool PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
+void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
                            bool keep_alive) {
-  const bool upstream_chunked = response.chunked();
   RemoveHopByHop(response.base());
   response.set("X-Request-Id", ToBeast(request_id));
   response.version(client_version == 10 ? 10 : 11);
-  if (client_version == 10 && upstream_chunked) {
-    // An HTTP/1.0 client cannot read chunks: send the body raw and end it by
-    // closing the connection.
-    response.erase(bhttp::field::transfer_encoding);
-    keep_alive = false;
-  }
   response.keep_alive(keep_alive);
-  return keep_alive;
 }
 
 }  // namespace zs::activator

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "activator/http/http_types.h"
 #include "activator/admission/lookup.h"
+#include "activator/http/http_types.h"
 
 namespace zs::activator {
 
@@ -18,7 +18,8 @@ std::string NewRequestId();
 
 // Rewrites the client's request head for the replica: origin-form target
 // from the route, hop-by-hop fields (Connection and what it names,
-// Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect) removed,
+// Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect) and
+// Proxy-Authorization removed,
 // X-Forwarded-For appended with `client_ip`, X-Forwarded-Proto ("http") and
 // X-Forwarded-Host (the Host) set unless present, X-Request-Id set, HTTP/1.1
 // keep-alive. Transfer-Encoding/Content-Length stay: the body is relayed with
@@ -27,12 +28,10 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
                             std::string_view request_id);
 
 // Rewrites the replica's response head for the client: hop-by-hop fields
-// removed, X-Request-Id set, the client's HTTP version; when the client
-// speaks HTTP/1.0 a chunked body is sent close-delimited instead. Returns
-// whether the client connection may stay open after this response (the
-// caller's wish `keep_alive`, unless the framing forbids it); the head says
-// so in its Connection field.
-bool PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
+// removed, X-Request-Id set, the client's HTTP version, and a Connection
+// field that says `keep_alive` (the caller decided it with framing.h, which
+// also set the body's framing fields).
+void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
                            bool keep_alive);
 
 }  // namespace zs::activator

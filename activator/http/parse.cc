@@ -5,8 +5,9 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include "activator/http/headers.h"
 #include "activator/admission/lookup.h"
+#include "activator/http/framing.h"
+#include "activator/http/headers.h"
 
 namespace zs::activator {
 
@@ -70,6 +71,8 @@ std::string ParseForFuzzing(const uint8_t* data, size_t size, const ParseLimits&
   if (!header_seen && !parser.is_header_done()) return outcome;
 
   Request& request = parser.get();
+  if (const ProxyError framing = CheckRequestFraming(request); framing != ProxyError::kNone)
+    return std::to_string(Spec(framing).http_status);
   const auto target = request.target();
   const auto host = request[bhttp::field::host];
   auto route = ResolveRoute(std::string_view(target.data(), target.size()),
@@ -87,7 +90,8 @@ std::string ParseForFuzzing(const uint8_t* data, size_t size, const ParseLimits&
   response.result(bhttp::status::ok);
   response.set(bhttp::field::transfer_encoding, "chunked");
   if (!connection.empty()) response.set(bhttp::field::connection, connection);
-  PrepareClientResponse(response, request_id, version, keep_alive);
+  const ResponseFraming framing = FrameResponseForClient(response, std::nullopt, version, false);
+  PrepareClientResponse(response, request_id, version, ClientReusable(true, keep_alive, framing.client));
   return "routed " + route->FunctionString();
 }
 

@@ -23,11 +23,12 @@ TEST(ErrorTable, StatusesAreDesignMds) {
   EXPECT_EQ(Spec(ProxyError::kBodyTooLarge).http_status, 413);
   EXPECT_EQ(Spec(ProxyError::kHeaderTooLarge).http_status, 431);
   EXPECT_EQ(Spec(ProxyError::kShuttingDown).http_status, 503);
+  EXPECT_EQ(Spec(ProxyError::kNotImplemented).http_status, 501);
 }
 
 TEST(ErrorTable, ReasonsAreTheFixedLabelSet) {
   const std::set<std::string_view> allowed = {
-      "", "queue_full", "queue_timeout", "exec_timeout", "upstream_error", "bad_request"};
+      "", "queue_full", "queue_timeout", "exec_timeout", "upstream_error", "bad_request", "client_closed"};
   for (ProxyError e : kAllErrors) {
     EXPECT_TRUE(allowed.count(Spec(e).reason)) << static_cast<int>(e);
     EXPECT_EQ(Spec(e).error, e);
@@ -39,6 +40,8 @@ TEST(ErrorTable, ReasonsAreTheFixedLabelSet) {
   EXPECT_EQ(Spec(ProxyError::kUpstreamError).reason, "upstream_error");
   EXPECT_EQ(Spec(ProxyError::kHeaderTooLarge).reason, "bad_request");
   EXPECT_EQ(Spec(ProxyError::kUnknownFunction).reason, "");
+  EXPECT_EQ(Spec(ProxyError::kClientClosed).reason, "client_closed");
+  EXPECT_EQ(Spec(ProxyError::kNotImplemented).reason, "bad_request");
 }
 
 TEST(ErrorTable, OnlyServiceUnavailableCarriesRetryAfter) {
@@ -79,8 +82,8 @@ TEST(ErrorTable, EveryRejectionReasonOfAFunctionStartsAtZero) {
       }
     }
   }
-  EXPECT_EQ(reasons, (std::set<std::string>{"bad_request", "exec_timeout", "queue_full", "queue_timeout",
-                                            "upstream_error"}));
+  EXPECT_EQ(reasons, (std::set<std::string>{"bad_request", "client_closed", "exec_timeout", "queue_full",
+                                            "queue_timeout", "upstream_error"}));
 }
 
 }  // namespace

@@ -70,20 +70,22 @@ TEST(PrepareClientResponse, SetsRequestIdAndConnection) {
   Response res(bhttp::status::ok, 11);
   res.set(bhttp::field::connection, "close");
   res.set(bhttp::field::keep_alive, "timeout=5");
-  EXPECT_TRUE(PrepareClientResponse(res, "rid", 11, true));
+  PrepareClientResponse(res, "rid", 11, true);
   EXPECT_EQ(Field(res, "X-Request-Id"), "rid");
   EXPECT_EQ(res.find(bhttp::field::keep_alive), res.end());
   EXPECT_TRUE(res.keep_alive());
-  EXPECT_FALSE(PrepareClientResponse(res, "rid", 11, false));
+  PrepareClientResponse(res, "rid", 11, false);
   EXPECT_EQ(Field(res, "Connection"), "close");
 }
 
-TEST(PrepareClientResponse, ChunkedToHttp10ClientBecomesCloseDelimited) {
-  Response res(bhttp::status::ok, 11);
-  res.set(bhttp::field::transfer_encoding, "chunked");
-  EXPECT_FALSE(PrepareClientResponse(res, "rid", 10, true));
-  EXPECT_EQ(res.find(bhttp::field::transfer_encoding), res.end());
-  EXPECT_EQ(res.version(), 10u);
+TEST(PrepareUpstreamRequest, StripsProxyAuthorization) {
+  Request req(bhttp::verb::get, "/fn/ns/f/x", 11);
+  req.set(bhttp::field::host, "a");
+  req.set(bhttp::field::proxy_authorization, "Basic c2VjcmV0");
+  req.set(bhttp::field::authorization, "Bearer for-the-function");
+  PrepareUpstreamRequest(req, Route{"ns", "f", "/x", "/x", true}, "10.1.1.1", "id");
+  EXPECT_EQ(req.find(bhttp::field::proxy_authorization), req.end());
+  EXPECT_EQ(Field(req, "Authorization"), "Bearer for-the-function");
 }
 
 TEST(ParseForFuzzing, ClassifiesLikeTheProxy) {
@@ -99,10 +101,14 @@ TEST(ParseForFuzzing, ClassifiesLikeTheProxy) {
   EXPECT_EQ(run("POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" +
                 std::string(101, 'x') + "\r\n0\r\n\r\n"),
             "413");
-  EXPECT_EQ(run("POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
-            "routed ns/f");
+  EXPECT_EQ(
+      run("POST /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+      "routed ns/f");
   EXPECT_EQ(run("GARBAGE\r\n\r\n"), "400");
   EXPECT_EQ(run("GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), "400");
+  EXPECT_EQ(run("GET /fn/ns/f/ HTTP/1.1\r\n\r\n"), "400");  // no Host
+  EXPECT_EQ(run("POST /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+            "501");
   EXPECT_EQ(run("GET /x HTTP/1.1\r\nHost"), "incomplete");
   EXPECT_EQ(run(""), "incomplete");
 }

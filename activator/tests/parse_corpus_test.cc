@@ -18,27 +18,27 @@ namespace {
 // Too long for one line; outside the list, where a split literal cannot be
 // mistaken for a missing comma.
 constexpr char kChunkedWithExtensionAndTrailer[] =
-    "POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "POST /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     "5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n";
 
 std::vector<std::string> SeedCorpus() {
   return {
       "GET /fn/ns/f/x?y=1 HTTP/1.1\r\nHost: a\r\n\r\n",
       "GET /x HTTP/1.1\r\nHost: f.ns.fn.local\r\nX-Request-Id: abc\r\n\r\n",
-      "POST /fn/ns/f/ HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-      "POST /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+      "POST /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+      "POST /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
       kChunkedWithExtensionAndTrailer,
-      "GET http://f.ns.fn.local/p HTTP/1.1\r\n\r\n",
+      "GET http://f.ns.fn.local/p HTTP/1.1\r\nHost: f.ns.fn.local\r\n\r\n",
       "GET /fn/ns/f HTTP/1.0\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n\r\n",
       "HEAD /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
       "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
-      "GET /fn/ns/f/ HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n",
+      "GET /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n",
       "GET /fn/ns/f/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-      "GET /fn/ns/f/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+      "GET /fn/ns/f/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: " + std::string(300, 'h') + "\r\n\r\n",
       "BREW /pot HTCPCP/1.0\r\n\r\n",
       "GET /fn/ns/f/\x01\x02 HTTP/1.1\r\n\r\n",
-      "\r\n\r\nGET /fn/ns/f/ HTTP/1.1\r\n\r\n",
+      "\r\n\r\nGET /fn/ns/f/ HTTP/1.1\r\nHost: a\r\n\r\n",
   };
 }
 
@@ -79,7 +79,7 @@ std::string Mutate(const std::string& input, const std::vector<std::string>& cor
 
 TEST(ParseCorpus, SeedsAndMutationsNeverCrashAndClassifyConsistently) {
   const ParseLimits limits{512, 4096};
-  const std::set<std::string> statuses = {"incomplete", "400", "404", "413", "431"};
+  const std::set<std::string> statuses = {"incomplete", "400", "404", "413", "431", "501"};
   const auto corpus = SeedCorpus();
   std::mt19937_64 rng(20261127);  // fixed: the same inputs on every run
   int routed = 0;
