@@ -36,6 +36,10 @@ struct Lease::State {
   MonotonicTime next_wake_allowed{};
   Duration wake_backoff{0};
   uint64_t wake_generation = 0;
+  // Counted in RequestBuffer::holding_ (waiters not empty).
+  bool holding = false;
+  // The Function left the catalog: never held for, never woken again.
+  bool forgotten = false;
 };
 
 struct RequestBuffer::Completion {
@@ -99,6 +103,18 @@ std::shared_ptr<Lease::State> RequestBuffer::GetState(const FunctionKey& key) {
   return state;
 }
 
+size_t RequestBuffer::functions() const {
+  std::shared_lock lock(mu_);
+  return states_.size();
+}
+
+void RequestBuffer::UpdateHoldingLocked(State& state) {
+  const bool holding = !state.waiters.empty();
+  if (holding == state.holding) return;
+  state.holding = holding;
+  holding_.fetch_add(holding ? 1 : -1, std::memory_order_relaxed);
+}
+
 int64_t RequestBuffer::queued(const FunctionKey& key) const {
   auto state = FindState(key);
   return state ? state->waiting.load() : 0;
@@ -106,13 +122,16 @@ int64_t RequestBuffer::queued(const FunctionKey& key) const {
 
 std::optional<Admission> RequestBuffer::Acquire(const std::shared_ptr<const FunctionConfig>& config,
                                                 MonotonicTime deadline, const std::vector<std::string>& avoid,
-                                                Callback callback) {
+                                                Callback callback, uint64_t* held_id) {
   auto state = GetState(config->key);
   const auto ready = endpoints_.Ready(config->key);
   bool wake = false;
   bool cold_start = false;
+  bool full = false;
   {
     std::lock_guard lock(state->mu);
+    // Deleted between the catalog lookup and now.
+    if (state->forgotten) return Admission{ProxyError::kUnknownFunction, Lease(), false, false, Duration{0}};
     state->config = config;
     // Nobody ahead: take a replica at once if one has room.
     if (state->waiters.empty()) {
@@ -122,34 +141,98 @@ std::optional<Admission> RequestBuffer::Acquire(const std::shared_ptr<const Func
         return admission;
       }
     }
-    if (static_cast<int64_t>(state->waiters.size()) >= config->buffer_max_requests) {
-      return Admission{ProxyError::kQueueFull, Lease(), false, false, Duration{0}};
-    }
-    int64_t total = total_.load(std::memory_order_relaxed);
-    do {
-      if (total >= options_.max_total)
-        return Admission{ProxyError::kQueueFull, Lease(), false, false, Duration{0}};
-    } while (!total_.compare_exchange_weak(total, total + 1, std::memory_order_relaxed));
-
     const MonotonicTime now = clock_.Now();
-    State::Waiter waiter{next_id_.fetch_add(1, std::memory_order_relaxed), now, deadline, ready->empty(),
-                         std::move(callback)};
-    // Insert by deadline; new arrivals normally go to the back in O(1).
-    auto position = state->waiters.end();
-    while (position != state->waiters.begin() && std::prev(position)->deadline > deadline) --position;
-    state->waiters.insert(position, std::move(waiter));
-    state->waiting.store(static_cast<int64_t>(state->waiters.size()), std::memory_order_relaxed);
-    wake = ShouldWakeLocked(*state, *ready, now, &cold_start);
+    const auto held = static_cast<int64_t>(state->waiters.size());
+    // The fair share of the total: max_total / (n + 1), n counting this Function.
+    const int64_t holding_others = holding_.load(std::memory_order_relaxed) - (state->holding ? 1 : 0);
+    const int64_t share = std::max<int64_t>(1, options_.max_total / (holding_others + 2));
+    full = held >= config->buffer_max_requests || held >= share;
+    if (!full) {
+      int64_t total = total_.load(std::memory_order_relaxed);
+      do {
+        if (total >= options_.max_total) {
+          full = true;
+          break;
+        }
+      } while (!total_.compare_exchange_weak(total, total + 1, std::memory_order_relaxed));
+    }
+    if (full) {
+      // Turned away for lack of room, but still demand: a Function at zero
+      // is woken so that the client's retry finds it up.
+      wake = ShouldWakeLocked(*state, *ready, now, &cold_start, /*refused=*/true);
+    } else {
+      State::Waiter waiter{next_id_.fetch_add(1, std::memory_order_relaxed), now, deadline, ready->empty(),
+                           std::move(callback)};
+      if (held_id != nullptr) *held_id = waiter.id;
+      // Insert by deadline; new arrivals normally go to the back in O(1).
+      auto position = state->waiters.end();
+      while (position != state->waiters.begin() && std::prev(position)->deadline > deadline) --position;
+      state->waiters.insert(position, std::move(waiter));
+      state->waiting.store(static_cast<int64_t>(state->waiters.size()), std::memory_order_relaxed);
+      UpdateHoldingLocked(*state);
+      wake = ShouldWakeLocked(*state, *ready, now, &cold_start);
+    }
   }
-  if (events_ != nullptr) events_->OnQueued(*config, +1);
+  if (!full && events_ != nullptr) events_->OnQueued(*config, +1);
   if (wake) SendWake(state, cold_start);
+  if (full) return Admission{ProxyError::kQueueFull, Lease(), false, false, Duration{0}};
   return std::nullopt;
 }
 
+bool RequestBuffer::Cancel(const FunctionKey& key, uint64_t held_id) {
+  auto state = FindState(key);
+  if (!state) return false;
+  std::shared_ptr<const FunctionConfig> config;
+  {
+    std::lock_guard lock(state->mu);
+    auto it = std::find_if(state->waiters.begin(), state->waiters.end(),
+                           [&](const State::Waiter& waiter) { return waiter.id == held_id; });
+    if (it == state->waiters.end()) return false;
+    state->waiters.erase(it);
+    state->waiting.store(static_cast<int64_t>(state->waiters.size()), std::memory_order_relaxed);
+    UpdateHoldingLocked(*state);
+    config = state->config;
+  }
+  std::vector<Completion> none;
+  Finish(none, config.get(), 1);
+  return true;
+}
+
+bool RequestBuffer::ForgetIfDeleted(const std::shared_ptr<State>& state) {
+  if (options_.catalog == nullptr) return false;
+  if (options_.catalog->Lookup(state->key.ns, state->key.name) != nullptr) return false;
+  std::vector<Completion> completions;
+  std::shared_ptr<const FunctionConfig> config;
+  {
+    std::lock_guard lock(state->mu);
+    if (state->forgotten) return true;
+    state->forgotten = true;
+    const MonotonicTime now = clock_.Now();
+    for (auto& waiter : state->waiters) {
+      completions.push_back(Completion{
+          std::move(waiter.callback),
+          Admission{ProxyError::kUnknownFunction, Lease(), true, waiter.cold, now - waiter.enqueued}});
+    }
+    state->waiters.clear();
+    state->waiting.store(0, std::memory_order_relaxed);
+    UpdateHoldingLocked(*state);
+    config = state->config;
+  }
+  {
+    std::unique_lock lock(mu_);
+    auto it = states_.find(state->key);
+    if (it != states_.end() && it->second == state) states_.erase(it);
+  }
+  log::Info("function deleted: held requests answered 404",
+            {{"function", state->key.String()}, {"held", static_cast<int64_t>(completions.size())}});
+  Finish(completions, config.get(), static_cast<int>(completions.size()));
+  return true;
+}
+
 bool RequestBuffer::ShouldWakeLocked(State& state, const EndpointSet& ready, MonotonicTime now,
-                                     bool* cold_start) {
+                                     bool* cold_start, bool refused) {
   *cold_start = false;
-  if (!ready.empty() || state.waiters.empty()) return false;
+  if (state.forgotten || !ready.empty() || (state.waiters.empty() && !refused)) return false;
   if (state.wake == State::Wake::kActive) state.wake = State::Wake::kIdle;  // lost its endpoints
   if (state.wake == State::Wake::kWaking) {
     if (now - state.wake_sent < options_.rewake_after) return false;
@@ -223,6 +306,7 @@ void RequestBuffer::DispatchLocked(const std::shared_ptr<State>& state, const En
     state->waiters.pop_front();
   }
   state->waiting.store(static_cast<int64_t>(state->waiters.size()), std::memory_order_relaxed);
+  UpdateHoldingLocked(*state);
 }
 
 void RequestBuffer::Finish(std::vector<Completion>& completions, const FunctionConfig* config, int dequeued) {
@@ -237,6 +321,7 @@ void RequestBuffer::Finish(std::vector<Completion>& completions, const FunctionC
 void RequestBuffer::OnEndpoints(const FunctionKey& key, const EndpointSet& ready) {
   auto state = FindState(key);
   if (!state) return;  // never had a request: nothing to serve or wake
+  if (ForgetIfDeleted(state)) return;
   std::vector<Completion> completions;
   std::shared_ptr<const FunctionConfig> config;
   bool wake = false;
@@ -283,6 +368,7 @@ void RequestBuffer::Tick() {
     }
   }
   for (const auto& state : busy) {
+    if (ForgetIfDeleted(state)) continue;
     const auto ready = endpoints_.Ready(state->key);
     std::vector<Completion> completions;
     std::shared_ptr<const FunctionConfig> config;
@@ -318,6 +404,7 @@ void RequestBuffer::FailAll(ProxyError error) {
       }
       state->waiters.clear();
       state->waiting.store(0, std::memory_order_relaxed);
+      UpdateHoldingLocked(*state);
       config = state->config;
     }
     Finish(completions, config.get(), static_cast<int>(completions.size()));

@@ -8,7 +8,20 @@
 // deadline as soon as capacity appears: when the Function's ready endpoints
 // change (the EndpointSource broadcast) or a request on one of its replicas
 // finishes (Lease release). Tick() fails those whose buffer.timeoutSeconds
-// ran out (kQueueTimeout); FailAll() fails everything (drain deadline).
+// ran out (kQueueTimeout); FailAll() fails everything (drain deadline);
+// Cancel() takes back one whose client left (it is never served).
+//
+// Fairness. The total is shared: a Function may hold at most
+// max_total / (n + 1) requests, n being the number of Functions holding
+// requests (itself included), so one Function's burst leaves room for others
+// to cold-start. A request refused because the buffer is full still wakes
+// its Function when it has no ready endpoint, so the next request finds it
+// up.
+//
+// Deleted Functions. With Options::catalog set, a Function that left the
+// catalog is forgotten at the next endpoint change or Tick: its held
+// requests fail with kUnknownFunction (404) at once and it is never woken
+// again; its state is freed.
 //
 // Waking. On the first held request of an activation (a request held while
 // the Function has no ready endpoint) the buffer calls Waker::Wake once and
@@ -43,10 +56,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "activator/admission/catalog.h"
 #include "activator/admission/endpoints.h"
-#include "activator/errors.h"
 #include "activator/admission/function_config.h"
 #include "activator/admission/waker.h"
+#include "activator/errors.h"
 #include "common/clock.h"
 
 namespace zs::activator {
@@ -107,6 +121,8 @@ class RequestBuffer {
     Duration wake_retry = std::chrono::seconds(1);
     // A successful Wake that brought no endpoint within this time is repeated.
     Duration rewake_after = std::chrono::seconds(30);
+    // Where deleted Functions are noticed; null: never (tests of the buffer alone).
+    const FunctionCatalog* catalog = nullptr;
   };
 
   RequestBuffer(Options options, const Clock& clock, EndpointSource& endpoints, Waker& waker,
@@ -126,9 +142,14 @@ class RequestBuffer {
   // gives up (arrival + buffer.timeoutSeconds; a retry keeps its original
   // deadline). `avoid` lists addresses not to pick right now (endpoints that
   // just refused this request); a held request is not restricted by it.
+  // When the request is held, `*held_id` (if given) names it for Cancel().
   std::optional<Admission> Acquire(const std::shared_ptr<const FunctionConfig>& config,
                                    MonotonicTime deadline, const std::vector<std::string>& avoid,
-                                   Callback callback);
+                                   Callback callback, uint64_t* held_id = nullptr);
+
+  // Takes back a held request whose client went away: its callback never
+  // runs. False when it was no longer held (its admission is on its way).
+  bool Cancel(const FunctionKey& key, uint64_t held_id);
 
   // Fails held requests whose deadline passed, serves any that can now be
   // served, and repeats Wake calls as described above.
@@ -137,6 +158,8 @@ class RequestBuffer {
   void FailAll(ProxyError error);
 
   int64_t total_queued() const { return total_.load(std::memory_order_relaxed); }
+  // Functions with buffer state (held requests or history); for tests.
+  size_t functions() const;
   int64_t queued(const FunctionKey& key) const;
 
  private:
@@ -151,8 +174,16 @@ class RequestBuffer {
   // With state->mu held: serves or expires waiters from the front.
   void DispatchLocked(const std::shared_ptr<State>& state, const EndpointSet& ready, MonotonicTime now,
                       std::vector<Completion>& out);
-  // With state->mu held: whether a Wake should be sent now (and marks it sent).
-  bool ShouldWakeLocked(State& state, const EndpointSet& ready, MonotonicTime now, bool* cold_start);
+  // With state->mu held: whether a Wake should be sent now (and marks it
+  // sent). `refused`: a request was just turned away for lack of room, which
+  // is demand as much as a held one.
+  bool ShouldWakeLocked(State& state, const EndpointSet& ready, MonotonicTime now, bool* cold_start,
+                        bool refused = false);
+  // Fails the held requests of a Function that left the catalog and forgets
+  // it; true if it did.
+  bool ForgetIfDeleted(const std::shared_ptr<State>& state);
+  // Keeps holding_ in step with whether `state` holds requests (state->mu held).
+  void UpdateHoldingLocked(State& state);
   void SendWake(const std::shared_ptr<State>& state, bool cold_start);
   void Finish(std::vector<Completion>& completions, const FunctionConfig* config, int dequeued);
 
@@ -162,6 +193,8 @@ class RequestBuffer {
   Waker& waker_;
   BufferEvents* const events_;
   std::atomic<int64_t> total_{0};
+  // Functions holding at least one request (for the fair share).
+  std::atomic<int64_t> holding_{0};
   std::atomic<uint64_t> next_id_{1};
   mutable std::shared_mutex mu_;
   std::unordered_map<FunctionKey, std::shared_ptr<State>, FunctionKeyHash> states_;

@@ -51,7 +51,7 @@ class BufferTest : public ::testing::Test {
 
   static RequestBuffer::Options Options() {
     RequestBuffer::Options o;
-    o.max_total = 5;
+    o.max_total = 8;
     o.wake_retry = 1s;
     o.rewake_after = 20s;
     return o;
@@ -142,18 +142,121 @@ TEST_F(BufferTest, ZeroMaxRequestsNeverHolds) {
   EXPECT_EQ(rejected->error, ProxyError::kQueueFull);
 }
 
-TEST_F(BufferTest, TotalBoundSpansFunctions) {
-  auto f = Config("f");
-  auto g = Config("g");
-  EXPECT_FALSE(Acquire(f, 1).has_value());
-  EXPECT_FALSE(Acquire(f, 2).has_value());
-  EXPECT_FALSE(Acquire(f, 3).has_value());
-  EXPECT_FALSE(Acquire(g, 4).has_value());
-  EXPECT_FALSE(Acquire(g, 5).has_value());
-  auto rejected = Acquire(g, 6);  // max_total = 5
+TEST_F(BufferTest, TotalBoundSpansFunctionsAndEachGetsAFairShare) {
+  // max_total = 8; a Function may hold max_total / (n + 1), n counting the
+  // Functions holding requests, itself included.
+  auto f = Config("f", 100);
+  auto g = Config("g", 100);
+  auto h = Config("h", 100);
+  auto i = Config("i", 100);
+  auto j = Config("j", 100);
+  int id = 0;
+  auto hold = [&](const std::shared_ptr<const FunctionConfig>& c) {
+    int held = 0;
+    while (!Acquire(c, ++id).has_value()) ++held;
+    return held;
+  };
+  EXPECT_EQ(hold(f), 4);  // alone: 8 / 2
+  EXPECT_EQ(hold(g), 2);  // 8 / 3
+  EXPECT_EQ(hold(h), 2);  // 8 / 4, the last two places
+  EXPECT_EQ(buffer_.total_queued(), 8);
+  EXPECT_EQ(hold(i), 0);  // the total is the bound
+  auto rejected = Acquire(j, ++id);
   ASSERT_TRUE(rejected.has_value());
   EXPECT_EQ(rejected->error, ProxyError::kQueueFull);
-  EXPECT_EQ(buffer_.total_queued(), 5);
+}
+
+TEST_F(BufferTest, AFullBufferStillWakesTheFunctionItRefused) {
+  auto f = Config("f", 100);
+  auto g = Config("g", 100);
+  int id = 0;
+  while (!Acquire(f, ++id).has_value()) {
+  }
+  while (!Acquire(g, ++id).has_value()) {
+  }
+  auto h = Config("h", 100);
+  // Fill the rest with others so that h finds no room at all.
+  for (const char* name : {"x1", "x2", "x3"}) Acquire(Config(name, 100), ++id);
+  ASSERT_EQ(buffer_.total_queued(), 8);
+  waker_.calls.clear();
+  auto refused = Acquire(h, ++id);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->error, ProxyError::kQueueFull);
+  // Refused, but woken: the client's retry finds it up.
+  ASSERT_EQ(waker_.calls.size(), 1u);
+  EXPECT_EQ(waker_.calls[0].name, "h");
+  EXPECT_EQ(events_.cold_starts["ns/h"], 1);
+  // A second refusal in the same activation does not wake again.
+  EXPECT_TRUE(Acquire(h, ++id).has_value());
+  EXPECT_EQ(waker_.calls.size(), 1u);
+}
+
+TEST_F(BufferTest, CancelTakesAHeldRequestBackWithoutAnAnswer) {
+  auto c = Config("f");
+  uint64_t first = 0;
+  uint64_t second = 0;
+  EXPECT_FALSE(buffer_.Acquire(c, clock_.Now() + 10s, {}, sink_.For(1), &first).has_value());
+  EXPECT_FALSE(buffer_.Acquire(c, clock_.Now() + 10s, {}, sink_.For(2), &second).has_value());
+  EXPECT_NE(first, second);
+  EXPECT_TRUE(buffer_.Cancel(c->key, first));
+  EXPECT_FALSE(buffer_.Cancel(c->key, first));  // only once
+  EXPECT_EQ(buffer_.queued(c->key), 1);
+  EXPECT_EQ(buffer_.total_queued(), 1);
+  EXPECT_EQ(events_.queued["ns/f"], 1);
+  store_.Update(c->key, {{"10.0.0.1", 80, "p"}});
+  ASSERT_EQ(sink_.got.size(), 1u);
+  EXPECT_EQ(sink_.got[0].first, 2);
+  EXPECT_FALSE(buffer_.Cancel(c->key, second));  // already admitted
+}
+
+TEST(BufferDeletion, DeletedFunctionAnswersItsHeldRequests404AndIsNeverWokenAgain) {
+  ManualClock clock;
+  InMemoryEndpointStore store;
+  FakeWaker waker;
+  FakeEvents events;
+  InMemoryCatalog catalog;
+  RequestBuffer::Options options;
+  options.catalog = &catalog;
+  RequestBuffer buffer(options, clock, store, waker, &events);
+  FunctionConfig config;
+  config.key = {"ns", "f"};
+  config.buffer_timeout = 60s;
+  catalog.Upsert(config);
+  auto c = catalog.Lookup("ns", "f");
+  Sink sink;
+  EXPECT_FALSE(buffer.Acquire(c, clock.Now() + 60s, {}, sink.For(1)).has_value());
+  EXPECT_FALSE(buffer.Acquire(c, clock.Now() + 60s, {}, sink.For(2)).has_value());
+  EXPECT_EQ(waker.calls.size(), 1u);
+
+  // The informer removes the Function, then its endpoints (a broadcast).
+  catalog.Remove(c->key);
+  store.Remove(c->key);
+  ASSERT_EQ(sink.got.size(), 2u);
+  for (const auto& [id, admission] : sink.got) EXPECT_EQ(admission.error, ProxyError::kUnknownFunction);
+  EXPECT_EQ(buffer.total_queued(), 0);
+  EXPECT_EQ(buffer.functions(), 0u);  // its state is freed
+  clock.Advance(61s);
+  buffer.Tick();
+  EXPECT_EQ(waker.calls.size(), 1u);
+}
+
+TEST(BufferDeletion, TickNoticesADeletionWithoutAnEndpointChange) {
+  ManualClock clock;
+  InMemoryEndpointStore store;
+  FakeWaker waker;
+  InMemoryCatalog catalog;
+  RequestBuffer::Options options;
+  options.catalog = &catalog;
+  RequestBuffer buffer(options, clock, store, waker, nullptr);
+  FunctionConfig config;
+  config.key = {"ns", "f"};
+  catalog.Upsert(config);
+  Sink sink;
+  EXPECT_FALSE(buffer.Acquire(catalog.Lookup("ns", "f"), clock.Now() + 60s, {}, sink.For(1)).has_value());
+  catalog.Remove(config.key);
+  buffer.Tick();
+  ASSERT_EQ(sink.got.size(), 1u);
+  EXPECT_EQ(sink.got[0].second.error, ProxyError::kUnknownFunction);
 }
 
 TEST_F(BufferTest, DeadlineExpiresWithQueueTimeout) {

@@ -111,12 +111,19 @@ double MetricValue(prometheus::Registry& registry, const std::string& name,
   return 0;
 }
 
-ProxyTest::ProxyTest()
+ProxyTest::ProxyTest() : ProxyTest(RequestBuffer::Options{}) {}
+
+ProxyTest::ProxyTest(RequestBuffer::Options buffer_options)
     : registry_(std::make_shared<prometheus::Registry>()),
       metrics_(registry_),
       load_(clock_, "test"),
       meter_(metrics_, load_, billing_, 128.0 * 1024 * 1024),
-      buffer_(RequestBuffer::Options{}, clock_, endpoints_, waker_, &meter_) {}
+      buffer_(
+          [&] {
+            buffer_options.catalog = &catalog_;
+            return buffer_options;
+          }(),
+          clock_, endpoints_, waker_, &meter_) {}
 
 ProxyTest::~ProxyTest() {
   proxy_.reset();

@@ -20,16 +20,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "activator/metering/billing.h"
 #include "activator/admission/buffer.h"
 #include "activator/admission/catalog.h"
 #include "activator/admission/endpoints.h"
+#include "activator/admission/waker.h"
+#include "activator/metering/billing.h"
 #include "activator/metering/load_tracker.h"
 #include "activator/metering/meter.h"
 #include "activator/metering/metrics.h"
 #include "activator/proxy.h"
 #include "activator/tests/fake_upstream.h"
-#include "activator/admission/waker.h"
 #include "common/clock.h"
 
 namespace zs::activator::testing {
@@ -104,6 +104,8 @@ double MetricValue(prometheus::Registry& registry, const std::string& name,
 class ProxyTest : public ::testing::Test {
  protected:
   ProxyTest();
+  // With other buffer options (the catalog is always this fixture's).
+  explicit ProxyTest(RequestBuffer::Options buffer_options);
   ~ProxyTest() override;
 
   // Starts the proxy with `options` (bind address forced to loopback:0).
