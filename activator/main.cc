@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -10,20 +12,20 @@
 
 #include <prometheus/registry.h>
 
-#include "activator/metering/billing.h"
 #include "activator/admission/buffer.h"
 #include "activator/admission/catalog.h"
 #include "activator/admission/endpoints.h"
-#include "activator/sources/kube_sources.h"
+#include "activator/admission/waker.h"
+#include "activator/metering/billing.h"
 #include "activator/metering/load_tracker.h"
 #include "activator/metering/meter.h"
 #include "activator/metering/metrics.h"
 #include "activator/cpu_quota.h"
 #include "activator/options.h"
 #include "activator/proxy.h"
+#include "activator/sources/kube_sources.h"
 #include "activator/sources/static_config.h"
 #include "activator/sources/stats_client.h"
-#include "activator/admission/waker.h"
 #include "common/api/quantity.h"
 #include "common/clock.h"
 #include "common/flags.h"
@@ -155,6 +157,7 @@ int main(int argc, char** argv) {
 
   RequestBuffer::Options buffer_options;
   buffer_options.max_total = options.max_buffered_requests;
+  buffer_options.catalog = &catalog;
   RequestBuffer buffer(buffer_options, clock, endpoints, *waker, &meter);
 
   ProxyOptions proxy_options;
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
   proxy_options.idle_timeout = options.idle_timeout;
   proxy_options.domain = options.domain;
   proxy_options.forward.connect_timeout = options.connect_timeout;
+  proxy_options.upstream_idle_timeout = options.upstream_idle_timeout;
   auto proxy = Proxy::Start(proxy_options, ProxyDeps{catalog, buffer, meter, clock});
   if (!proxy.ok()) return Fail(std::string(proxy.status().message()));
 
@@ -205,9 +209,24 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  log::Info("draining", {{"signal", signal_number}, {"timeout_ms", options.drain_timeout.count()}});
+  // Rolling upgrades lose nothing: /readyz fails at once so that endpoints
+  // stop naming us, but we keep accepting for --drain-delay while kube-proxy
+  // and load balancers converge; then the listener closes and what is in
+  // flight or held gets the longest timeoutSeconds of any Function (at least
+  // --drain-timeout). A second signal ends the delay early.
   draining = true;
-  (*proxy)->Shutdown(options.drain_timeout);
+  const std::chrono::milliseconds drain = std::max(options.drain_timeout, catalog.LongestTimeout());
+  log::Info(
+      "draining",
+      {{"signal", signal_number}, {"delay_ms", options.drain_delay.count()}, {"timeout_ms", drain.count()}});
+  if (options.drain_delay.count() > 0) {
+    timespec delay{static_cast<time_t>(options.drain_delay.count() / 1000),
+                   static_cast<long>(options.drain_delay.count() % 1000) * 1'000'000};
+    while (sigtimedwait(&signals, nullptr, &delay) < 0 && errno == EINTR) {
+    }
+  }
+  log::Info("closing the listener", {{"open_connections", (*proxy)->open_connections()}});
+  (*proxy)->Shutdown(drain);
   if (stats) stats->Stop();
   if (kube_sources) kube_sources->Stop();
   if (billing_log != nullptr) billing_log->Close();

@@ -29,12 +29,14 @@ struct Options {
   std::chrono::milliseconds header_read_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds drain_timeout{30'000};
+  std::chrono::milliseconds drain_delay{5'000};
   std::chrono::milliseconds stats_interval{1'000};
   int64_t threads = 0;  // 0: the container's CPU quota (rounded up), else the CPUs
   std::string log_level = "info";
   std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
   std::chrono::milliseconds connect_timeout{3'000};
   std::chrono::milliseconds probe_interval{25};
+  std::chrono::milliseconds upstream_idle_timeout{4'000};
 
   void Register(FlagSet& flags) {
     flags.String("kubeconfig", &kubeconfig,
@@ -65,7 +67,13 @@ struct Options {
     flags.Duration("header-read-timeout", &header_read_timeout,
                    "Time allowed to read a request head (slowloris guard).");
     flags.Duration("idle-timeout", &idle_timeout, "Keep-alive idle time of client connections.");
-    flags.Duration("drain-timeout", &drain_timeout, "On SIGTERM, time allowed to finish requests in flight.");
+    flags.Duration("drain-timeout", &drain_timeout,
+                   "On SIGTERM, the least time allowed to finish requests in flight and held; the longest "
+                   "timeoutSeconds of any Function is allowed when it is longer.");
+    flags.Duration(
+        "drain-delay", &drain_delay,
+        "On SIGTERM, how long to keep accepting (with /readyz failing) before closing the listener, "
+        "so that endpoints converge first.");
     flags.Duration("stats-interval", &stats_interval, "How often load is reported to the controller.");
     flags.Int("threads", &threads,
               "I/O threads; 0 follows the container's CPU quota (rounded up), else one per usable CPU.");
@@ -73,6 +81,9 @@ struct Options {
     flags.String("static-config", &static_config,
                  "JSON file of Functions and their endpoints, for running without a cluster.");
     flags.Duration("connect-timeout", &connect_timeout, "Time allowed to connect to a replica.");
+    flags.Duration("upstream-idle-timeout", &upstream_idle_timeout,
+                   "How long an idle replica connection is reused; keep it below the functions' own "
+                   "keep-alive timeout (a shorter Keep-Alive: timeout=N from a replica wins).");
     flags.Duration("probe-interval", &probe_interval,
                    "How often a starting replica is probed with a TCP connect, so it serves before its "
                    "readiness probe says so; 0 waits for Kubernetes.");

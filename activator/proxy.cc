@@ -1,5 +1,7 @@
 #include "activator/proxy.h"
 
+#include <poll.h>
+
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -22,9 +24,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "activator/errors.h"
-#include "activator/http/headers.h"
 #include "activator/admission/lookup.h"
+#include "activator/errors.h"
+#include "activator/http/framing.h"
+#include "activator/http/headers.h"
 #include "common/http/admin_server.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -206,7 +209,11 @@ class Proxy::Impl {
 class Proxy::Impl::Connection {
  public:
   Connection(Impl& proxy, Worker& worker, tcp::socket socket)
-      : proxy_(proxy), worker_(worker), stream_(std::move(socket)), session_{&stream_, false} {
+      : proxy_(proxy),
+        worker_(worker),
+        stream_(std::move(socket)),
+        buffer_(ReadBufferLimit(proxy.options_.limits.max_header_bytes)),
+        session_{&stream_, false} {
     error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const auto remote = stream_.socket().remote_endpoint(ec);
@@ -233,8 +240,18 @@ class Proxy::Impl::Connection {
   // connection may serve another.
   asio::awaitable<bool> HandleRequest(RequestParser& parser);
   // Holds the request in the buffer until it is admitted or fails.
+  // While held, the client's socket is watched: a client that leaves takes
+  // its request back out of the buffer (kClientClosed).
   asio::awaitable<Admission> Admit(const std::shared_ptr<const FunctionConfig>& config,
                                    MonotonicTime deadline, const std::vector<std::string>& avoid);
+  // Whether the client has closed its end (FIN, RST or error), even with
+  // unread bytes still queued.
+  bool ClientHungUp() const;
+  // Ends a connection whose client may still be sending (an answer given
+  // before its request was read to the end): stop sending, then read and
+  // drop what comes for a short while, so that the client reads our answer
+  // instead of a reset (nginx's lingering close).
+  asio::awaitable<void> LingeringClose();
   // Writes the activator's own error answer; returns whether the connection
   // may go on (only if the request was fully read and the client wants it).
   // Arguments are taken by value: GCC 12 mishandles temporaries bound to
@@ -251,6 +268,8 @@ class Proxy::Impl::Connection {
   Worker::Session session_;
   std::list<Worker::Session*>::iterator position_;
   std::string client_ip_;
+  // An answer went out before the request was read to its end.
+  bool linger_ = false;
 };
 
 asio::awaitable<void> Proxy::Impl::AcceptLoop() {
@@ -329,7 +348,7 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
   bool first = true;
   for (;;) {
     const bool more = co_await AwaitRequestStart(first);
-    if (!more) co_return;
+    if (!more) break;
     first = false;
     RequestParser parser;
     ConfigureRequestParser(parser, proxy_.options_.limits);
@@ -341,9 +360,9 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
       if (ec == beast::error::timeout) {
         // Slowloris: a head that trickles in slower than the timeout.
         proxy_.deps_.meter.OnConnectionClosed("header_timeout");
-        co_return;
+        break;
       }
-      if (IsConnectionError(ec)) co_return;
+      if (IsConnectionError(ec)) break;
       const ProxyError error = ClassifyParseError(ec);
       Invocation invocation;
       invocation.code = Spec(error).http_status;
@@ -354,11 +373,33 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
       std::string no_function;
       co_await WriteError(error, no_function, request_id, 11, /*request_consumed=*/false,
                           /*keep_alive=*/false);
-      co_return;
+      break;
     }
     const bool keep = co_await HandleRequest(parser);
-    if (!keep) co_return;
+    if (!keep) break;
   }
+  if (linger_) co_await LingeringClose();
+}
+
+bool Proxy::Impl::Connection::ClientHungUp() const {
+  pollfd fd{};
+  fd.fd = const_cast<beast::tcp_stream&>(stream_).socket().native_handle();
+  fd.events = POLLRDHUP;
+  return ::poll(&fd, 1, 0) > 0 && (fd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+asio::awaitable<void> Proxy::Impl::Connection::LingeringClose() {
+  constexpr auto kLingerTime = std::chrono::seconds(2);
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  buffer_.consume(buffer_.size());
+  stream_.expires_after(kLingerTime);
+  char discard[16 * 1024];
+  while (!ec) {
+    co_await stream_.async_read_some(asio::buffer(discard), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  stream_.expires_never();
 }
 
 asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<const FunctionConfig>& config,
@@ -368,11 +409,14 @@ asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<
     explicit Wait(const asio::any_io_executor& executor) : timer(executor) {}
     asio::steady_timer timer;
     std::optional<Admission> result;
+    bool readable = false;  // the client socket turned readable (bytes, FIN or RST)
   };
   const auto executor = co_await asio::this_coro::executor;
   auto wait = std::make_shared<Wait>(executor);
-  auto immediate =
-      proxy_.deps_.buffer.Acquire(config, deadline, avoid, [wait, executor](Admission admission) {
+  uint64_t held_id = 0;
+  auto immediate = proxy_.deps_.buffer.Acquire(
+      config, deadline, avoid,
+      [wait, executor](Admission admission) {
         // From whichever thread served the request: hop to ours. If our io_context
         // is gone, the handler and the lease in it are destroyed, which releases
         // the replica slot.
@@ -380,12 +424,48 @@ asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<
           wait->result.emplace(std::move(admission));
           wait->timer.cancel();
         });
-      });
+      },
+      &held_id);
   if (immediate) co_return std::move(*immediate);
-  wait->timer.expires_at(asio::steady_timer::time_point::max());
+
+  // Held. A client that leaves must free its place at once, not at the
+  // buffer deadline: wait for its socket to turn readable (FIN or RST for a
+  // bodiless request), and poll for a hang-up while its bytes (a body, a
+  // pipelined request) are queued, since those keep it readable.
+  constexpr auto kHangUpPoll = std::chrono::milliseconds(50);
+  bool watching = buffer_.size() == 0;
+  if (watching) {
+    stream_.socket().async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      wait->readable = true;
+      wait->timer.cancel();
+    });
+  }
+  bool polling = !watching;
   while (!wait->result) {
+    if (polling) {
+      wait->timer.expires_after(kHangUpPoll);
+    } else {
+      wait->timer.expires_at(asio::steady_timer::time_point::max());
+    }
     error_code ec;
     co_await wait->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (wait->result) break;
+    if (wait->readable) {
+      wait->readable = false;
+      polling = true;  // bytes or a hang-up are queued: from now on, poll
+    }
+    if (polling && ClientHungUp() && proxy_.deps_.buffer.Cancel(config->key, held_id)) {
+      Admission gone;
+      gone.error = ProxyError::kClientClosed;
+      gone.queued = true;
+      if (watching) stream_.socket().cancel(ec);
+      co_return gone;
+    }
+  }
+  if (watching) {
+    error_code ignored;
+    stream_.socket().cancel(ignored);
   }
   co_return std::move(*wait->result);
 }
@@ -396,6 +476,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std:
   const ErrorSpec& spec = Spec(error);
   if (error == ProxyError::kClientClosed) co_return false;
   const bool keep = keep_alive && request_consumed && !proxy_.draining_.load();
+  if (!request_consumed) linger_ = true;
   bhttp::response<bhttp::string_body> response(static_cast<bhttp::status>(spec.http_status),
                                                version == 10 ? 10 : 11);
   response.set(bhttp::field::server, "zeroscale-activator");
@@ -415,6 +496,20 @@ asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std:
 asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& parser) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
+  if (const ProxyError framing = CheckRequestFraming(request); framing != ProxyError::kNone) {
+    // Smuggling vectors and unknown codings go no further (framing.h).
+    Invocation refused;
+    refused.code = Spec(framing).http_status;
+    refused.error = framing;
+    refused.arrival_wall = clock().WallNow();
+    refused.method = std::string(FromBeast(request.method_string()));
+    std::string request_id = NewRequestId();
+    deps.meter.Finish(refused);
+    std::string no_function;
+    co_await WriteError(framing, no_function, request_id, request.version(), /*request_consumed=*/false,
+                        /*keep_alive=*/false);
+    co_return false;
+  }
   Invocation inv;
   const MonotonicTime arrival = clock().Now();
   inv.arrival_wall = clock().WallNow();
@@ -451,6 +546,18 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   exchange.keep_alive = client_keep_alive;
   exchange.expect_continue = expect_continue;
   exchange.draining = &proxy_.draining_;
+  switch (request.method()) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::options:
+    case bhttp::verb::trace:
+    case bhttp::verb::put:
+    case bhttp::verb::delete_:
+      exchange.idempotent = true;
+      break;
+    default:
+      exchange.idempotent = false;
+  }
 
   const MonotonicTime deadline = arrival + config->buffer_timeout;
   std::vector<std::string> avoid;
@@ -511,6 +618,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   }
 
   inv.forwarded = true;
+  if (!result.request_body_read) linger_ = true;
   inv.bytes_in = result.bytes_in;
   inv.bytes_out = result.bytes_out;
   inv.error = result.error;

@@ -34,8 +34,8 @@
 #include "activator/admission/buffer.h"
 #include "activator/admission/catalog.h"
 #include "activator/http/forward.h"
-#include "activator/metering/meter.h"
 #include "activator/http/parse.h"
+#include "activator/metering/meter.h"
 #include "common/clock.h"
 
 namespace zs::activator {
@@ -51,7 +51,7 @@ struct ProxyOptions {
   ForwardSettings forward;
   std::chrono::milliseconds tick_interval{10};
   size_t max_idle_upstream_per_endpoint = 64;
-  std::chrono::milliseconds upstream_idle_timeout{30'000};
+  std::chrono::milliseconds upstream_idle_timeout{4'000};
 };
 
 struct ProxyDeps {

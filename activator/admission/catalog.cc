@@ -1,5 +1,6 @@
 #include "activator/admission/catalog.h"
 
+#include <algorithm>
 #include <mutex>
 
 namespace zs::activator {
@@ -78,6 +79,13 @@ std::vector<std::shared_ptr<const FunctionConfig>> InMemoryCatalog::List() const
 size_t InMemoryCatalog::size() const {
   std::shared_lock lock(mu_);
   return functions_.size();
+}
+
+std::chrono::milliseconds InMemoryCatalog::LongestTimeout() const {
+  std::shared_lock lock(mu_);
+  std::chrono::milliseconds longest{0};
+  for (const auto& [key, config] : functions_) longest = std::max(longest, config->timeout);
+  return longest;
 }
 
 }  // namespace zs::activator

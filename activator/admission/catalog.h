@@ -17,6 +17,7 @@
 // config they already hold.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,6 +53,9 @@ class InMemoryCatalog final : public FunctionCatalog {
   // Called with the last config of every incarnation that ends. Register
   // before the catalog is fed.
   void OnRemoved(RemovedListener listener);
+  // The longest timeoutSeconds of any known Function (0 with none): how long
+  // a drain lets invocations in flight finish.
+  std::chrono::milliseconds LongestTimeout() const;
   // Every known Function (order unspecified).
   std::vector<std::shared_ptr<const FunctionConfig>> List() const;
   size_t size() const;

@@ -23,7 +23,7 @@ struct FunctionKey {
   std::string ns;
   std::string name;
 
-  // "namespace/name", as Kubernetes caches and DESIGN.md's error bodies spell it.
+  // "namespace/name", as Kubernetes caches and the error bodies (docs/invocation.md) spell it.
   std::string String() const;
   friend bool operator==(const FunctionKey&, const FunctionKey&) = default;
 };

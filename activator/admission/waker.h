@@ -1,5 +1,5 @@
 // Asks the controller to scale a Function up from zero at once (the gRPC Wake
-// call; DESIGN.md: "one gRPC call and one scale patch").
+// call; docs/autoscaling.md: one gRPC call and one scale patch).
 //
 // The buffer calls Wake at most once per activation; see buffer.h for when a
 // new activation starts.

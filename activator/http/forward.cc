@@ -4,8 +4,11 @@
 #include <memory>
 #include <optional>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -13,6 +16,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "activator/http/framing.h"
 #include "activator/http/headers.h"
 #include "activator/http/parse.h"
 
@@ -76,6 +80,32 @@ bool IsStaleConnection(const error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
+// The request body's way to the replica, run beside the response's way back
+// (full duplex: a function may answer, or stream its answer, before it has
+// read the whole request). Lives in Forward's frame; Forward never returns
+// while it runs.
+struct Upload {
+  explicit Upload(const asio::any_io_executor& executor) : signal(executor) {}
+  bool running = false;
+  // Set when Forward stops it (the response is over): its failure then is
+  // ours, not the client's.
+  bool stopped = false;
+  RelayFailure failure;
+  asio::steady_timer signal;  // cancelled when the upload ends
+  bool Failed() const { return failure.side != Side::kNone; }
+  // The client's side failed on its own (left, too slow, too large, malformed).
+  bool ClientFailed() const { return failure.side == Side::kRead && !stopped; }
+};
+
+// What a failed read of the client's request body means for the client.
+ProxyError ClientReadError(const error_code& ec) {
+  if (IsTimeout(ec)) return ProxyError::kExecTimeout;
+  if (IsConnectionError(ec)) return ProxyError::kClientClosed;
+  // Past the head, a limit is hit only by an endless chunk line or trailer.
+  if (ec == bhttp::error::header_limit) return ProxyError::kBadRequest;
+  return ClassifyParseError(ec);  // 413 past the body limit, else 400
+}
+
 }  // namespace
 
 asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& client,
@@ -88,6 +118,7 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
     return left > Duration{0} ? left : Duration{1};
   };
   const bool request_has_body = !client.parser.is_done();
+  const auto executor = co_await asio::this_coro::executor;
   error_code ec;
 
   error_code address_ec;
@@ -105,7 +136,24 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
 
   std::optional<beast::tcp_stream> upstream;
   std::optional<ResponseParser> response;
-  beast::flat_buffer upstream_buffer;
+  // Bounded: a response head, then one read plus one chunk header line.
+  beast::flat_buffer upstream_buffer(ReadBufferLimit(kMaxResponseHeaderBytes));
+  Upload upload(executor);
+  std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_serializer;
+
+  // Stops the upload (if it still runs) and waits for it to leave.
+  auto finish_upload = [&]() -> asio::awaitable<void> {
+    if (!upload.running) co_return;
+    upload.stopped = true;
+    error_code ignored;
+    if (upstream) upstream->socket().cancel(ignored);
+    client.stream.socket().cancel(ignored);
+    while (upload.running) {
+      upload.signal.expires_at(asio::steady_timer::time_point::max());
+      co_await upload.signal.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  };
+
   for (int attempt = 0;; ++attempt) {
     upstream.reset();
     bool reused = false;
@@ -116,7 +164,7 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
       }
     }
     if (!upstream) {
-      upstream.emplace(co_await asio::this_coro::executor);
+      upstream.emplace(executor);
       upstream->expires_after(std::min<Duration>(settings.connect_timeout, remaining()));
       co_await upstream->async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
@@ -139,34 +187,40 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
       client.continue_sent = true;
     }
 
-    bhttp::request_serializer<bhttp::buffer_body> request_serializer(client.parser.get());
-    co_await bhttp::async_write_header(*upstream, request_serializer,
+    request_serializer.emplace(client.parser.get());
+    co_await bhttp::async_write_header(*upstream, *request_serializer,
                                        asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (reused && !IsTimeout(ec)) continue;  // dead pooled connection: nothing consumed yet
+      // An unfinished head cannot have run: a dead pooled connection is
+      // replaced; nothing was consumed from the client yet.
+      if (reused && !IsTimeout(ec)) continue;
       result.error = IsTimeout(ec) ? ProxyError::kExecTimeout : ProxyError::kUpstreamError;
       co_return result;
     }
 
     if (request_has_body) {
+      upload.running = true;
       client.stream.expires_after(remaining());
-      const RelayFailure failure =
-          co_await RelayBody(client.stream, client.buffer, client.parser, *upstream, request_serializer,
-                             request_buf, settings.relay_buffer_bytes, result.bytes_in);
-      if (failure.side == Side::kRead) {
-        if (IsTimeout(failure.ec)) {
-          result.error = ProxyError::kExecTimeout;
-        } else if (IsConnectionError(failure.ec)) {
-          result.error = ProxyError::kClientClosed;
-        } else {
-          result.error = ClassifyParseError(failure.ec);  // 413 past the limit, else 400
-        }
-        co_return result;
-      }
-      if (failure.side == Side::kWrite) {
-        result.error = IsTimeout(failure.ec) ? ProxyError::kExecTimeout : ProxyError::kUpstreamError;
-        co_return result;
-      }
+      asio::co_spawn(
+          executor,
+          [&]() -> asio::awaitable<void> {
+            upload.failure = co_await RelayBody(client.stream, client.buffer, client.parser, *upstream,
+                                                *request_serializer, request_buf, settings.relay_buffer_bytes,
+                                                result.bytes_in);
+            if (upload.ClientFailed()) {
+              // The client failed (left, too slow, too large, malformed): the
+              // exchange is over; closing the replica connection tells the
+              // function and ends the response read below.
+              error_code ignored;
+              upstream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+              upstream->socket().cancel(ignored);
+            }
+            // A write failure (the replica stopped reading: it answered early
+            // and closed) ends only the upload; its answer may still come.
+            upload.running = false;
+            upload.signal.cancel();
+          },
+          asio::detached);
     }
 
     upstream_buffer.clear();
@@ -174,14 +228,22 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
     // of Expect, 103 Early Hints) are dropped; the final one follows.
     do {
       response.emplace();
-      response->header_limit(64 * 1024);
+      response->header_limit(kMaxResponseHeaderBytes);
       response->body_limit(std::numeric_limits<std::uint64_t>::max());
       if (client.head_request) response->skip(true);
       co_await bhttp::async_read_header(*upstream, upstream_buffer, *response,
                                         asio::redirect_error(asio::use_awaitable, ec));
     } while (!ec && response->get().result_int() / 100 == 1 && response->get().result_int() != 101);
     if (ec) {
-      if (reused && !request_has_body && attempt == 0 && IsStaleConnection(ec) &&
+      co_await finish_upload();
+      if (upload.ClientFailed()) {
+        result.error = ClientReadError(upload.failure.ec);
+        co_return result;
+      }
+      // Retry only what cannot have run (README "Retries"): the replica
+      // closed a pooled connection before reading anything of ours, and the
+      // request is idempotent and had no body (so nothing was consumed).
+      if (reused && attempt == 0 && !request_has_body && client.idempotent && IsStaleConnection(ec) &&
           upstream_buffer.size() == 0) {
         continue;
       }
@@ -193,10 +255,26 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
 
   Response& head = response->get();
   const bool upstream_keep_alive = head.keep_alive();
+  const std::optional<Duration> keep_alive_hint = KeepAliveTimeoutHint(head);
+  const bool switched_protocols = head.result_int() == 101;
   result.status = static_cast<int>(head.result_int());
+  std::optional<uint64_t> parsed_length;
+  if (auto length = response->content_length()) parsed_length = *length;
+  const ResponseFraming framing =
+      FrameResponseForClient(head, parsed_length, client.version, client.head_request);
+  if (framing.malformed) {
+    co_await finish_upload();
+    result.error = ProxyError::kUpstreamError;
+    co_return result;
+  }
   const bool draining = client.draining != nullptr && client.draining->load();
-  const bool client_keep_alive =
-      PrepareClientResponse(head, client.request_id, client.version, client.keep_alive && !draining);
+  // Say close up front unless the request was read to its end by now: an
+  // answer that comes while the body is still on its way (an early 413, or
+  // a streaming echo) may leave the rest unread, and then the connection
+  // cannot carry another request. Also when our close ends the body.
+  const bool keep_alive = client.keep_alive && !draining && client.parser.is_done() && !upload.Failed() &&
+                          framing.client != ClientBodyFraming::kClose;
+  PrepareClientResponse(head, client.request_id, client.version, keep_alive);
   bhttp::response_serializer<bhttp::buffer_body> response_serializer(head);
   client.stream.expires_after(remaining());
 
@@ -206,16 +284,20 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
     // streaming response reaches the client before its first chunk.
     co_await bhttp::async_write_header(client.stream, response_serializer,
                                        asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      result.error = IsTimeout(ec) ? ProxyError::kExecTimeout : ProxyError::kClientClosed;
-      co_return result;
-    }
+    if (ec) failure = RelayFailure{Side::kWrite, ec};
   }
-  if (!response->is_done()) {
+  if (failure.side == Side::kNone && !response->is_done()) {
     failure = co_await RelayBody(*upstream, upstream_buffer, *response, client.stream, response_serializer,
                                  response_buf, settings.relay_buffer_bytes, result.bytes_out);
   }
   result.response_started = response_serializer.is_header_done();
+  // The response is over (or failed): an upload still running means the
+  // function answered without reading all of the request; stop it.
+  co_await finish_upload();
+  if (upload.ClientFailed()) {
+    result.error = ClientReadError(upload.failure.ec);
+    co_return result;
+  }
   if (failure.side == Side::kRead) {
     result.error = IsTimeout(failure.ec) ? ProxyError::kExecTimeout : ProxyError::kUpstreamError;
     co_return result;
@@ -226,10 +308,16 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
   }
 
   client.stream.expires_never();
-  if (upstream_keep_alive && response->is_done() && client.parser.is_done() && upstream_buffer.size() == 0) {
-    pool.Put(endpoint.address(), std::move(*upstream));
-  }
-  result.client_reusable = client_keep_alive && client.parser.is_done();
+  UpstreamExchangeState exchange;
+  exchange.response_complete = response->is_done();
+  exchange.response_keep_alive = upstream_keep_alive;
+  exchange.close_delimited = framing.upstream_close_delimited;
+  exchange.request_complete = client.parser.is_done() && !upload.Failed();
+  exchange.stray_bytes = upstream_buffer.size() != 0;
+  exchange.switched_protocols = switched_protocols;
+  if (UpstreamReusable(exchange)) pool.Put(endpoint.address(), std::move(*upstream), keep_alive_hint);
+  result.request_body_read = client.parser.is_done();
+  result.client_reusable = keep_alive && ClientReusable(result.request_body_read, keep_alive, framing.client);
   co_return result;
 }
 

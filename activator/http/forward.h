@@ -9,11 +9,19 @@
 // connection is closed; either way the replica connection is closed, never
 // pooled.
 //
-// A connect that fails (refused, unreachable, timed out) reports
-// connect_failed with nothing sent and nothing read from the client, so the
-// caller may retry on another replica. A pooled connection that turns out to
-// be dead before any response byte is retried once on a fresh connection when
-// no request body byte was consumed yet.
+// Full duplex: the request body is relayed beside the response, so a
+// function may stream its answer while still reading (an echo), or answer
+// before reading the body at all (an early 413); the unread rest of the
+// request then ends the exchange: the replica connection is not pooled, and
+// the client connection is closed after the answer.
+//
+// Retries (only what cannot have run): a connect that fails (refused,
+// unreachable, timed out) reports connect_failed with nothing sent and
+// nothing read from the client, so the caller may try another replica; a
+// pooled connection that fails while the head is written is replaced by a
+// fresh one; one that the replica closed before any response byte is retried
+// on a fresh connection only for an idempotent method without a body. A POST
+// that may have reached the function is never sent twice.
 //
 // Runs on the calling connection's worker thread; uses that worker's pool.
 #pragma once
@@ -57,6 +65,8 @@ struct ClientExchange {
   // The client sent Expect: 100-continue; set once the interim response went out.
   bool expect_continue = false;
   bool continue_sent = false;
+  // GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2): may be retried.
+  bool idempotent = false;
 };
 
 struct ForwardResult {
@@ -68,6 +78,9 @@ struct ForwardResult {
   bool response_started = false;
   // The client connection may serve another request.
   bool client_reusable = false;
+  // The request body was read to its end (else unread bytes may still come:
+  // close the client connection gracefully).
+  bool request_body_read = false;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace zs::activator {
@@ -25,9 +26,9 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& ad
     Idle& top = stack.back();
     const Duration idle_for = now - top.since;
     // A connection idle for under a second is taken without the peek (a
-    // syscall per request); a replica closing it that soon is rare, and a
-    // bodiless request is retried on a fresh connection if it did.
-    if (idle_for < options_.idle_timeout && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
+    // syscall per request); a replica closing it that soon is rare, and an
+    // idempotent bodiless request is retried on a fresh connection if it did.
+    if (now < top.expires && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
       std::optional<boost::beast::tcp_stream> out(std::move(top.stream));
       stack.pop_back();
       if (stack.empty()) idle_.erase(it);
@@ -41,15 +42,24 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& ad
   return std::nullopt;
 }
 
-void UpstreamPool::Put(const std::string& address, boost::beast::tcp_stream stream) {
+void UpstreamPool::Put(const std::string& address, boost::beast::tcp_stream stream,
+                       std::optional<Duration> keep_alive_hint) {
+  Duration keep_for = options_.idle_timeout;
+  if (keep_alive_hint) {
+    const Duration margin =
+        *keep_alive_hint > std::chrono::seconds(2) ? std::chrono::seconds(1) : *keep_alive_hint / 2;
+    keep_for = std::min(keep_for, *keep_alive_hint - margin);
+  }
   auto& stack = idle_[address];
-  if (stack.size() >= options_.max_idle_per_endpoint) {
+  if (keep_for <= Duration{0} || stack.size() >= options_.max_idle_per_endpoint) {
     boost::system::error_code ignored;
     stream.socket().close(ignored);
+    if (stack.empty()) idle_.erase(address);
     return;
   }
   stream.expires_never();
-  stack.push_back(Idle{std::move(stream), clock_.Now()});
+  const MonotonicTime now = clock_.Now();
+  stack.push_back(Idle{std::move(stream), now, now + keep_for});
 }
 
 void UpstreamPool::Sweep() {
@@ -59,7 +69,7 @@ void UpstreamPool::Sweep() {
     std::vector<Idle> kept;
     kept.reserve(stack.size());
     for (auto& idle : stack) {
-      if (now - idle.since < options_.idle_timeout && LooksOpen(idle.stream)) {
+      if (now < idle.expires && LooksOpen(idle.stream)) {
         kept.push_back(std::move(idle));
       } else {
         boost::system::error_code ignored;

@@ -5,7 +5,16 @@
 // lock. Connections are reused most-recently-idle first; one idle for a
 // second or more is checked with a non-blocking peek before reuse (a replica
 // that closed it is noticed then, not on the request). Connections close
-// after Options::idle_timeout idle or beyond Options::max_idle_per_endpoint.
+// after Options::idle_timeout idle, or sooner when the replica said how long
+// it keeps them (Keep-Alive: timeout=N: we stop at N - 1 s, or N/2 for N <= 2 s),
+// or beyond Options::max_idle_per_endpoint.
+//
+// Why the short default (4 s): a replica that closes an idle connection at
+// the moment we send a request on it makes that request fail with nothing
+// read, and a POST then cannot be retried (it may have run). Reusing a
+// connection only well inside the replica's idle timeout avoids the race;
+// the common short timeouts are 5 s (Node.js, uvicorn), and Node announces
+// its own. A replica that closes sooner without saying so still races.
 //
 // Thread-safety: none; only the owning worker's thread touches it.
 #pragma once
@@ -26,14 +35,16 @@ class UpstreamPool {
  public:
   struct Options {
     size_t max_idle_per_endpoint = 64;
-    Duration idle_timeout = std::chrono::seconds(30);
+    Duration idle_timeout = std::chrono::seconds(4);
   };
   UpstreamPool(Options options, const Clock& clock);
 
   // An idle connection to `address` that still looks open, or nullopt.
   std::optional<boost::beast::tcp_stream> Take(const std::string& address);
-  // Returns a connection after a complete exchange.
-  void Put(const std::string& address, boost::beast::tcp_stream stream);
+  // Returns a connection after a complete exchange; `keep_alive_hint` is the
+  // replica's own idle timeout when its response announced one.
+  void Put(const std::string& address, boost::beast::tcp_stream stream,
+           std::optional<Duration> keep_alive_hint = std::nullopt);
   // Closes connections idle too long or closed by the replica.
   void Sweep();
   void Clear();
@@ -43,6 +54,7 @@ class UpstreamPool {
   struct Idle {
     boost::beast::tcp_stream stream;
     MonotonicTime since;
+    MonotonicTime expires;
   };
   static bool LooksOpen(boost::beast::tcp_stream& stream);
 

@@ -1,5 +1,5 @@
 // The one place where protobuf meets the activator's domain types
-// (STYLE.md principle 9): load reports out, wake requests out, wake results in.
+// (protobuf stays at the edge): load reports out, wake requests out, wake results in.
 #pragma once
 
 #include <string>

@@ -107,6 +107,12 @@ void FakeUpstream::AcceptLoop() {
   }
 }
 
+int FakeUpstream::hits(const std::string& path) const {
+  std::lock_guard lock(mu_);
+  auto it = hits_.find(path);
+  return it == hits_.end() ? 0 : it->second;
+}
+
 void FakeUpstream::Serve(int fd) {
   asio::io_context io;
   tcp::socket socket(io);
@@ -134,7 +140,20 @@ void FakeUpstream::Serve(int fd) {
     auto& req = parser.get();
     const std::string target(req.target());
     const std::string path = PathOf(target);
+    {
+      std::lock_guard lock(mu_);
+      ++hits_[path];
+    }
     const bool count_only = path == "/count";
+    if (path == "/early-413") {
+      // Refuses the body before reading it, then closes with it unread (the
+      // kernel answers the rest with a reset), as servers with a body limit do.
+      const std::string answer =
+          "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
+      asio::write(socket, asio::buffer(answer), ec);
+      in_flight_.fetch_sub(1);
+      break;
+    }
     std::string body;
     uint64_t body_bytes = 0;
     char chunk[16384];
@@ -164,6 +183,10 @@ void FakeUpstream::Serve(int fd) {
     res.set("X-Seen-Forwarded-Host", req["X-Forwarded-Host"]);
     res.set("X-Seen-Forwarded-Proto", req["X-Forwarded-Proto"]);
     res.set("X-Seen-Expect", req[bhttp::field::expect]);
+    res.set("X-Seen-Proxy-Authorization", req[bhttp::field::proxy_authorization]);
+    res.set("X-Seen-Content-Length", req[bhttp::field::content_length]);
+    res.set("X-Seen-Transfer-Encoding", req[bhttp::field::transfer_encoding]);
+    res.set("X-Seen-Folded", req["X-Folded"]);
     res.keep_alive(req.keep_alive());
 
     bool close_after = !req.keep_alive();
@@ -175,6 +198,19 @@ void FakeUpstream::Serve(int fd) {
         if (n <= 0) break;
       }
       if (!stopping_.load()) hangs_closed_.fetch_add(1);
+      in_flight_.fetch_sub(1);
+      break;
+    }
+    if (path == "/close-without-answer") {
+      in_flight_.fetch_sub(1);
+      break;  // the request "ran"; the answer never comes
+    }
+    if (path == "/close-delimited" || path == "/gzip-coded") {
+      // HTTP/1.0 style (Python's http.server): no length, no chunks; the
+      // close ends the body.
+      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+      if (path == "/gzip-coded") head += "Transfer-Encoding: gzip\r\n";
+      asio::write(socket, asio::buffer(head + "\r\nbody ended by close"), ec);
       in_flight_.fetch_sub(1);
       break;
     }

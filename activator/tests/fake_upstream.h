@@ -10,10 +10,16 @@
 //   /reset              reads the request, then resets the connection (RST)
 //   /close-mid-body     200 with Content-Length 1000, sends 10 bytes, closes
 //   /gate               holds the response until Release() (concurrency tests)
+//   /early-413          413 before reading the body, then closes (body unread)
+//   /close-delimited    200 with neither length nor chunks; the close ends the body
+//   /gzip-coded         as /close-delimited with Transfer-Encoding: gzip
+//   /close-without-answer  reads the request and closes without answering
 //   anything else       200 "ok"
 //
 // Every response carries X-Seen-Target, X-Seen-Forwarded-For,
-// X-Seen-Request-Id, X-Seen-Forwarded-Host, X-Seen-Forwarded-Proto.
+// X-Seen-Request-Id, X-Seen-Forwarded-Host, X-Seen-Forwarded-Proto,
+// X-Seen-Proxy-Authorization, X-Seen-Content-Length, X-Seen-Transfer-Encoding
+// and X-Seen-Folded (the value of X-Folded).
 //
 // Thread-safety: counters are atomics; Stop() joins everything.
 #pragma once
@@ -22,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +54,8 @@ class FakeUpstream {
   // When the first request head was read (steady clock ns since epoch; 0: none yet).
   int64_t first_request_ns() const { return first_request_ns_.load(); }
   int peak_in_flight() const { return peak_in_flight_.load(); }
+  // Request heads read for `path` (without query).
+  int hits(const std::string& path) const;
   // Lets every /gate request (held or future) answer.
   void Release();
 
@@ -59,7 +68,8 @@ class FakeUpstream {
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread acceptor_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> hits_;
   std::list<std::thread> threads_;
   std::list<int> open_fds_;
   std::condition_variable gate_cv_;

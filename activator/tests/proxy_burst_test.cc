@@ -138,7 +138,7 @@ TEST_F(ProxyBurstTest, EndpointTooLateTimesOutEveryHeldRequestAndCountsIt) {
 }
 
 TEST_F(ProxyBurstTest, EndpointReadyToFirstForwardedByte) {
-  // DESIGN.md: held requests go out as soon as a replica is ready. Measures
+  // docs/invocation.md: held requests go out as soon as a replica is ready. Measures
   // the time from publishing the endpoint to the replica reading the first
   // request head (connect included), for 1 and for 1,000 held requests.
   for (const int held : {1, 1000}) {

@@ -62,6 +62,7 @@ TEST_F(ProxySocketTest, KeepsTheClientsRequestId) {
   AddFunction("echo", {upstream_.address()});
   Client client(port());
   bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/fn/ns/echo/", 11);
+  req.set(bhttp::field::host, "activator");
   req.set("X-Request-Id", "client-chosen-1");
   Reply r = client.Send(req);
   EXPECT_EQ(r.status, 200);
@@ -133,7 +134,7 @@ TEST_F(ProxySocketTest, Http10ClientGetsChunkedResponseCloseDelimited) {
   std::string got;
   EXPECT_TRUE(client.ReadUntilClosed(&got));
   EXPECT_EQ(got.rfind("HTTP/1.0 200", 0), 0u) << got;
-  EXPECT_EQ(got.find("Transfer-Encoding"), std::string::npos) << got;
+  EXPECT_EQ(got.find("\r\nTransfer-Encoding"), std::string::npos) << got;
   EXPECT_EQ(got.substr(got.size() - 6), "abcdef");
 }
 

@@ -26,6 +26,22 @@ TEST(InMemoryCatalog, UpsertReplacesAndReadersKeepTheirCopy) {
   EXPECT_EQ(held->key.String(), "ns/f");
 }
 
+TEST(InMemoryCatalog, LongestTimeoutBoundsTheDrain) {
+  InMemoryCatalog catalog;
+  EXPECT_EQ(catalog.LongestTimeout(), std::chrono::milliseconds(0));
+  FunctionConfig a;
+  a.key = {"ns", "a"};
+  a.timeout = std::chrono::seconds(30);
+  FunctionConfig b;
+  b.key = {"ns", "b"};
+  b.timeout = std::chrono::seconds(900);
+  catalog.Upsert(a);
+  catalog.Upsert(b);
+  EXPECT_EQ(catalog.LongestTimeout(), std::chrono::seconds(900));
+  catalog.Remove(b.key);
+  EXPECT_EQ(catalog.LongestTimeout(), std::chrono::seconds(30));
+}
+
 TEST(FunctionConfigFromApi, ReadsTheActivatorsSlice) {
   api::Function fn;
   fn.metadata.namespace_ = "team";
