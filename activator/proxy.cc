@@ -514,7 +514,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const MonotonicTime arrival = clock().Now();
   inv.arrival_wall = clock().WallNow();
   inv.method = std::string(FromBeast(request.method_string()));
-  inv.request_id = RequestIdFor(FromBeast(request["X-Request-Id"]));
+  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
   const unsigned version = request.version();
   const bool client_keep_alive = request.keep_alive() && !proxy_.draining_.load();
   const bool expect_continue =

@@ -1,7 +1,7 @@
 // Billing: the math (pure, unit-tested) and the per-invocation record that
 // goes out as one JSON line.
 //
-// Decisions (DESIGN.md leaves them open):
+// Decisions (docs/metrics-and-billing.md leaves them open):
 // - A GB in "GB-seconds" is a GiB, 1024^3 bytes, as AWS Lambda's MB/1024
 //   (its "MB" is a MiB). A Function requesting 128Mi is billed 0.125 GB.
 // - Billed time is the forward duration (no buffer wait) rounded UP to the

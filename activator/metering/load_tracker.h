@@ -2,7 +2,7 @@
 // requests in flight over a report window (the integral of the in-flight step
 // function divided by the window length), the peak, the arrivals, and the
 // instantaneous queued and in-flight counts at the window's end, plus the
-// wall time of the last arrival (DESIGN.md: idleness from last-request time,
+// wall time of the last arrival (docs/autoscaling.md: idleness from last-request time,
 // not from sampled concurrency).
 //
 // Lifecycle: the data path reports events; every --stats-interval the stats

@@ -1,6 +1,6 @@
 // Every Prometheus metric the activator exports, declared in this one file
-// (STYLE.md principle 11). Names and labels are DESIGN.md's; the
-// zeroscale_activator_* ones are activator internals DESIGN.md does not name.
+// (one place per component). Names and labels are the documented ones
+// (docs/metrics-and-billing.md); the zeroscale_activator_* ones are internals.
 //
 // Per-Function children are created once and cached (FunctionMetrics), so the
 // data path touches only atomics, not the label maps of prometheus-cpp's
@@ -28,8 +28,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include "activator/errors.h"
 #include "activator/admission/function_config.h"
+#include "activator/errors.h"
 
 namespace zs::activator {
 
