@@ -1,5 +1,5 @@
 // Every metric the controller exports, declared in one place. Names are
-// DESIGN.md's where it fixes them.
+// the documented ones (docs/metrics-and-billing.md).
 //
 // Thread-safety: prometheus-cpp metrics are safe from any thread.
 #pragma once

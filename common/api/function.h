@@ -1,7 +1,7 @@
 // The Function custom resource (zeroscale.dev/v1alpha1), shared by the
 // controller (which reconciles it) and the activator (which routes to it).
 //
-// Decode() turns the apiserver's JSON into a Function with DESIGN.md's
+// Decode() turns the apiserver's JSON into a Function with docs/function-api.md's
 // defaults applied; Validate() applies the same rules as the CRD's schema
 // and CEL rules, with messages that name the field. The CRD is the first
 // line of defence; these functions keep a Function that reached us by
@@ -130,7 +130,7 @@ struct Function {
   FunctionStatus status;
 };
 
-// Decodes a Function object. Absent fields take DESIGN.md's defaults; a field
+// Decodes a Function object. Absent fields take the documented defaults; a field
 // of the wrong JSON type is an InvalidArgument naming it ("spec.port: must be
 // an integer").
 absl::StatusOr<Function> DecodeFunction(const nlohmann::json& object);

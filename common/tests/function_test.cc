@@ -24,7 +24,7 @@ FunctionSpec DecodeSpec(const json& object) {
   return fn.ok() ? fn->spec : FunctionSpec{};
 }
 
-// One test per default of DESIGN.md.
+// One test per default of docs/function-api.md.
 TEST(FunctionDefaults, Port) { EXPECT_EQ(DecodeSpec(Minimal()).port, 8080); }
 TEST(FunctionDefaults, TimeoutSeconds) { EXPECT_EQ(DecodeSpec(Minimal()).timeout_seconds, 30); }
 TEST(FunctionDefaults, MinReplicas) { EXPECT_EQ(DecodeSpec(Minimal()).scaling.min_replicas, 0); }

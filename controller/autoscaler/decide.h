@@ -1,6 +1,6 @@
 // The scaling decision: a pure function of (samples, spec, state, now), in
 // the manner of Knative KPA's autoscaler.Scale, with zeroscale's rules for
-// zero (DESIGN.md "Autoscaling"). README.md in this folder walks through it.
+// zero (docs/autoscaling.md). README.md in this folder walks through it.
 //
 // Thread-safety: pure; call from anywhere.
 #pragma once

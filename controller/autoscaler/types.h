@@ -82,7 +82,7 @@ struct Samples {
 };
 
 // The algorithm's constants. Defaults are Knative KPA's, except that the
-// target is not scaled by a utilization factor (DESIGN.md: desired =
+// target is not scaled by a utilization factor (docs/autoscaling.md: desired =
 // ceil(stable average / targetConcurrency)).
 struct Tuning {
   Duration stable_window = 60s;

@@ -3,7 +3,7 @@
 // helm_golden.sh keeps equal to `helm template`). Pod hardening, least-privilege
 // RBAC (exact rule sets), flags the binaries really accept (parsed with their
 // own FlagSets), Services and PDBs that select the pods they mean, and a
-// dashboard that queries every metric DESIGN.md names.
+// dashboard that queries every metric docs/metrics-and-billing.md names.
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -464,7 +464,7 @@ TEST_P(InstallTest, ServiceMonitorHonoursTheFunctionsNamespace) {
 INSTANTIATE_TEST_SUITE_P(Installs, InstallTest, ::testing::ValuesIn(Installs()),
                          [](const auto& info) { return info.param.name; });
 
-// The defaults the brief fixes for the plain install.
+// The documented defaults (docs/operations.md) for the plain install.
 TEST(DeployTest, DefaultInstallShape) {
   const std::vector<json> objects = Load(Installs()[0]);
   const json* ns = Find(objects, "Namespace", "zeroscale-system");
@@ -601,7 +601,7 @@ TEST(DashboardTest, PanelsAreWellFormed) {
     for (const json& t : panel["targets"])
       EXPECT_EQ(t["datasource"]["uid"], "${datasource}") << panel["title"];
   }
-  // The billing panel, and the rest of what the brief asks for.
+  // The billing panel, and the rest docs/metrics-and-billing.md lists.
   for (const char* title :
        {"Invocations by code", "Rejected requests by reason", "Invocation duration p50 / p99", "Cold starts",
         "Cold-start wait p50 / p99", "Billable GB-seconds in range by function",
