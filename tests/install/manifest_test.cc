@@ -330,9 +330,9 @@ TEST_P(InstallTest, ActivatorFlagsParseWithTheActivatorsOwnFlagSet) {
   EXPECT_EQ(options.leader_election_id, controller.leader_election_id);
   EXPECT_EQ(options.domain, controller.domain);
   EXPECT_TRUE(options.controller_address.empty());
-  // The pod outlives the drain: SIGKILL only after drain-timeout.
+  // The pod outlives the drain: SIGKILL only after the delay and the drain.
   const int grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"];
-  EXPECT_GT(std::chrono::seconds(grace), options.drain_timeout);
+  EXPECT_GT(std::chrono::seconds(grace), options.drain_delay + options.drain_timeout);
 }
 
 TEST_P(InstallTest, ServicesAndBudgetsSelectTheirPods) {
