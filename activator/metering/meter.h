@@ -28,11 +28,11 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "activator/metering/billing.h"
 #include "activator/admission/buffer.h"
 #include "activator/admission/catalog.h"
-#include "activator/errors.h"
 #include "activator/admission/function_config.h"
+#include "activator/errors.h"
+#include "activator/metering/billing.h"
 #include "activator/metering/load_tracker.h"
 #include "activator/metering/metrics.h"
 #include "common/clock.h"

@@ -33,8 +33,8 @@
 #include <absl/status/statusor.h>
 #include <grpcpp/grpcpp.h>
 
-#include "activator/metering/load_tracker.h"
 #include "activator/admission/waker.h"
+#include "activator/metering/load_tracker.h"
 #include "common/clock.h"
 #include "proto/zeroscale.grpc.pb.h"
 
