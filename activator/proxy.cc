@@ -378,7 +378,9 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
     const bool keep = co_await HandleRequest(parser);
     if (!keep) break;
   }
-  if (linger_) co_await LingeringClose();
+  if (linger_) {
+    co_await LingeringClose();
+  }
 }
 
 bool Proxy::Impl::Connection::ClientHungUp() const {

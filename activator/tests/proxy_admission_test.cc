@@ -42,6 +42,7 @@ TEST_F(HeldTest, ClientsThatLeaveWhileHeldFreeTheirPlacesAtOnce) {
     c.buffer_timeout = 30s;
   });
   std::vector<std::unique_ptr<Client>> clients;
+  clients.reserve(10);
   // Half without a body (the socket's FIN is all there is to see), half
   // with a body already read into our buffer (only a hang-up poll sees it).
   for (int i = 0; i < 10; ++i) clients.push_back(SendHeld("/fn/ns/cold/x", i % 2 == 0 ? "" : "payload"));
@@ -69,6 +70,7 @@ TEST_F(HeldTest, ClientsThatLeaveWhileHeldFreeTheirPlacesAtOnce) {
 TEST_F(HeldTest, DeletingAFunctionAnswersItsHeldRequests404AtOnce) {
   AddFunction("doomed", {}, [](FunctionConfig& c) { c.buffer_timeout = 30s; });
   std::vector<std::unique_ptr<Client>> clients;
+  clients.reserve(5);
   for (int i = 0; i < 5; ++i) clients.push_back(SendHeld("/fn/ns/doomed/x"));
   ASSERT_TRUE(Eventually([&] { return buffer_.queued({"ns", "doomed"}) == 5; }));
   const int wakes = waker_.calls.load();
@@ -93,6 +95,7 @@ TEST_F(HeldTest, OneFunctionsFloodLeavesRoomForAnotherToColdStart) {
   });
   AddFunction("quiet", {});
   std::vector<std::unique_ptr<Client>> flood;
+  flood.reserve(40);
   for (int i = 0; i < 40; ++i) flood.push_back(SendHeld("/fn/ns/flood/x"));
   // At most half of the 20 places: the rest are refused at once.
   ASSERT_TRUE(Eventually([&] {

@@ -77,7 +77,7 @@ TEST_F(FramingTest, EndlessChunkExtensionIsCutWithFlatMemory) {
       WriteInBackground(client.stream(),
                         "POST /fn/ns/echo/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                         "5;ext=",
-                        std::string(64 * 1024, 'a'), uint64_t{32} * 1024 * 1024);
+                        std::string(size_t{64} * 1024, 'a'), uint64_t{32} * 1024 * 1024);
   Reply r = client.ReadReply();
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(client.ReadUntilClosed());
@@ -97,7 +97,7 @@ TEST_F(FramingTest, EndlessTrailerIsCut) {
   Client client(port());
   std::string trailer_line = "X-Trailer: " + std::string(100, 't') + "\r\n";
   std::string lines;
-  while (lines.size() < 64 * 1024) lines += trailer_line;
+  while (lines.size() < size_t{64} * 1024) lines += trailer_line;
   auto writer = WriteInBackground(
       client.stream(),
       "POST /fn/ns/echo/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n",
@@ -184,7 +184,7 @@ TEST_F(FramingTest, EarlyAnswerOfAReplicaReachesTheClient) {
   auto writer = WriteInBackground(client.stream(),
                                   "POST /fn/ns/echo/early-413 HTTP/1.1\r\nHost: a\r\nContent-Length: " +
                                       std::to_string(body) + "\r\n\r\n",
-                                  std::string(64 * 1024, 'b'), body);
+                                  std::string(size_t{64} * 1024, 'b'), body);
   Reply r = client.ReadReply();
   EXPECT_EQ(r.status, 413) << r.ec.message();
   EXPECT_EQ(r.body, "too large");
@@ -208,7 +208,7 @@ TEST_F(FramingTest, ErrorsBeforeTheBodyWasReadCloseGracefully) {
     auto writer = WriteInBackground(
         client.stream(),
         "POST " + target + " HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(declared) + "\r\n\r\n",
-        std::string(64 * 1024, 'c'), uint64_t{32} << 20);
+        std::string(size_t{64} * 1024, 'c'), uint64_t{32} << 20);
     Reply r = client.ReadReply();
     EXPECT_EQ(r.status, status) << target << ": " << r.ec.message();
     client.stream().socket().close();
@@ -256,7 +256,7 @@ TEST_F(FnEchoTest, FullDuplexEchoOf100MiB) {
   auto writer = WriteInBackground(
       client.stream(),
       "POST /fn/ns/fn/e?echo=1 HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body) + "\r\n\r\n",
-      std::string(256 * 1024, 'd'), body);
+      std::string(size_t{256} * 1024, 'd'), body);
   // The echo streams back while we are still sending: read as it comes.
   bhttp::response_parser<bhttp::buffer_body> parser;
   parser.body_limit(std::numeric_limits<uint64_t>::max());
@@ -267,7 +267,7 @@ TEST_F(FnEchoTest, FullDuplexEchoOf100MiB) {
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(parser.get().result_int(), 200u);
   uint64_t received = 0;
-  std::vector<char> chunk(256 * 1024);
+  std::vector<char> chunk(size_t{256} * 1024);
   while (!parser.is_done() && !ec) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
@@ -307,6 +307,7 @@ TEST_F(FnEchoTest, ShortKeepAliveReplicaCausesNoErrors) {
                                                          980ms, 1020ms, 990ms,  1010ms, 1000ms};
   for (const auto pause : pauses) {
     std::vector<std::future<int>> burst;
+    burst.reserve(8);
     for (int i = 0; i < 8; ++i) {
       burst.push_back(std::async(std::launch::async, [&] {
         Client client(port());
