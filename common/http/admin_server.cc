@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
@@ -85,15 +86,9 @@ class AdminServer::Impl {
     thread_ = std::thread([this] { io_.run(); });
   }
 
-  void Stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    io_.stop();
-    if (thread_.joinable()) thread_.join();
-    beast::error_code ec;
-    acceptor_.close(ec);
-    // Pending handlers (and the sessions they own) are destroyed with io_.
-  }
+  // Stops serving: open connections are closed now, not when the server is
+  // destroyed (their pending handlers live in io_ until then).
+  void Stop();
 
   uint16_t port() const { return bound_.port(); }
   std::string address() const { return Cat(bound_.address().to_string(), ":", bound_.port()); }
@@ -154,6 +149,9 @@ class AdminServer::Impl {
 
  private:
   class Session;
+  // Sessions accepted so far (touched only on the io_ thread, or after it
+  // has been joined).
+  std::vector<std::weak_ptr<Session>> sessions_;
 
   void Accept();
 
@@ -170,6 +168,12 @@ class AdminServer::Impl {
 class AdminServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(const Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
 
   void Read() {
     parser_.emplace();
@@ -199,12 +203,6 @@ class AdminServer::Impl::Session : public std::enable_shared_from_this<Session> 
     });
   }
 
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
-  }
-
   const Impl* server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -218,10 +216,26 @@ void AdminServer::Impl::Accept() {
       if (ec == asio::error::operation_aborted) return;
       // Out of descriptors and the like: keep serving what we can.
     } else {
-      std::make_shared<Session>(this, std::move(socket))->Read();
+      auto session = std::make_shared<Session>(this, std::move(socket));
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
+      sessions_.push_back(session);
+      session->Read();
     }
     Accept();
   });
+}
+
+void AdminServer::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+  beast::error_code ec;
+  acceptor_.close(ec);
+  for (const auto& weak : sessions_) {
+    if (auto session = weak.lock()) session->Close();
+  }
+  sessions_.clear();
 }
 
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(Options options) {
