@@ -17,18 +17,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // The transfer codings of every Transfer-Encoding field line, in order;
 // nullopt when there is none. Empty list elements are skipped (RFC 9110 §5.6.1).
 template <class Fields>
@@ -51,7 +39,7 @@ std::optional<std::vector<std::string_view>> TransferCodings(const Fields& field
 
 // Whether the codings are exactly "chunked".
 bool OnlyChunked(const std::vector<std::string_view>& codings) {
-  return codings.size() == 1 && IEquals(codings[0], "chunked");
+  return codings.size() == 1 && EqualsIgnoreCase(codings[0], "chunked");
 }
 
 bool HasControlBytes(std::string_view value) {
@@ -100,7 +88,7 @@ ProxyError CheckRequestFraming(Request& request) {
   if (auto codings = TransferCodings(request.base())) {
     if (request.version() < 11) return ProxyError::kBadRequest;
     if (has_length) return ProxyError::kBadRequest;
-    if (codings->empty() || !IEquals(codings->back(), "chunked")) return ProxyError::kBadRequest;
+    if (codings->empty() || !EqualsIgnoreCase(codings->back(), "chunked")) return ProxyError::kBadRequest;
     if (!OnlyChunked(*codings)) return ProxyError::kNotImplemented;
     // One field line, one spelling, whatever the client sent.
     request.set(bhttp::field::transfer_encoding, "chunked");
@@ -167,7 +155,7 @@ std::optional<Duration> KeepAliveTimeoutHint(const Response& response) {
     const size_t comma = value.find(',');
     const std::string_view element = Trim(value.substr(0, comma));
     const size_t eq = element.find('=');
-    if (eq != std::string_view::npos && IEquals(Trim(element.substr(0, eq)), "timeout")) {
+    if (eq != std::string_view::npos && EqualsIgnoreCase(Trim(element.substr(0, eq)), "timeout")) {
       const std::string_view number = Trim(element.substr(eq + 1));
       uint64_t seconds = 0;
       const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), seconds);

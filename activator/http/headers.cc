@@ -21,18 +21,6 @@ uint64_t NextRandom() {
 
 std::string_view View(boost::beast::string_view s) { return std::string_view(s.data(), s.size()); }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Removes hop-by-hop fields, including those the Connection field names
 // (RFC 9110 §7.6.1). Content-Length and Transfer-Encoding are kept.
 template <class Fields>

@@ -23,4 +23,9 @@ using Response = bhttp::response<bhttp::buffer_body>;
 inline boost::beast::string_view ToBeast(std::string_view s) { return {s.data(), s.size()}; }
 inline std::string_view FromBeast(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
+// ASCII case-insensitive equality, as HTTP field names and tokens compare.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return boost::beast::iequals(ToBeast(a), ToBeast(b));
+}
+
 }  // namespace zs::activator
