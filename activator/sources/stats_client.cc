@@ -15,8 +15,10 @@ namespace pb = zeroscale::v1alpha1;
 // peer is not the leader.
 class StatsClient::Stream {
  public:
-  Stream(std::shared_ptr<pb::Autoscaler::Stub> stub, std::atomic<uint64_t>& not_leader_acks)
+  Stream(std::shared_ptr<pb::Autoscaler::Stub> stub, std::atomic<uint64_t>& not_leader_acks,
+         const std::function<void(grpc::ClientContext&)>& authorize)
       : stub_(std::move(stub)) {
+    authorize(context_);
     stream_ = stub_->StreamStats(&context_);
     reader_ = std::thread([this, &not_leader_acks] {
       pb::StatsAck ack;
@@ -74,12 +76,19 @@ void StatsClient::UseAddress(const std::string& address) {
       pb::Autoscaler::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   std::lock_guard lock(mu_);
   address_ = address;
+  if (stub_) retired_stubs_.push_back(std::move(stub_));
   stub_ = std::move(stub);
 }
 
 std::shared_ptr<pb::Autoscaler::Stub> StatsClient::stub() const {
   std::lock_guard lock(mu_);
   return stub_;
+}
+
+void StatsClient::Authorize(grpc::ClientContext& context) const {
+  if (!options_.bearer_token) return;
+  const std::string token = options_.bearer_token();
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
 }
 
 std::string StatsClient::controller_address() const {
@@ -101,7 +110,11 @@ bool StatsClient::Resolve() {
   return true;
 }
 
-StatsClient::~StatsClient() { Stop(); }
+StatsClient::~StatsClient() {
+  Stop();
+  std::unique_lock lock(in_flight_->mu);
+  in_flight_->cv.wait(lock, [this] { return in_flight_->calls == 0; });
+}
 
 void StatsClient::Start() {
   if (thread_.joinable()) return;
@@ -145,7 +158,8 @@ void StatsClient::RunRound(std::unique_ptr<Stream>& stream, Duration& backoff, M
   if (!stream) {
     std::shared_ptr<pb::Autoscaler::Stub> current = stub();
     if (!current || clock_.Now() < next_connect) return;
-    stream = std::make_unique<Stream>(std::move(current), not_leader_acks_);
+    stream = std::make_unique<Stream>(std::move(current), not_leader_acks_,
+                                      [this](grpc::ClientContext& context) { Authorize(context); });
     streams_opened_.fetch_add(1);
   }
   if (stream->Write(ToProto(report))) {
@@ -169,8 +183,13 @@ void StatsClient::Wake(const FunctionKey& key, Done done) {
     done(absl::UnavailableError("the controller's leader is not known yet"));
     return;
   }
+  {
+    std::lock_guard lock(in_flight_->mu);
+    ++in_flight_->calls;
+  }
   auto* call = new Call;
   call->request = ToWakeRequest(key, options_.activator_id);
+  Authorize(call->context);
   call->done = std::move(done);
   // gRPC measures deadlines on its own clock: give it a relative one, so an
   // injected (possibly manual) clock cannot put it in the past.
@@ -179,19 +198,24 @@ void StatsClient::Wake(const FunctionKey& key, Done done) {
                    gpr_time_from_millis(
                        std::chrono::duration_cast<std::chrono::milliseconds>(options_.wake_timeout).count(),
                        GPR_TIMESPAN)));
-  // The callback may run after a failover swapped the stub: keep this one.
-  current->async()->Wake(&call->context, &call->request, &call->response,
-                         [call, current, resolve_needed = resolve_needed_](const grpc::Status& status) {
-                           std::unique_ptr<Call> owned(call);
-                           if (!status.ok()) {
-                             *resolve_needed = true;
-                             owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())));
-                             return;
-                           }
-                           if (owned->response.result() == pb::WakeResponse::NOT_LEADER)
-                             *resolve_needed = true;
-                           owned->done(WakeResultToStatus(owned->response));
-                         });
+  // The stub stays alive in this object (retired on failover, never freed
+  // before the destructor has seen this call finish).
+  current->async()->Wake(
+      &call->context, &call->request, &call->response,
+      [call, in_flight = in_flight_, resolve_needed = resolve_needed_](const grpc::Status& status) {
+        {
+          std::unique_ptr<Call> owned(call);
+          if (!status.ok()) {
+            *resolve_needed = true;
+            owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())));
+          } else {
+            if (owned->response.result() == pb::WakeResponse::NOT_LEADER) *resolve_needed = true;
+            owned->done(WakeResultToStatus(owned->response));
+          }
+        }
+        std::lock_guard lock(in_flight->mu);
+        if (--in_flight->calls == 0) in_flight->cv.notify_all();
+      });
 }
 
 }  // namespace zs::activator

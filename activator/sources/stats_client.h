@@ -19,16 +19,23 @@
 // Lifecycle: Start() spawns the reporting thread; Stop() ends it (within one
 // interval) and cancels the stream. Wake calls are asynchronous (gRPC's
 // callback API), bounded by wake_timeout, and may be made before Start.
+// Channels belong to this object alone: a stub replaced on failover is kept
+// until destruction, and the destructor waits for Wake calls still in flight
+// (at most wake_timeout), so no gRPC callback thread ever drops the last
+// reference to a channel (gRPC aborts when a channel dies on its own callback
+// thread while the library shuts down).
 //
 // Thread-safety: Wake from any thread; Start/Stop from the owner.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <absl/status/statusor.h>
 #include <grpcpp/grpcpp.h>
@@ -48,6 +55,10 @@ class StatsClient final : public Waker {
     // reporting thread only, so it may block for an apiserver round trip.
     std::function<absl::StatusOr<std::string>()> resolve;
     std::string activator_id;
+    // The bearer token sent as `authorization` metadata on every call (the
+    // controller checks it with a TokenReview); called per call, so a rotated
+    // token file is picked up. Null or "": no metadata.
+    std::function<std::string()> bearer_token;
     Duration interval = std::chrono::seconds(1);
     Duration wake_timeout = std::chrono::seconds(5);
     Duration initial_backoff = std::chrono::milliseconds(200);
@@ -80,6 +91,7 @@ class StatsClient final : public Waker {
   bool Resolve();
   void UseAddress(const std::string& address);
   std::shared_ptr<zeroscale::v1alpha1::Autoscaler::Stub> stub() const;
+  void Authorize(grpc::ClientContext& context) const;
 
   const Options options_;
   LoadTracker& tracker_;
@@ -87,6 +99,15 @@ class StatsClient final : public Waker {
   mutable std::mutex mu_;  // guards address_ and stub_ (swapped on failover)
   std::string address_;
   std::shared_ptr<zeroscale::v1alpha1::Autoscaler::Stub> stub_;
+  // Stubs replaced on failover: Wake calls on them may still be running.
+  std::vector<std::shared_ptr<zeroscale::v1alpha1::Autoscaler::Stub>> retired_stubs_;
+  // Wake calls whose callback has not finished; shared with the callbacks.
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+  };
+  std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
   // Set by a failed or misdirected Wake (whose callback may outlive this
   // object, hence shared): resolve again on the next round.
   std::shared_ptr<std::atomic<bool>> resolve_needed_ = std::make_shared<std::atomic<bool>>(false);

@@ -2,9 +2,12 @@
 // against an in-process fake controller.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -136,6 +139,7 @@ class FakeController final : public pb::Autoscaler::Service {
   grpc::Status StreamStats(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) override {
     streams.fetch_add(1);
+    RecordAuthorization(*context);
     pb::StatsReport report;
     while (stream->Read(&report)) {
       {
@@ -148,12 +152,14 @@ class FakeController final : public pb::Autoscaler::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status Wake(grpc::ServerContext*, const pb::WakeRequest* request,
+  grpc::Status Wake(grpc::ServerContext* context, const pb::WakeRequest* request,
                     pb::WakeResponse* response) override {
+    RecordAuthorization(*context);
     {
       std::lock_guard lock(mu);
       wakes.push_back(request->namespace_() + "/" + request->name());
     }
+    if (wake_delay.load() > 0ms) std::this_thread::sleep_for(wake_delay.load());  // a slow controller
     response->set_result(wake_result.load());
     return grpc::Status::OK;
   }
@@ -161,14 +167,22 @@ class FakeController final : public pb::Autoscaler::Service {
     std::lock_guard lock(mu);
     return reports.size();
   }
+  void RecordAuthorization(const grpc::ServerContext& context) {
+    const auto& metadata = context.client_metadata();
+    const auto it = metadata.find("authorization");
+    std::lock_guard lock(mu);
+    authorizations.push_back(it == metadata.end() ? "" : std::string(it->second.data(), it->second.size()));
+  }
 
   std::mutex mu;
   std::vector<pb::StatsReport> reports;
   std::vector<std::string> wakes;
+  std::vector<std::string> authorizations;  // per call, in order ("" when absent)
   std::atomic<int> streams{0};
   // The first this many acks say "not the leader".
   std::atomic<int> non_leader_acks{0};
   std::atomic<pb::WakeResponse::Result> wake_result{pb::WakeResponse::SCALED};
+  std::atomic<std::chrono::milliseconds> wake_delay{0ms};
 };
 
 class StatsClientTest : public ::testing::Test {
@@ -413,6 +427,63 @@ TEST_F(StatsClientTest, WakeMapsTheControllersAnswer) {
   server_->Shutdown();
   server_.reset();
   EXPECT_FALSE(wake().ok());  // no controller: an error, not a hang
+}
+
+// Every call carries the bearer token as the controller's TokenReview check
+// expects it, read per call so a rotated token is sent from then on.
+TEST_F(StatsClientTest, SendsTheCurrentBearerTokenOnStreamsAndWakes) {
+  ManualClock clock;
+  LoadTracker tracker(clock, "activator-test");
+  std::mutex token_mu;
+  std::string token = "first";
+  StatsClient::Options options = ClientOptions();
+  options.bearer_token = [&] {
+    std::lock_guard lock(token_mu);
+    return token;
+  };
+  StatsClient client(options, tracker, clock);
+  auto wake = [&] {
+    auto promise = std::make_shared<std::promise<absl::Status>>();
+    auto future = promise->get_future();
+    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
+    return future.get();
+  };
+  EXPECT_TRUE(wake().ok());
+  {
+    Running running(client, clock);
+    Tick(clock, client);
+    ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 1; }));
+  }
+  {
+    std::lock_guard lock(token_mu);
+    token = "rotated";
+  }
+  EXPECT_TRUE(wake().ok());
+  std::lock_guard lock(controller_.mu);
+  EXPECT_EQ(controller_.authorizations,
+            (std::vector<std::string>{"Bearer first", "Bearer first", "Bearer rotated"}));
+}
+
+// The client owns its channels: destroying it with a Wake in flight waits for
+// that call's answer (bounded by wake_timeout), so the callback never runs
+// against a dead client nor frees the channel on gRPC's own thread. CI once
+// aborted at exit ("ref_counted.h: prior > 0") when the callback held the
+// last reference to the channel.
+TEST_F(StatsClientTest, DestructionWaitsForWakeCallsInFlight) {
+  controller_.wake_delay = 200ms;
+  LoadTracker tracker(RealClock::Get(), "activator-test");
+  std::atomic<int> answered{0};
+  std::atomic<bool> ok{false};
+  {
+    StatsClient client(ClientOptions(), tracker, RealClock::Get());
+    client.Wake({"ns", "f"}, [&](const absl::Status& s) {
+      ok = s.ok();
+      answered.fetch_add(1);
+    });
+    EXPECT_EQ(answered.load(), 0);  // still at the controller
+  }
+  EXPECT_EQ(answered.load(), 1);
+  EXPECT_TRUE(ok.load());
 }
 
 }  // namespace
