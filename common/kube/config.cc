@@ -5,11 +5,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
 #include "common/strings.h"
 
 namespace zs::kube {
@@ -195,19 +200,88 @@ absl::StatusOr<KubeConfig> LoadInClusterConfig(Clock& clock, const std::string& 
   return config;
 }
 
+absl::StatusOr<KubeConfig> LoadMergedKubeconfig(const std::vector<std::string>& paths,
+                                                const std::string& context) {
+  try {
+    // clusters, contexts, users: collected apart and put in a fresh document
+    // at the end (yaml-cpp hands out detached nodes for missing keys, and an
+    // empty sequence node that is only read from stays detached).
+    std::map<std::string, std::vector<YAML::Node>> lists;
+    std::map<std::string, std::set<std::string>> names;
+    std::string current_context;
+    std::vector<std::string> read;
+    for (const std::string& path : paths) {
+      if (path.empty()) continue;
+      absl::StatusOr<std::string> text = ReadFile(path);
+      if (!text.ok()) continue;  // client-go skips missing entries of $KUBECONFIG
+      YAML::Node root = YAML::Load(*text);
+      if (!root || root.IsNull()) continue;
+      if (!root.IsMap()) return absl::InvalidArgumentError(Cat(path, ": kubeconfig: not a YAML map"));
+      read.push_back(path);
+      if (current_context.empty()) current_context = Str(root, "current-context");
+      const std::string base_dir = std::filesystem::path(path).parent_path().string();
+      // clusters, contexts, users: the first file that names an entry wins;
+      // its relative file paths stay relative to the file it came from.
+      for (const auto& [list, inner] :
+           {std::pair{"clusters", "cluster"}, {"contexts", "context"}, {"users", "user"}}) {
+        const YAML::Node entries = root[list];
+        if (!entries || !entries.IsSequence()) continue;
+        for (const YAML::Node& entry : entries) {
+          if (!entry["name"] || !entry["name"].IsScalar()) continue;
+          const std::string name = entry["name"].as<std::string>();
+          if (!names[list].insert(name).second) continue;
+          YAML::Node copy = YAML::Clone(entry);
+          YAML::Node body = copy[inner];
+          for (const char* key : {"certificate-authority", "client-certificate", "client-key", "tokenFile"}) {
+            if (body && body.IsMap() && body[key] && body[key].IsScalar()) {
+              body[key] = Resolve(base_dir, body[key].as<std::string>());
+            }
+          }
+          lists[list].push_back(copy);
+        }
+      }
+    }
+    if (read.empty())
+      return absl::NotFoundError(Cat("no readable kubeconfig among: ", absl::StrJoin(paths, ":")));
+    YAML::Node merged(YAML::NodeType::Map);
+    for (const auto& [list, entries] : lists) {
+      for (const YAML::Node& entry : entries) merged[list].push_back(entry);
+    }
+    if (!current_context.empty()) merged["current-context"] = current_context;
+    YAML::Emitter out;
+    out << merged;
+    absl::StatusOr<KubeConfig> config = ParseKubeconfig(out.c_str(), "", context);
+    if (!config.ok()) {
+      return absl::Status(config.status().code(),
+                          Cat(absl::StrJoin(read, ":"), ": ", config.status().message()));
+    }
+    config->source = "kubeconfig:" + absl::StrJoin(read, ":");
+    return config;
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(Cat("kubeconfig: ", e.what()));
+  }
+}
+
 absl::StatusOr<KubeConfig> ResolveConfig(const std::string& kubeconfig_flag, Clock& clock) {
   if (!kubeconfig_flag.empty()) return LoadKubeconfig(kubeconfig_flag);
-  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
-  if (host != nullptr && *host != '\0') return LoadInClusterConfig(clock);
   const char* env = std::getenv("KUBECONFIG");
   if (env != nullptr && *env != '\0') {
-    std::string first(env);
-    first = first.substr(0, first.find(':'));
-    return LoadKubeconfig(first);
+    std::vector<std::string> paths;
+    std::string list(env);
+    for (size_t start = 0;;) {
+      const size_t end = list.find(':', start);
+      paths.push_back(list.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    return LoadMergedKubeconfig(paths);
   }
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (host != nullptr && *host != '\0') return LoadInClusterConfig(clock);
   const char* home = std::getenv("HOME");
   if (home == nullptr || *home == '\0') {
-    return absl::FailedPreconditionError("no kubeconfig: set --kubeconfig or $KUBECONFIG");
+    return absl::FailedPreconditionError(
+        "no apiserver configuration: set --kubeconfig or $KUBECONFIG, or run in a pod");
   }
   return LoadKubeconfig(std::string(home) + "/.kube/config");
 }

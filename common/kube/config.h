@@ -1,9 +1,11 @@
 // Where the apiserver is and how to authenticate to it: from a kubeconfig
 // file or from a pod's in-cluster service-account mount.
 //
-// Resolution order for binaries (ResolveConfig): --kubeconfig flag, else
-// in-cluster when KUBERNETES_SERVICE_HOST is set, else $KUBECONFIG (first
-// entry of a ':'-separated list), else ~/.kube/config.
+// Resolution order for binaries (ResolveConfig), as controller-runtime's:
+// --kubeconfig flag, else every file of $KUBECONFIG (':'-separated) merged as
+// kubectl merges them, else in-cluster when KUBERNETES_SERVICE_HOST is set,
+// else ~/.kube/config. A $KUBECONFIG set inside a pod therefore wins over the
+// ServiceAccount, as it does for controller-runtime and kubectl.
 //
 // In-cluster: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT with
 // token, ca.crt and namespace read from /var/run/secrets/kubernetes.io/serviceaccount,
@@ -16,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -80,6 +83,13 @@ absl::StatusOr<KubeConfig> ParseKubeconfig(const std::string& yaml_text, const s
 // In-cluster config from the environment and `sa_dir` (empty: $ZS_SERVICEACCOUNT_DIR,
 // else kServiceAccountDir).
 absl::StatusOr<KubeConfig> LoadInClusterConfig(Clock& clock, const std::string& sa_dir = "");
+
+// Several kubeconfig files merged as kubectl and client-go merge $KUBECONFIG:
+// missing files are skipped; a cluster, context or user is taken from the
+// first file that names it, with its relative paths resolved against that
+// file's folder; current-context is the first one set. `context` overrides it.
+absl::StatusOr<KubeConfig> LoadMergedKubeconfig(const std::vector<std::string>& paths,
+                                                const std::string& context = "");
 
 // The binaries' resolution order (see the file comment).
 absl::StatusOr<KubeConfig> ResolveConfig(const std::string& kubeconfig_flag, Clock& clock);

@@ -1,8 +1,15 @@
 #include "common/kube/curl_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include "common/kube/errors.h"
 #include "common/kube/line_splitter.h"
@@ -13,6 +20,8 @@ namespace zs::kube {
 namespace {
 
 constexpr size_t kMaxPooledHandles = 8;
+// client-go's maxRetries for Retry-After answers.
+constexpr int kMaxRetryAfterWaits = 10;
 // How often a blocked watch looks at its Cancellation.
 constexpr int kWatchPollMillis = 100;
 
@@ -58,6 +67,49 @@ void AddWriteOptions(Query& query, const WriteOptions& options) {
   if (options.dry_run) query.Add("dryRun", "All");
 }
 
+// Retry-After as delta-seconds (what the apiserver sends); an HTTP date is
+// treated as "soon" (1 s).
+size_t ReadRetryAfter(char* data, size_t size, size_t count, void* user) {
+  const std::string_view line(data, size * count);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size() && std::equal(kName.begin(), kName.end(), line.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    std::string_view value = line.substr(kName.size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    int64_t seconds = 0;
+    size_t digits = 0;
+    while (digits < value.size() && digits < 6 && std::isdigit(static_cast<unsigned char>(value[digits]))) {
+      seconds = seconds * 10 + (value[digits] - '0');
+      ++digits;
+    }
+    *static_cast<std::optional<Duration>*>(user) =
+        digits > 0 ? Duration(std::chrono::seconds(seconds)) : Duration(std::chrono::seconds(1));
+  }
+  return size * count;
+}
+
+// Plain http is for a loopback apiserver only when a token is involved: a
+// bearer token never crosses a network in clear text.
+bool IsLoopbackHttp(const std::string& server) {
+  constexpr std::string_view kScheme = "http://";
+  if (server.rfind(kScheme, 0) != 0) return false;
+  std::string_view host = std::string_view(server).substr(kScheme.size());
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(
+        1, host.find(']') == std::string_view::npos ? std::string_view::npos : host.find(']') - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  if (host == "localhost") return true;
+  const std::string literal(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, literal.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 size_t AppendToString(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
   return size * count;
@@ -91,6 +143,7 @@ absl::StatusOr<nlohmann::json> ParseBody(const std::string& body) {
 
 struct CurlKubeClient::Handle {
   CURL* easy = nullptr;
+  std::string files;  // Pool::files when this handle was made
   curl_slist* headers = nullptr;
   std::string body_copy;  // request body must outlive the transfer
   ~Handle() {
@@ -99,14 +152,21 @@ struct CurlKubeClient::Handle {
   }
 };
 
+// Idle handles, each with its own connection cache. `files` is the state of
+// the kubeconfig's certificate files when the pooled handles were made: when
+// a file changes (cert-manager or a kubelet rotated it), every pooled handle
+// and its open connections are dropped, so the next request makes a new TLS
+// connection with the new files; handles in use are dropped on release.
 struct CurlKubeClient::Pool {
   std::mutex mu;
   std::vector<std::unique_ptr<Handle>> handles;
+  std::string files;
 };
 
 struct CurlKubeClient::Response {
   long code = 0;
   std::string body;
+  std::optional<Duration> retry_after;  // the Retry-After header, in seconds
 };
 
 absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(KubeConfig config,
@@ -114,6 +174,11 @@ absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(KubeConfi
   if (config.server.empty()) return absl::InvalidArgumentError("kube: config has no server");
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
     return absl::InvalidArgumentError(Cat("kube: server \"", config.server, "\" is not an http(s) URL"));
+  }
+  if (config.server.rfind("http://", 0) == 0 && (!config.token.empty() || config.token_file) &&
+      !IsLoopbackHttp(config.server)) {
+    return absl::InvalidArgumentError(
+        Cat("kube: refusing to send a bearer token over plain http to \"", config.server, "\"; use https"));
   }
   GlobalInit();
   return std::unique_ptr<CurlKubeClient>(
@@ -132,9 +197,29 @@ std::unique_ptr<KubeClient> CurlKubeClient::WithTimeout(Duration timeout) {
 
 CurlKubeClient::~CurlKubeClient() = default;
 
+std::string CurlKubeClient::CertificateFilesState() const {
+  std::string state;
+  for (const std::string* path : {&config_.ca_file, &config_.client_cert_file, &config_.client_key_file}) {
+    if (path->empty()) continue;
+    struct stat st {};
+    if (::stat(path->c_str(), &st) == 0) {
+      state += Cat(st.st_ino, ".", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ".", st.st_size, ";");
+    } else {
+      state += "-;";
+    }
+  }
+  return state;
+}
+
 std::unique_ptr<CurlKubeClient::Handle> CurlKubeClient::Acquire() {
+  const std::string files = CertificateFilesState();
   {
     std::lock_guard lock(pool_->mu);
+    if (files != pool_->files) {
+      if (!pool_->files.empty()) log::Info("kubeconfig certificate files changed; reconnecting");
+      pool_->handles.clear();
+      pool_->files = files;
+    }
     if (!pool_->handles.empty()) {
       std::unique_ptr<Handle> handle = std::move(pool_->handles.back());
       pool_->handles.pop_back();
@@ -143,6 +228,7 @@ std::unique_ptr<CurlKubeClient::Handle> CurlKubeClient::Acquire() {
   }
   auto handle = std::make_unique<Handle>();
   handle->easy = curl_easy_init();
+  handle->files = files;
   return handle;
 }
 
@@ -152,7 +238,9 @@ void CurlKubeClient::Release(std::unique_ptr<Handle> handle) {
     handle->headers = nullptr;
   }
   std::lock_guard lock(pool_->mu);
-  if (pool_->handles.size() < kMaxPooledHandles) pool_->handles.push_back(std::move(handle));
+  if (handle->files == pool_->files && pool_->handles.size() < kMaxPooledHandles) {
+    pool_->handles.push_back(std::move(handle));
+  }
 }
 
 absl::Status CurlKubeClient::Configure(Handle& handle, const std::string& method, const std::string& url,
@@ -247,7 +335,9 @@ absl::StatusOr<CurlKubeClient::Response> CurlKubeClient::Perform(const std::stri
   // request_timeout bounds the call as a whole, the retry after a 401 included.
   Clock& clock = RealClock::Get();
   const MonotonicTime deadline = clock.Now() + options_.request_timeout;
-  for (int attempt = 0;; ++attempt) {
+  bool reread_token = false;
+  int waits = 0;
+  for (;;) {
     const Duration left = deadline - clock.Now();
     if (left <= Duration::zero()) {
       return TransportError(Cat(method, " ", path_and_query, ": timed out before the retry"));
@@ -259,6 +349,8 @@ absl::StatusOr<CurlKubeClient::Response> CurlKubeClient::Perform(const std::stri
     Response response;
     curl_easy_setopt(handle->easy, CURLOPT_WRITEFUNCTION, &AppendToString);
     curl_easy_setopt(handle->easy, CURLOPT_WRITEDATA, &response.body);
+    curl_easy_setopt(handle->easy, CURLOPT_HEADERFUNCTION, &ReadRetryAfter);
+    curl_easy_setopt(handle->easy, CURLOPT_HEADERDATA, &response.retry_after);
     char error[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(handle->easy, CURLOPT_ERRORBUFFER, error);
     CURLcode rc = curl_easy_perform(handle->easy);
@@ -270,9 +362,26 @@ absl::StatusOr<CurlKubeClient::Response> CurlKubeClient::Perform(const std::stri
           Cat(method, " ", path_and_query, ": ", error[0] != '\0' ? error : curl_easy_strerror(rc)));
     }
     // A rotated service-account token: re-read it and try once more.
-    if (response.code == 401 && attempt == 0 && config_.token_file) {
+    if (response.code == 401 && !reread_token && config_.token_file) {
+      reread_token = true;
       config_.token_file->Invalidate();
       continue;
+    }
+    // client-go's rule: 429, or a 5xx with Retry-After, was not acted on;
+    // wait as told and send again, up to 10 times, within the request timeout.
+    // A wait that would pass the deadline returns the answer at once.
+    if ((response.code == 429 || (response.code >= 500 && response.retry_after)) &&
+        waits < kMaxRetryAfterWaits) {
+      const Duration wait = response.retry_after.value_or(std::chrono::seconds(1));
+      if (clock.Now() + wait < deadline) {
+        ++waits;
+        log::Info("apiserver asked to retry later",
+                  {{"path", path_and_query},
+                   {"code", static_cast<int64_t>(response.code)},
+                   {"retry_after_ms", static_cast<int64_t>(ToMillis(wait))}});
+        clock.SleepFor(wait);
+        continue;
+      }
     }
     return response;
   }
@@ -367,7 +476,9 @@ struct WatchStream {
   long code = 0;
   std::string error_body;  // non-200 answers
   bool stopped_by_handler = false;
-  int malformed = 0;
+  // The first event that could not be parsed (bad JSON, a line over the
+  // limit): the stream ends there, never skipping it.
+  absl::Status malformed = absl::OkStatus();
   std::string what;  // for logs
 
   explicit WatchStream(size_t max_line) : splitter(max_line) {}
@@ -375,10 +486,10 @@ struct WatchStream {
   bool Deliver(std::vector<absl::StatusOr<WatchEvent>> events) {
     for (auto& event : events) {
       if (!event.ok()) {
-        ++malformed;
-        log::Warn("kube watch: skipped a malformed event",
+        malformed = event.status();
+        log::Warn("kube watch: malformed event; the stream ends here",
                   {{"watch", what}, {"error", std::string(event.status().message())}});
-        continue;
+        return false;
       }
       if (!(*handler)(*event)) {
         stopped_by_handler = true;
@@ -465,6 +576,10 @@ absl::Status CurlKubeClient::Watch(const ResourceRef& collection, const WatchOpt
     curl_multi_cleanup(multi);
     if (stream.code == 0) curl_easy_getinfo(handle.easy, CURLINFO_RESPONSE_CODE, &stream.code);
 
+    if (!stream.malformed.ok()) {
+      return absl::DataLossError(Cat("watch ", path, ": malformed event (", stream.malformed.message(),
+                                     "); watch again from the last event applied"));
+    }
     if (cancelled || stream.stopped_by_handler) return absl::OkStatus();
     if (stream.code == 401 && attempt == 0 && config_.token_file) {
       config_.token_file->Invalidate();
@@ -474,7 +589,10 @@ absl::Status CurlKubeClient::Watch(const ResourceRef& collection, const WatchOpt
     if (result != CURLE_OK && result != CURLE_OPERATION_TIMEDOUT) {
       return TransportError(Cat("watch ", path, ": ", error[0] != '\0' ? error : curl_easy_strerror(result)));
     }
-    stream.Deliver(stream.splitter.Finish());
+    if (!stream.Deliver(stream.splitter.Finish()) && !stream.malformed.ok()) {
+      return absl::DataLossError(Cat("watch ", path, ": malformed event (", stream.malformed.message(),
+                                     "); watch again from the last event applied"));
+    }
     return absl::OkStatus();
   }
 }

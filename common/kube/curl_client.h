@@ -10,6 +10,14 @@
 //
 // Auth: client certificate and/or bearer token from KubeConfig. With a token
 // file, a 401 makes the client re-read the token and retry the request once.
+// Certificate files (CA, client certificate and key) are checked before every
+// request: when one changed, pooled connections are dropped and the next
+// request handshakes with the new files. A bearer token is never sent over
+// plain http except to a loopback address (Create refuses such a config).
+//
+// Retry-After (client-go's rule): a 429, or a 5xx that carries Retry-After,
+// is sent again after the wait it names, up to 10 times, while the wait ends
+// before the request timeout; otherwise the answer is returned at once.
 //
 // Lifecycle: construct with a KubeConfig; curl_global_init is done once per
 // process on first construction. WithTimeout() views share the handle pool. Thread-safety: all methods
@@ -34,7 +42,8 @@ struct CurlOptions {
   Duration request_timeout = std::chrono::seconds(30);
   // Sent as User-Agent.
   std::string user_agent = "zeroscale/0.1";
-  // Watch lines longer than this are dropped (and logged).
+  // A watch line longer than this ends the stream with an error (as a
+  // malformed line does), never skipped.
   size_t max_watch_line_bytes = 16 << 20;
 };
 
@@ -71,6 +80,8 @@ class CurlKubeClient final : public KubeClient {
   struct Handle;
   struct Response;
   struct Pool;
+  // Identity (inode, mtime, size) of the CA and client certificate files.
+  std::string CertificateFilesState() const;
   CurlKubeClient(KubeConfig config, CurlOptions options, std::shared_ptr<Pool> pool);
 
   absl::StatusOr<nlohmann::json> Do(const std::string& method, const std::string& path_and_query,

@@ -9,6 +9,8 @@
 namespace zs::kube {
 namespace {
 
+constexpr Duration kVeryShortWatch = std::chrono::seconds(1);
+
 std::string ResourceVersionOf(const nlohmann::json& object) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return "";
@@ -112,8 +114,15 @@ void Informer::Run() {
       watch_failures = 0;
       attempt_start = clock_.Now();
     }
-    absl::Status watched = WatchOnce();
+    int events = 0;
+    absl::Status watched = WatchOnce(events);
     if (stop_.stopped()) break;
+    // client-go's "very short watch": a stream that ends within a second
+    // without a single event (a proxy closing it, an apiserver shedding load)
+    // is a failure to back off from, not a reason to watch again at once.
+    if (watched.ok() && events == 0 && clock_.Now() - attempt_start < kVeryShortWatch) {
+      watched = absl::UnavailableError("very short watch: the stream ended at once without an event");
+    }
     if (watched.ok()) {
       // The server ended the stream (timeout): watch again right away.
       watch_failures = 0;
@@ -198,7 +207,7 @@ absl::Status Informer::ListAndReplace() {
   return absl::OkStatus();
 }
 
-absl::Status Informer::WatchOnce() {
+absl::Status Informer::WatchOnce(int& events) {
   WatchOptions watch_options;
   watch_options.label_selector = options_.label_selector;
   watch_options.field_selector = options_.field_selector;
@@ -214,6 +223,7 @@ absl::Status Informer::WatchOnce() {
   absl::Status gone = absl::OkStatus();
   absl::Status watched = client_.Watch(collection_, watch_options, [&](const WatchEvent& event) {
     if (stop_.stopped()) return false;
+    ++events;
     if (event.type == WatchEventType::kError) {
       int code = event.object.value("code", 0);
       std::string message = event.object.value("message", "watch error event");

@@ -9,7 +9,11 @@
 //   2. WATCH from the list's resourceVersion with bookmarks; apply events
 //      (ADDED/MODIFIED/DELETED, BOOKMARK only advances the resourceVersion).
 //   3. The stream ends (server timeout): watch again from the last seen
-//      resourceVersion. 410 Gone (HTTP or an ERROR event with code 410):
+//      resourceVersion; a stream that ended within a second without any
+//      event counts as a failure (client-go's "very short watch"). A
+//      malformed event ends the stream with an error (the client never skips
+//      one), so the watch restarts from the last good resourceVersion and the
+//      event is delivered again. 410 Gone (HTTP or an ERROR event with code 410):
 //      relist. Other errors: back off (exponential with jitter, on the
 //      injected Clock), then watch again, relisting after repeated failures.
 //
@@ -96,7 +100,9 @@ class Informer {
   void Run();
   absl::Status ListAndReplace();
   // Returns OK when the stream ended normally, IsGone() to relist.
-  absl::Status WatchOnce();
+  // `events` counts what the stream delivered (a stream that ends at once
+  // without any is backed off from).
+  absl::Status WatchOnce(int& events);
   void Apply(const WatchEvent& event);
   void Trim(nlohmann::json& object) const;
   void SetResourceVersion(const std::string& rv);

@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "common/kube/errors.h"
 #include "common/kube/informer.h"
 #include "common/kube/leader_election.h"
+#include "common/strings.h"
 #include "tests/integration/cluster_testing.h"
 
 namespace zs::kube {
@@ -391,6 +394,55 @@ TEST_F(ClusterKubeClientTest, LeaderElectionBetweenTwoElectors) {
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "b");
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
   b.reset();
+}
+
+// A client certificate rotated on disk (cert-manager, a kubelet) is used from
+// the next request on: pooled TLS connections made with the old one are
+// dropped. The identity shows in the apiserver's 403 for an unprivileged user.
+TEST_F(ClusterKubeClientTest, RotatedClientCertificateFilesAreUsedAtOnce) {
+  const std::string pki = std::filesystem::path(zs::testing::ClusterKubeconfig()).parent_path() / "pki";
+  ASSERT_TRUE(std::filesystem::exists(pki + "/ca.key")) << pki;
+  const std::string dir = std::filesystem::temp_directory_path() / ("zs-rotate-" + ns_);
+  std::filesystem::create_directories(dir);
+  auto issue = [&](const std::string& user) {
+    const std::string cmd =
+        Cat("cd ", dir, " && openssl ecparam -name prime256v1 -genkey -noout -out ", user,
+            ".key 2>/dev/null && openssl req -new -key ", user, ".key -subj /CN=", user, " -out ", user,
+            ".csr 2>/dev/null && openssl x509 -req -in ", user, ".csr -CA ", pki, "/ca.crt -CAkey ", pki,
+            "/ca.key -set_serial 0x$(openssl rand -hex 8) -days 1 -out ", user, ".crt 2>/dev/null");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  };
+  auto install = [&](const std::string& user) {  // as a rotation does: new files renamed into place
+    std::filesystem::copy_file(dir + "/" + user + ".crt", dir + "/tls.crt.new",
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(dir + "/" + user + ".key", dir + "/tls.key.new",
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::rename(dir + "/tls.crt.new", dir + "/tls.crt");
+    std::filesystem::rename(dir + "/tls.key.new", dir + "/tls.key");
+  };
+  const std::string first = ns_ + "-first";
+  const std::string second = ns_ + "-second";
+  issue(first);
+  issue(second);
+  install(first);
+  KubeConfig config;
+  config.server = client_->config().server;
+  config.ca_file = pki + "/ca.crt";
+  config.client_cert_file = dir + "/tls.crt";
+  config.client_key_file = dir + "/tls.key";
+  auto rotating = CurlKubeClient::Create(config);
+  ASSERT_TRUE(rotating.ok()) << rotating.status();
+  auto who = [&] {
+    const absl::Status status = (*rotating)->Get(kNamespaces.Named("default")).status();
+    EXPECT_TRUE(IsForbidden(status)) << status;
+    return std::string(status.message());
+  };
+  EXPECT_NE(who().find("\"" + first + "\""), std::string::npos);
+  EXPECT_NE(who().find("\"" + first + "\""), std::string::npos);  // a pooled connection, same identity
+  install(second);
+  const std::string after = who();
+  EXPECT_NE(after.find("\"" + second + "\""), std::string::npos) << after;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

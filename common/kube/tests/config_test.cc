@@ -200,33 +200,101 @@ TEST(TokenFileTest, RereadsChangedFileAtMostOncePerIntervalOrWhenInvalidated) {
   EXPECT_EQ(*token.Token(), "three");
 }
 
-TEST(ResolveConfigTest, FlagThenInClusterThenKubeconfigEnv) {
+// controller-runtime's order: --kubeconfig, then $KUBECONFIG, then
+// in-cluster, then ~/.kube/config.
+TEST(ResolveConfigTest, FlagThenKubeconfigEnvThenInClusterThenHome) {
   TempDir dir;
   std::string flag_path = dir.Write("flag.kubeconfig", Kubeconfig("    token: from-flag\n"));
   std::string env_path = dir.Write("env.kubeconfig", Kubeconfig("    token: from-env\n"));
+  fs::create_directories(dir.path() + "/home/.kube");
+  dir.Write("home/.kube/config", Kubeconfig("    token: from-home\n"));
+  TempDir sa;
+  sa.Write("token", "from-sa");
   ManualClock clock;
-  ScopedEnv kubeconfig("KUBECONFIG", (env_path + ":/other").c_str());
+  ScopedEnv home("HOME", (dir.path() + "/home").c_str());
+  ScopedEnv sa_env("ZS_SERVICEACCOUNT_DIR", sa.path().c_str());
   {
+    ScopedEnv kubeconfig("KUBECONFIG", env_path.c_str());
     ScopedEnv host("KUBERNETES_SERVICE_HOST", "10.0.0.1");
     auto config = ResolveConfig(flag_path, clock);
     ASSERT_TRUE(config.ok()) << config.status();
     EXPECT_EQ(config->token, "from-flag");
   }
   {
-    ScopedEnv host("KUBERNETES_SERVICE_HOST", nullptr);
+    ScopedEnv kubeconfig("KUBECONFIG", env_path.c_str());
+    ScopedEnv host("KUBERNETES_SERVICE_HOST", "10.0.0.1");  // $KUBECONFIG wins over the pod's account
     auto config = ResolveConfig("", clock);
     ASSERT_TRUE(config.ok()) << config.status();
     EXPECT_EQ(config->token, "from-env");
   }
   {
-    TempDir sa;
-    sa.Write("token", "from-sa");
+    ScopedEnv kubeconfig("KUBECONFIG", nullptr);
     ScopedEnv host("KUBERNETES_SERVICE_HOST", "10.0.0.1");
-    ScopedEnv sa_env("ZS_SERVICEACCOUNT_DIR", sa.path().c_str());
     auto config = ResolveConfig("", clock);
     ASSERT_TRUE(config.ok()) << config.status();
     EXPECT_EQ(config->source, "in-cluster");
   }
+  {
+    ScopedEnv kubeconfig("KUBECONFIG", nullptr);
+    ScopedEnv host("KUBERNETES_SERVICE_HOST", nullptr);
+    auto config = ResolveConfig("", clock);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->token, "from-home");
+  }
+}
+
+// kubectl's merge of $KUBECONFIG: every file counts, the first to name an
+// entry or set current-context wins, missing files are skipped, and relative
+// paths stay relative to the file that holds them.
+TEST(ResolveConfigTest, KubeconfigEnvMergesEveryFile) {
+  TempDir dir;
+  fs::create_directories(dir.path() + "/a");
+  fs::create_directories(dir.path() + "/b");
+  // a: only the current context, pointing at a cluster and user defined in b.
+  std::string a = dir.Write("a/config", R"(apiVersion: v1
+kind: Config
+current-context: team
+contexts:
+- name: team
+  context: {cluster: shared, user: robot, namespace: team-b}
+users:
+- name: robot
+  user: {tokenFile: token}
+)");
+  // b: its own current-context (ignored: a set one first), the cluster, and a
+  // second "robot" user that loses to a's.
+  std::string b = dir.Write("b/config", R"(apiVersion: v1
+kind: Config
+current-context: elsewhere
+clusters:
+- name: shared
+  cluster: {server: "https://10.1.2.3:6443", certificate-authority: ca.crt}
+contexts:
+- name: elsewhere
+  context: {cluster: shared, user: robot}
+users:
+- name: robot
+  user: {token: from-b}
+)");
+  dir.Write("a/token", "from-a-file\n");
+  ManualClock clock;
+  ScopedEnv host("KUBERNETES_SERVICE_HOST", nullptr);
+  ScopedEnv kubeconfig("KUBECONFIG", (dir.path() + "/missing:" + a + ":" + b).c_str());
+  auto config = ResolveConfig("", clock);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server, "https://10.1.2.3:6443");
+  EXPECT_EQ(config->namespace_, "team-b");
+  EXPECT_EQ(config->ca_file, dir.path() + "/b/ca.crt");
+  EXPECT_TRUE(config->token.empty());
+  ASSERT_NE(config->token_file, nullptr);
+  EXPECT_EQ(config->token_file->path(), dir.path() + "/a/token");
+  EXPECT_EQ(*config->token_file->Token(), "from-a-file");
+  EXPECT_EQ(config->source, "kubeconfig:" + a + ":" + b);
+
+  ScopedEnv none("KUBECONFIG", (dir.path() + "/missing").c_str());
+  auto missing = ResolveConfig("", clock);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no readable kubeconfig"), std::string::npos) << missing.status();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -261,7 +262,79 @@ TEST(CurlKubeClientTest, RotatedTokenIsRereadOnUnauthorized) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(CurlKubeClientTest, WatchStreamsChunkedEventsAndSkipsMalformedLines) {
+// client-go's Retry-After handling: a 429 (or a 5xx carrying Retry-After)
+// was not acted on, so the request is sent again after the wait it names.
+TEST(CurlKubeClientTest, RetryAfterIsHonouredOn429) {
+  std::atomic<int> seen{0};
+  ScriptedServer server([&seen](const Request&, int fd) {
+    if (seen.fetch_add(1) == 0) {
+      const std::string body = R"({"kind":"Status","code":429,"reason":"TooManyRequests"})";
+      SendAll(fd,
+              "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nConnection: close\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+    } else {
+      ScriptedServer::Respond(fd, 200, R"({"kind":"Pod"})");
+    }
+  });
+  auto client = ClientFor(server);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client->Get(PodRef("ns", "p")).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));  // waited as told
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+// A 503 without Retry-After is the caller's to retry (with its backoff); a
+// Retry-After that would pass the request timeout is not waited for.
+TEST(CurlKubeClientTest, RetryAfterIsNotWaitedPastTheDeadlineNorInventedFor5xx) {
+  ScriptedServer server([](const Request& r, int fd) {
+    if (r.target.find("/p503") != std::string::npos) {
+      ScriptedServer::Respond(fd, 503, R"({"kind":"Status","code":503})");
+      return;
+    }
+    SendAll(fd, "HTTP/1.1 429 X\r\nRetry-After: 30\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+  });
+  KubeConfig config;
+  config.server = server.url();
+  CurlOptions options;
+  options.request_timeout = std::chrono::seconds(5);
+  auto client = CurlKubeClient::Create(config, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(HttpCode((*client)->Get(PodRef("ns", "p503")).status()), 503);
+  EXPECT_EQ(server.requests().size(), 1u);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(HttpCode((*client)->Get(PodRef("ns", "p")).status()), 429);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+// A bearer token never crosses a network in clear text: plain http is
+// refused with a token unless the apiserver is on loopback.
+TEST(CurlKubeClientTest, BearerTokenIsNeverSentOverPlainHttpOffTheHost) {
+  auto create = [](const std::string& server) {
+    KubeConfig config;
+    config.server = server;
+    config.token = "secret";
+    return CurlKubeClient::Create(config).status();
+  };
+  for (const char* server : {"http://10.0.0.1:8080", "http://apiserver.example:80",
+                             "http://127.0.0.1.nip.io:80", "http://[2001:db8::1]:80"}) {
+    const absl::Status status = create(server);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << server;
+    EXPECT_NE(status.message().find("plain http"), std::string::npos) << status;
+  }
+  for (const char* server :
+       {"https://10.0.0.1:6443", "http://127.0.0.1:8080", "http://localhost:8001", "http://[::1]:80"}) {
+    EXPECT_TRUE(create(server).ok()) << server;
+  }
+  KubeConfig no_token;
+  no_token.server = "http://10.0.0.1:8080";
+  EXPECT_TRUE(CurlKubeClient::Create(no_token).ok());  // nothing secret to send
+}
+
+// A malformed line ends the stream with an error rather than being skipped:
+// skipping would lose the event it carried, while the caller (the informer)
+// watches again from the last event it applied and gets it redelivered.
+TEST(CurlKubeClientTest, WatchStreamsChunkedEventsAndStopsAtAMalformedLine) {
   ScriptedServer server([](const Request& r, int fd) {
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
     std::string events =
@@ -281,8 +354,8 @@ TEST(CurlKubeClientTest, WatchStreamsChunkedEventsAndSkipsMalformedLines) {
     seen.push_back(std::string(WatchEventTypeName(event.type)));
     return true;
   });
-  EXPECT_TRUE(status.ok()) << status;
-  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED", "BOOKMARK", "DELETED"}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED"}));
   EXPECT_EQ(
       server.requests()[0].target,
       "/api/v1/namespaces/ns/pods?watch=1&resourceVersion=4&allowWatchBookmarks=true&timeoutSeconds=30");

@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "common/kube/errors.h"
@@ -218,6 +220,83 @@ TEST(InformerTest, ErrorEvent410RelistsAndBookmarkAdvancesVersion) {
   informer.Stop();
   EXPECT_EQ(watched_from, (std::vector<std::string>{"10", "20", "50"}));
   EXPECT_EQ(informer.list_count(), 2);
+}
+
+// client-go's "very short watch": a stream that ends at once with no event
+// (a proxy closing it, an apiserver shedding load) is backed off from on the
+// clock; it is not watched again in a hot loop.
+TEST(InformerTest, WatchThatEndsAtOnceWithoutEventsBacksOff) {
+  ManualClock clock;
+  ::testing::NiceMock<testing::MockKubeClient> mock;
+  ON_CALL(mock, List)
+      .WillByDefault(::testing::Return(
+          nlohmann::json{{"metadata", {{"resourceVersion", "7"}}}, {"items", nlohmann::json::array()}}));
+  std::atomic<int> watches{0};
+  ON_CALL(mock, Watch).WillByDefault([&](const ResourceRef&, const WatchOptions&, const WatchHandler&) {
+    watches.fetch_add(1);
+    return absl::OkStatus();  // ended by the server before anything arrived
+  });
+  InformerOptions options = FastOptions();
+  options.relist_after_failures = 1000;
+  Informer informer(mock, clock, kConfigMaps, options);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(milliseconds(5000)));
+  ASSERT_TRUE(Eventually([&] { return watches.load() == 1; }));
+  EXPECT_FALSE(Eventually([&] { return watches.load() > 1; }, milliseconds(200)));
+  clock.Advance(milliseconds(100));
+  ASSERT_TRUE(Eventually([&] { return watches.load() == 2; }));
+  clock.Advance(milliseconds(199));  // the backoff doubled
+  EXPECT_FALSE(Eventually([&] { return watches.load() > 2; }, milliseconds(200)));
+  clock.Advance(milliseconds(1));
+  ASSERT_TRUE(Eventually([&] { return watches.load() == 3; }));
+  informer.Stop();
+}
+
+// The client ends a stream at a malformed event (DataLoss); the informer
+// watches again from the last event it applied, so the event is redelivered
+// and applied, never lost.
+TEST(InformerTest, MalformedEventRewatchesFromTheLastAppliedVersion) {
+  ManualClock clock;
+  ::testing::NiceMock<testing::MockKubeClient> mock;
+  ON_CALL(mock, List)
+      .WillByDefault(::testing::Return(
+          nlohmann::json{{"metadata", {{"resourceVersion", "10"}}}, {"items", nlohmann::json::array()}}));
+  std::mutex mu;
+  std::vector<std::string> watched_from;
+  ON_CALL(mock, Watch)
+      .WillByDefault([&](const ResourceRef&, const WatchOptions& options, const WatchHandler& handler) {
+        size_t n;
+        {
+          std::lock_guard lock(mu);
+          watched_from.push_back(options.resource_version);
+          n = watched_from.size();
+        }
+        auto added = [](const std::string& name, const std::string& rv) {
+          WatchEvent event{WatchEventType::kAdded, ConfigMap("ns", name)};
+          event.object["metadata"]["resourceVersion"] = rv;
+          return event;
+        };
+        const WatchEvent a = added("a", "11");
+        const WatchEvent b = added("b", "12");
+        if (n == 1) {
+          handler(a);
+          return absl::DataLossError("malformed event");  // b's line was garbled
+        }
+        if (options.resource_version == "11") handler(b);
+        while (!options.cancel->cancelled()) std::this_thread::sleep_for(milliseconds(1));
+        return absl::OkStatus();
+      });
+  EventLog log;
+  Informer informer(mock, clock, kConfigMaps, FastOptions());
+  informer.AddHandlers(Recorder(log));
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return log.size() == 1; }));
+  clock.Advance(milliseconds(100));  // the failure's backoff
+  ASSERT_TRUE(Eventually([&] { return log.size() == 2; }));
+  informer.Stop();
+  EXPECT_EQ(log.entries(), (std::vector<std::string>{"add ns/a", "add ns/b"}));
+  EXPECT_EQ(watched_from, (std::vector<std::string>{"10", "11"}));
+  EXPECT_EQ(informer.list_count(), 1);
 }
 
 TEST(InformerTest, StopReturnsPromptlyWhileBackingOffOnFrozenClock) {
