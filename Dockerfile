@@ -8,6 +8,8 @@
 
 FROM debian:bookworm AS build
 ARG JOBS=2
+# The git revision zeroscale_build_info reports (the context has no .git).
+ARG REVISION=unknown
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
@@ -16,7 +18,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DZS_REVISION="${REVISION}" \
     && ninja -C /build -j"${JOBS}" zeroscale-controller zeroscale-activator \
     && mkdir /out \
     && strip -o /out/zeroscale-controller /build/controller/zeroscale-controller \

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -30,6 +32,7 @@
 #include "common/clock.h"
 #include "common/flags.h"
 #include "common/http/admin_server.h"
+#include "common/http/process_metrics.h"
 #include "common/kube/config.h"
 #include "common/kube/curl_client.h"
 #include "common/log.h"
@@ -65,6 +68,11 @@ int main(int argc, char** argv) {
   }
   if (*outcome == FlagSet::Outcome::kHelp) {
     std::cout << flags.Usage();
+    return 0;
+  }
+  if (options.version) {
+    const http::BuildInfo build = http::ThisBuild("activator");
+    std::cout << "zeroscale-activator " << build.version << " (revision " << build.revision << ")\n";
     return 0;
   }
   log::SetLogger("activator");
@@ -148,6 +156,22 @@ int main(int argc, char** argv) {
     if (leader) stats_options.resolve = [&leader] { return leader->Resolve(); };
     stats_options.activator_id = activator_id;
     stats_options.interval = options.stats_interval;
+    // The controller admits calls by the identity of this token (TokenReview).
+    std::string token_path = options.controller_token_file;
+    if (token_path.empty()) {
+      const char* dir = std::getenv("ZS_SERVICEACCOUNT_DIR");
+      token_path = Cat(dir != nullptr && *dir != '\0' ? dir : kube::kServiceAccountDir, "/token");
+      if (!std::filesystem::exists(token_path)) token_path.clear();
+    }
+    if (!token_path.empty()) {
+      auto token = std::make_shared<kube::TokenFile>(token_path, clock);
+      stats_options.bearer_token = [token]() -> std::string {
+        absl::StatusOr<std::string> value = token->Token();
+        return value.ok() ? *value : std::string();
+      };
+    } else {
+      log::Info("no token for the controller's gRPC service: calls are sent unauthenticated");
+    }
     stats = std::make_unique<StatsClient>(stats_options, load, clock);
     waker = stats.get();
   } else {
@@ -181,7 +205,8 @@ int main(int argc, char** argv) {
     if (http::IsDisabledAddress(address)) return true;
     http::AdminServer::Options admin_options;
     admin_options.bind_address = address;
-    if (with_metrics) admin_options.collectables = {registry};
+    if (with_metrics)
+      admin_options.collectables = {registry, http::MakeProcessCollector(http::ThisBuild("activator"))};
     admin_options.ready = [&draining, &kube_sources]() -> absl::Status {
       if (kube_sources && !kube_sources->HasSynced()) return absl::UnavailableError("caches not synced");
       return draining.load() ? absl::UnavailableError("draining") : absl::OkStatus();

@@ -14,7 +14,8 @@ struct Options {
   std::string bind_address = ":8000";
   std::string metrics_bind_address = ":9091";
   std::string health_probe_bind_address = ":8081";
-  std::string controller_address;  // empty: found through the leader Lease
+  std::string controller_address;     // empty: found through the leader Lease
+  std::string controller_token_file;  // empty: the ServiceAccount token, when mounted
   std::string leader_election_namespace = "zeroscale-system";
   std::string leader_election_id = "zeroscale-controller";
   std::string activator_id;  // empty: hostname
@@ -33,6 +34,7 @@ struct Options {
   std::chrono::milliseconds stats_interval{1'000};
   int64_t threads = 0;  // 0: the container's CPU quota (rounded up), else the CPUs
   std::string log_level = "info";
+  bool version = false;
   std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
   std::chrono::milliseconds connect_timeout{3'000};
   std::chrono::milliseconds probe_interval{25};
@@ -40,7 +42,7 @@ struct Options {
 
   void Register(FlagSet& flags) {
     flags.String("kubeconfig", &kubeconfig,
-                 "Path to a kubeconfig. Empty: in-cluster config, then $KUBECONFIG.");
+                 "Path to a kubeconfig. Empty: $KUBECONFIG, then in-cluster config, then ~/.kube/config.");
     flags.String("bind-address", &bind_address, "Address the HTTP proxy listens on.");
     flags.String("metrics-bind-address", &metrics_bind_address,
                  "Address the /metrics endpoint binds to; \"0\" disables it.");
@@ -48,6 +50,10 @@ struct Options {
                  "Address the /healthz and /readyz endpoints bind to.");
     flags.String("controller-address", &controller_address,
                  "host:port of the controller's gRPC server; empty finds the leader through its Lease.");
+    flags.String(
+        "controller-token-file", &controller_token_file,
+        "Bearer token sent on every gRPC call to the controller (re-read when it rotates); empty: the "
+        "ServiceAccount token ($ZS_SERVICEACCOUNT_DIR or the standard mount) when present.");
     flags.String("leader-election-namespace", &leader_election_namespace,
                  "Namespace of the controller's leader Lease.");
     flags.String("leader-election-id", &leader_election_id, "Name of the controller's leader Lease.");
@@ -78,6 +84,7 @@ struct Options {
     flags.Int("threads", &threads,
               "I/O threads; 0 follows the container's CPU quota (rounded up), else one per usable CPU.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
+    flags.Bool("version", &version, "Print the version and the git revision, then exit.");
     flags.String("static-config", &static_config,
                  "JSON file of Functions and their endpoints, for running without a cluster.");
     flags.Duration("connect-timeout", &connect_timeout, "Time allowed to connect to a replica.");

@@ -6,13 +6,18 @@
 #include <memory>
 #include <stop_token>
 
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
 #include "common/flags.h"
 #include "common/http/admin_server.h"
+#include "common/http/process_metrics.h"
 #include "common/kube/config.h"
 #include "common/kube/curl_client.h"
 #include "common/kube/leader_election.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "controller/autoscaler/authenticator.h"
 #include "controller/autoscaler/service.h"
 #include "controller/autoscaler/stats_aggregator.h"
 #include "controller/events.h"
@@ -69,6 +74,11 @@ int main(int argc, char** argv) {
   }
   if (*outcome == zs::FlagSet::Outcome::kHelp) {
     std::cout << flags.Usage();
+    return 0;
+  }
+  if (options.version) {
+    const zs::http::BuildInfo build = zs::http::ThisBuild("controller");
+    std::cout << "zeroscale-controller " << build.version << " (revision " << build.revision << ")\n";
     return 0;
   }
   zs::log::SetLogger("controller");
@@ -133,7 +143,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<zs::kube::LeaderElector> elector;
   std::unique_ptr<zs::http::AdminServer> metrics_server;
   if (!zs::http::IsDisabledAddress(options.metrics_bind_address)) {
-    auto server = zs::http::AdminServer::Start({options.metrics_bind_address, {metrics.registry()}, {}, {}});
+    auto server = zs::http::AdminServer::Start(
+        {options.metrics_bind_address,
+         {metrics.registry(), zs::http::MakeProcessCollector(zs::http::ThisBuild("controller"))},
+         {},
+         {}});
     if (!server.ok()) {
       zs::log::Error("metrics server", {{"error", std::string(server.status().message())}});
       return 1;
@@ -151,13 +165,33 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<bool> leading{false};
+  // The activators prove who they are with their ServiceAccount token.
+  std::unique_ptr<zs::kube::KubeClient> review_client = (*client)->WithTimeout(std::chrono::seconds(5));
+  std::unique_ptr<zs::autoscaler::TokenReviewAuthenticator> authenticator;
+  zs::autoscaler::AutoscalerService::Authenticate authenticate;
+  if (!options.grpc_allowed_identities.empty()) {
+    zs::autoscaler::TokenReviewAuthenticator::Options auth_options;
+    for (absl::string_view identity :
+         absl::StrSplit(options.grpc_allowed_identities, ',', absl::SkipWhitespace())) {
+      auth_options.allowed.insert(std::string(absl::StripAsciiWhitespace(identity)));
+    }
+    authenticator = std::make_unique<zs::autoscaler::TokenReviewAuthenticator>(*review_client, clock,
+                                                                               std::move(auth_options));
+    authenticate = [&authenticator](const grpc::ServerContext& context) {
+      return authenticator->Check(context);
+    };
+  } else {
+    zs::log::Warn("gRPC calls are not authenticated: set --grpc-allowed-identities");
+  }
   zs::autoscaler::AutoscalerService service(
       // The elector's view is read from the clock: it ends at the renew
       // deadline even before on_stopped_leading has run.
       stats, autoscaler, [&leading, &elector] { return leading.load() && (!elector || elector->IsLeader()); },
       {[&metrics] { metrics.CountStatsReport(); },
        [&metrics](const std::string& result) { metrics.CountWake(result); },
-       [&metrics] { metrics.CountRejectedStatsReport(); }});
+       [&metrics] { metrics.CountRejectedStatsReport(); },
+       [&metrics](const std::string& reason) { metrics.CountRefusedGrpcCall(reason); }},
+      authenticate);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),

@@ -46,7 +46,11 @@ ControllerMetrics::ControllerMetrics()
                                   .Name("zeroscale_controller_stats_reports_rejected_total")
                                   .Help("Load reports refused whole because a figure was out of range.")
                                   .Register(*registry_)
-                                  .Add({})) {
+                                  .Add({})),
+      grpc_refused_(BuildCounter()
+                        .Name("zeroscale_controller_grpc_refused_total")
+                        .Help("gRPC calls refused by authentication, by reason.")
+                        .Register(*registry_)) {
   for (const char* result : {"success", "error", "requeue", "invalid"}) {
     reconcile_total_.Add({{"result", result}});
   }
@@ -78,6 +82,10 @@ void ControllerMetrics::RemoveFunction(const std::string& ns, const std::string&
 void ControllerMetrics::CountScale(const std::string& ns, const std::string& name,
                                    const std::string& direction) {
   scale_events_.Add({{"namespace", ns}, {"function", name}, {"direction", direction}}).Increment();
+}
+
+void ControllerMetrics::CountRefusedGrpcCall(const std::string& reason) {
+  grpc_refused_.Add({{"reason", reason}}).Increment();
 }
 
 void ControllerMetrics::CountWake(const std::string& result) {

@@ -33,6 +33,8 @@ class ControllerMetrics {
   void CountStatsReport();
   // A report refused by the autoscaler's range checks.
   void CountRejectedStatsReport();
+  // A gRPC call refused by authentication: unauthenticated, permission_denied, unavailable.
+  void CountRefusedGrpcCall(const std::string& reason);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -45,6 +47,7 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Counter>& wake_total_;
   prometheus::Counter& stats_reports_;
   prometheus::Counter& stats_reports_rejected_;
+  prometheus::Family<prometheus::Counter>& grpc_refused_;
 };
 
 }  // namespace zs::controller

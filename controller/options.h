@@ -29,13 +29,18 @@ struct Options {
   // Lease's holderIdentity as "<identity>@<address>" so that activators find
   // the leader from the Lease alone.
   std::string grpc_advertise_address;
+  // Comma-separated usernames (as TokenReview reports them) allowed to call
+  // the gRPC service, e.g. system:serviceaccount:zeroscale-system:zeroscale-activator.
+  // Empty: calls are not authenticated (the chart always sets it).
+  std::string grpc_allowed_identities;
   std::chrono::milliseconds autoscaler_tick{2'000};
   int64_t max_concurrent_reconciles = 4;
   std::string log_level = "info";
+  bool version = false;
 
   void Register(FlagSet& flags) {
     flags.String("kubeconfig", &kubeconfig,
-                 "Path to a kubeconfig. Empty: in-cluster config, then $KUBECONFIG.");
+                 "Path to a kubeconfig. Empty: $KUBECONFIG, then in-cluster config, then ~/.kube/config.");
     flags.String("metrics-bind-address", &metrics_bind_address,
                  "Address the /metrics endpoint binds to; \"0\" disables it.");
     flags.String("health-probe-bind-address", &health_probe_bind_address,
@@ -59,9 +64,13 @@ struct Options {
     flags.String("grpc-advertise-address", &grpc_advertise_address,
                  "host:port activators use to reach this replica's gRPC server; empty: $POD_IP or 127.0.0.1 "
                  "with the --grpc-bind-address port.");
+    flags.String("grpc-allowed-identities", &grpc_allowed_identities,
+                 "Comma-separated identities (ServiceAccount usernames) whose bearer token, checked with a "
+                 "TokenReview, admits a gRPC call; empty: no authentication.");
     flags.Duration("autoscaler-tick", &autoscaler_tick, "How often the autoscaler decides.");
     flags.Int("max-concurrent-reconciles", &max_concurrent_reconciles, "Reconcile workers.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
+    flags.Bool("version", &version, "Print the version and the git revision, then exit.");
   }
 };
 

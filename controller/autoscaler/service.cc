@@ -11,11 +11,35 @@ namespace zs::autoscaler {
 namespace pb = zeroscale::v1alpha1;
 
 AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
-                                     Hooks hooks)
-    : stats_(stats), scaler_(scaler), is_leader_(std::move(is_leader)), hooks_(std::move(hooks)) {}
+                                     Hooks hooks, Authenticate authenticate)
+    : stats_(stats),
+      scaler_(scaler),
+      is_leader_(std::move(is_leader)),
+      hooks_(std::move(hooks)),
+      authenticate_(std::move(authenticate)) {}
+
+grpc::Status AutoscalerService::Authorize(const grpc::ServerContext& context) const {
+  if (!authenticate_) return grpc::Status::OK;
+  grpc::Status status = authenticate_(context);
+  if (!status.ok() && hooks_.on_refused) {
+    switch (status.error_code()) {
+      case grpc::StatusCode::UNAUTHENTICATED:
+        hooks_.on_refused("unauthenticated");
+        break;
+      case grpc::StatusCode::PERMISSION_DENIED:
+        hooks_.on_refused("permission_denied");
+        break;
+      default:
+        hooks_.on_refused("unavailable");
+        break;
+    }
+  }
+  return status;
+}
 
 grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
                                             grpc::ServerReaderWriter<pb::StatsAck, pb::StatsReport>* stream) {
+  if (grpc::Status refused = Authorize(*context); !refused.ok()) return refused;
   pb::StatsReport report;
   bool warned = false;
   while (stream->Read(&report)) {
@@ -47,6 +71,7 @@ grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
 
 grpc::Status AutoscalerService::Wake(grpc::ServerContext* context, const pb::WakeRequest* request,
                                      pb::WakeResponse* response) {
+  if (grpc::Status refused = Authorize(*context); !refused.ok()) return refused;
   if (!is_leader_()) {
     response->set_result(pb::WakeResponse::NOT_LEADER);
     Count("not_leader");

@@ -12,6 +12,10 @@
 // - A report with any figure out of range is refused whole (counted, logged
 //   once per stream), and the stream goes on.
 //
+// Authentication (optional): `authenticate` sees every call's metadata first
+// (see authenticator.h); a call it refuses gets its status, with nothing read,
+// recorded or scaled, and is counted (hooks.on_refused).
+//
 // Hooks (optional) observe every report ingested or refused and every Wake's result
 // (scaled, already_active, not_leader, not_found, invalid, error): the
 // controller counts them in its metrics.
@@ -37,9 +41,13 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
     std::function<void(const std::string& result)> on_wake;
     // A report refused by the range checks of proto_convert.h.
     std::function<void()> on_rejected_report;
+    // A call refused by `authenticate`: "unauthenticated", "permission_denied"
+    // or "unavailable" (the review could not be made).
+    std::function<void(const std::string& reason)> on_refused;
   };
-  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
-                    Hooks hooks = {});
+  using Authenticate = std::function<grpc::Status(const grpc::ServerContext&)>;
+  AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader, Hooks hooks = {},
+                    Authenticate authenticate = {});
 
   grpc::Status StreamStats(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<zeroscale::v1alpha1::StatsAck,
@@ -52,6 +60,8 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
   Scaler& scaler_;
   std::function<bool()> is_leader_;
   Hooks hooks_;
+  Authenticate authenticate_;
+  grpc::Status Authorize(const grpc::ServerContext& context) const;
 
   void Count(const std::string& wake_result) const {
     if (hooks_.on_wake) hooks_.on_wake(wake_result);

@@ -175,6 +175,10 @@ wait_for 20 "Prometheus counts every invocation sent ($sent)" bash -c "[[ \$(cur
 wait_for 20 "Prometheus counts the exec timeout" bash -c "[[ \$(curl -sfG $PROM_URL/api/v1/query --data-urlencode 'query=$q_timeout' | jq -r '.data.result[0].value[1]') == 1 ]]"
 check "Prometheus: cold starts counted" [ "$(prom_instant "sum(zeroscale_cold_starts_total{namespace=\"$ns\"})")" -ge 2 ]
 prom_check_exposition "http://127.0.0.1:$cm_port/metrics" "http://127.0.0.1:$am_port/metrics"
+check "Prometheus: zeroscale_build_info from the controller and the activator" \
+  [ "$(prom_instant 'count(count by (component) (zeroscale_build_info{component=~"controller|activator",version!="unknown"} == 1))')" = 2 ]
+check "Prometheus: resident memory and open fds of both components" \
+  [ "$(prom_instant 'count(process_resident_memory_bytes > 1e6 and on(instance) process_open_fds > 3)')" -ge 2 ]
 prom_check_dashboard "$ns"
 say "cold start ${cold_ms} ms; max replicas under the burst ${max_replicas}"
 finish

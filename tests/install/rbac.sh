@@ -61,6 +61,7 @@ for verb in create patch; do
   allowed "$controller" "$verb" events.events.k8s.io default
 done
 for verb in get create update; do allowed "$controller" "$verb" leases.coordination.k8s.io "$ns"; done
+allowed "$controller" create tokenreviews.authentication.k8s.io
 
 denied "$controller" get secrets "$ns"
 denied "$controller" list secrets
@@ -91,6 +92,7 @@ denied "$activator" get secrets "$ns"
 denied "$activator" list pods
 denied "$activator" list services
 denied "$activator" create events default
+denied "$activator" create tokenreviews.authentication.k8s.io
 
 # Namespace users: bound to the built-in view, edit or admin ClusterRole in
 # one namespace, they get Functions there through the chart's aggregated

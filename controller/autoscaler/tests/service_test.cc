@@ -81,21 +81,30 @@ class ServiceTest : public ::testing::Test {
   std::mutex hooks_mu_;
   int reports_seen_ = 0;
   std::vector<std::string> wake_results_;
-  AutoscalerService service_{stats_,
-                             scaler_,
-                             [this] { return leader_.load(); },
-                             {[this] {
-                                std::lock_guard lock(hooks_mu_);
-                                ++reports_seen_;
-                              },
-                              [this](const std::string& result) {
-                                std::lock_guard lock(hooks_mu_);
-                                wake_results_.push_back(result);
-                              },
-                              [this] {
-                                std::lock_guard lock(hooks_mu_);
-                                ++reports_rejected_;
-                              }}};
+  AutoscalerService service_{
+      stats_,
+      scaler_,
+      [this] { return leader_.load(); },
+      {[this] {
+         std::lock_guard lock(hooks_mu_);
+         ++reports_seen_;
+       },
+       [this](const std::string& result) {
+         std::lock_guard lock(hooks_mu_);
+         wake_results_.push_back(result);
+       },
+       [this] {
+         std::lock_guard lock(hooks_mu_);
+         ++reports_rejected_;
+       },
+       [this](const std::string& reason) {
+         std::lock_guard lock(hooks_mu_);
+         refused_.push_back(reason);
+       }},
+      [this](const grpc::ServerContext& context) { return gate_ ? gate_(context) : grpc::Status::OK; }};
+  // Set before the first call of a test: the authentication step.
+  AutoscalerService::Authenticate gate_;
+  std::vector<std::string> refused_;
   std::vector<std::string> WakeResults() {
     std::lock_guard lock(hooks_mu_);
     return wake_results_;
@@ -123,6 +132,46 @@ pb::StatsReport Report(const std::string& activator, double concurrency, uint32_
   load.queued = queued;
   r.functions.push_back(load);
   return ToProto(r);
+}
+
+// A call the authentication step refuses gets its status, and nothing is
+// read, recorded or scaled; the refusal is counted by reason.
+TEST_F(ServiceTest, RefusedCallsReadRecordAndScaleNothing) {
+  gate_ = [](const grpc::ServerContext& context) {
+    const auto& metadata = context.client_metadata();
+    const auto it = metadata.find("authorization");
+    if (it != metadata.end() && std::string(it->second.data(), it->second.size()) == "Bearer good") {
+      return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no");
+  };
+  scaler_.replicas["default/hello"] = 0;
+  grpc::Status status;
+  Wake("default", "hello", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->StreamStats(&ctx);
+    stream->Write(Report("activator-0", 4, 2));
+    pb::StatsAck ack;
+    EXPECT_FALSE(stream->Read(&ack));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(scaler_.calls, 0);
+  EXPECT_EQ(stats_.SamplesFor({"default", "hello"}).queued, 0);
+  EXPECT_EQ(ReportsSeen(), 0);
+  {
+    std::lock_guard lock(hooks_mu_);
+    EXPECT_EQ(refused_, (std::vector<std::string>{"unauthenticated", "unauthenticated"}));
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer good");
+  pb::WakeRequest req;
+  req.set_namespace_("default");
+  req.set_name("hello");
+  pb::WakeResponse resp;
+  EXPECT_TRUE(stub_->Wake(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.result(), pb::WakeResponse::SCALED);
 }
 
 TEST_F(ServiceTest, StreamStatsFeedsTheAggregatorAndAcksEachReport) {
