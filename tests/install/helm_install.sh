@@ -11,7 +11,8 @@
 # zs_node_agent). Exits 77 (ctest: skipped) and says why while a piece is
 # missing: no Ready Node, a node agent that does not run the chart's image
 # (it lists the images it can run in Node.status.images, as a kubelet lists
-# pulled ones), or an activator binary that is not wired yet.
+# pulled ones), or an activator binary that is not wired yet. Under
+# hack/test.sh (ZS_NO_SKIP=1, as in CI) a missing piece fails instead.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 activator_bin=${1:-$ZS_BUILD_DIR/activator/zeroscale-activator}
 export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
@@ -23,7 +24,17 @@ release=zeroscale
 sys_ns=zeroscale-system
 ns=zs-install-e2e-$$
 
-skip() { say "SKIP $*"; rm -rf "$ZS_TEST_TMP"; exit 77; }
+# hack/test.sh (CI) sets ZS_NO_SKIP=1: there a missing precondition fails.
+skip() {
+  if [[ ${ZS_NO_SKIP:-} == 1 ]]; then
+    say "FAIL (ZS_NO_SKIP=1, so a missing precondition is a failure): $*"
+    rm -rf "$ZS_TEST_TMP"
+    exit 1
+  fi
+  say "SKIP $*"
+  rm -rf "$ZS_TEST_TMP"
+  exit 77
+}
 quiet() { "$@" >/dev/null 2>&1; }
 
 # --- preconditions -------------------------------------------------------------
