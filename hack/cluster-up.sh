@@ -254,12 +254,17 @@ wait_for "etcd healthy" "$timeout" etcd \
 # Audit log of the writes that matter for "who acted when" (tests read it to
 # show, e.g., that a deposed leader wrote nothing after its successor's first
 # write): Metadata level (no bodies), writes to Deployments and their scale,
-# Function status, Events and Leases; nothing else.
+# Function status, Events and Leases, and every request of zeroscale-system's
+# ServiceAccounts (for the least-privilege proof); nothing else.
 cat >"$ZS_CLUSTER_DIR/audit-policy.yaml" <<'EOF'
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+  # Everything zeroscale's own ServiceAccounts do (the chart installs them in
+  # zeroscale-system): tests/install/rbac_audit.sh proves least privilege by use.
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:zeroscale-system"]
   - level: Metadata
     verbs: [create, update, patch, delete]
     resources:
