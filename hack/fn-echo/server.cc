@@ -24,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -107,6 +108,7 @@ struct Connection {
   beast::tcp_stream stream;
   bool idle = true;
   bool draining = false;
+  bool websocket = false;  // upgraded: Shutdown closes it at once
 };
 
 struct Server::Impl {
@@ -130,6 +132,8 @@ struct Server::Impl {
   awaitable<void> Serve(std::shared_ptr<Connection> conn);
   awaitable<void> Handle(Connection& conn, beast::flat_buffer& buffer,
                          http::request_parser<http::buffer_body>& parser, bool* keep_alive);
+  // Accepts a WebSocket handshake and echoes every message until a close.
+  awaitable<void> ServeWebSocket(Connection& conn, const http::request<http::buffer_body>& req);
   std::string Describe(const http::request_parser<http::buffer_body>::value_type& req, std::string_view path,
                        std::string_view query, uint64_t body_bytes) const;
 };
@@ -175,7 +179,12 @@ awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     while (now_in_flight > peak && !peak_in_flight.compare_exchange_weak(peak, now_in_flight)) {
     }
     try {
-      co_await Handle(*conn, buffer, parser, &keep_alive);
+      if (beast::websocket::is_upgrade(parser.get())) {
+        conn->websocket = true;
+        co_await ServeWebSocket(*conn, parser.get());
+      } else {
+        co_await Handle(*conn, buffer, parser, &keep_alive);
+      }
     } catch (const std::exception&) {
       // The peer went away mid-response, or the request could not be
       // described: never leave the connection open without an answer.
@@ -189,6 +198,26 @@ awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
   conn->stream.socket().close(ignored);
   std::lock_guard lock(mu);
   connections.erase(conn);
+}
+
+awaitable<void> Server::Impl::ServeWebSocket(Connection& conn, const http::request<http::buffer_body>& req) {
+  // A client waits for the 101 before it sends frames (RFC 6455 §4.1), so
+  // nothing of the WebSocket is in the HTTP read buffer.
+  beast::websocket::stream<beast::tcp_stream&> ws(conn.stream);
+  ws.set_option(beast::websocket::stream_base::decorator(
+      [](beast::websocket::response_type& res) { res.set(http::field::server, "fn-echo"); }));
+  beast::error_code ec;
+  co_await ws.async_accept(req, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  beast::flat_buffer message;
+  for (;;) {
+    co_await ws.async_read(message, asio::redirect_error(use_awaitable, ec));
+    if (ec) break;  // closed by the peer (the close was answered), or failed
+    ws.text(ws.got_text());
+    co_await ws.async_write(message.data(), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    message.consume(message.size());
+  }
 }
 
 std::string Server::Impl::Describe(const http::request_parser<http::buffer_body>::value_type& req,
@@ -411,6 +440,10 @@ void Server::Shutdown() {
     asio::post(conn->stream.get_executor(), [conn] {
       conn->draining = true;
       if (conn->idle) conn->stream.cancel();
+      if (conn->websocket) {
+        beast::error_code ignored;
+        conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      }
     });
   }
 }

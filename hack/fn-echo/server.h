@@ -8,6 +8,9 @@
 //   ?status=N    | X-Status: N     answer with status N
 //   ?bytes=N     | X-Bytes: N      answer with an N-byte body, streamed
 //   ?echo=1      | X-Echo: 1       stream the request body back
+// A WebSocket handshake (`Upgrade: websocket`, any path) is accepted and
+// every message is echoed back (text as text, binary as binary) until the
+// client closes; an open WebSocket counts as a request in flight.
 // `GET /stats` answers {"in_flight" (besides itself), "peak_in_flight",
 // "requests"} (for tests that check what a replica saw at once).
 //
