@@ -6,7 +6,7 @@
 namespace zs::activator {
 namespace {
 
-constexpr std::array<ErrorSpec, 12> kTable = {{
+constexpr std::array<ErrorSpec, 14> kTable = {{
     {ProxyError::kNone, 200, "", "", false},
     {ProxyError::kUnknownFunction, 404, "", "function not found", false},
     {ProxyError::kBadRequest, 400, "bad_request", "malformed request", false},
@@ -15,11 +15,13 @@ constexpr std::array<ErrorSpec, 12> kTable = {{
     {ProxyError::kQueueFull, 503, "queue_full", "request buffer is full", true},
     {ProxyError::kQueueTimeout, 504, "queue_timeout", "no replica became ready within buffer.timeoutSeconds",
      false},
-    {ProxyError::kShuttingDown, 503, "queue_timeout", "activator is shutting down", true},
+    {ProxyError::kShuttingDown, 503, "shutdown", "activator is shutting down", true},
     {ProxyError::kExecTimeout, 504, "exec_timeout", "invocation exceeded timeoutSeconds", false},
     {ProxyError::kUpstreamError, 502, "upstream_error", "function replica failed", false},
     {ProxyError::kClientClosed, 499, "client_closed", "client closed the connection", false},
     {ProxyError::kNotImplemented, 501, "bad_request", "transfer coding not implemented", false},
+    {ProxyError::kDrainCut, 504, "shutdown", "activator shut down before the function answered", false},
+    {ProxyError::kClientBodyTimeout, 408, "client_timeout", "request body not received in time", false},
 }};
 
 // The table is indexed by the enum; keep them in step at compile time.

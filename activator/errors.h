@@ -18,17 +18,19 @@ namespace zs::activator {
 
 enum class ProxyError : uint8_t {
   kNone = 0,
-  kUnknownFunction,  // 404
-  kBadRequest,       // 400 malformed request line, header or framing
-  kBodyTooLarge,     // 413 over --max-body-bytes (Content-Length or while streaming)
-  kHeaderTooLarge,   // 431 over --max-header-bytes
-  kQueueFull,        // 503 + Retry-After: the Function's or the activator's buffer is full
-  kQueueTimeout,     // 504 no replica could take the request within buffer.timeoutSeconds
-  kShuttingDown,     // 503 + Retry-After: still buffered when the drain deadline passed
-  kExecTimeout,      // 504 the invocation ran past timeoutSeconds
-  kUpstreamError,    // 502 the replica reset, closed or sent garbage
-  kClientClosed,     // 499 (nginx's code, never sent): the client left before the answer
-  kNotImplemented,   // 501 a transfer coding other than chunked
+  kUnknownFunction,    // 404
+  kBadRequest,         // 400 malformed request line, header or framing
+  kBodyTooLarge,       // 413 over --max-body-bytes (Content-Length or while streaming)
+  kHeaderTooLarge,     // 431 over --max-header-bytes
+  kQueueFull,          // 503 + Retry-After: the Function's or the activator's buffer is full
+  kQueueTimeout,       // 504 no replica could take the request within buffer.timeoutSeconds
+  kShuttingDown,       // 503 + Retry-After: still buffered (never forwarded) when the drain deadline passed
+  kExecTimeout,        // 504 the invocation ran past timeoutSeconds
+  kUpstreamError,      // 502 the replica reset, closed or sent garbage
+  kClientClosed,       // 499 (nginx's code, never sent): the client left before the answer
+  kNotImplemented,     // 501 a transfer coding other than chunked
+  kDrainCut,           // 504 forwarded, no response head yet, when the drain deadline passed
+  kClientBodyTimeout,  // 408 no request body byte within --client-body-timeout
 };
 
 struct ErrorSpec {
@@ -54,10 +56,11 @@ inline constexpr int kRetryAfterSeconds = 1;
 
 // The rows, for tests that walk the whole table.
 inline constexpr ProxyError kAllErrors[] = {
-    ProxyError::kUnknownFunction, ProxyError::kBadRequest,     ProxyError::kBodyTooLarge,
-    ProxyError::kHeaderTooLarge,  ProxyError::kQueueFull,      ProxyError::kQueueTimeout,
-    ProxyError::kShuttingDown,    ProxyError::kExecTimeout,    ProxyError::kUpstreamError,
-    ProxyError::kClientClosed,    ProxyError::kNotImplemented,
+    ProxyError::kUnknownFunction,   ProxyError::kBadRequest,     ProxyError::kBodyTooLarge,
+    ProxyError::kHeaderTooLarge,    ProxyError::kQueueFull,      ProxyError::kQueueTimeout,
+    ProxyError::kShuttingDown,      ProxyError::kExecTimeout,    ProxyError::kUpstreamError,
+    ProxyError::kClientClosed,      ProxyError::kNotImplemented, ProxyError::kDrainCut,
+    ProxyError::kClientBodyTimeout,
 };
 
 // JSON string escaping (quotes included), shared with the billing log.

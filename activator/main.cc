@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
   proxy_options.idle_timeout = options.idle_timeout;
   proxy_options.domain = options.domain;
   proxy_options.forward.connect_timeout = options.connect_timeout;
+  proxy_options.forward.client_body_timeout = options.client_body_timeout;
   proxy_options.upstream_idle_timeout = options.upstream_idle_timeout;
   auto proxy = Proxy::Start(proxy_options, ProxyDeps{catalog, buffer, meter, clock});
   if (!proxy.ok()) return Fail(std::string(proxy.status().message()));

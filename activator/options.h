@@ -28,6 +28,7 @@ struct Options {
   int64_t max_header_bytes = int64_t{16} * 1024;
   int64_t max_body_bytes = int64_t{10} * 1024 * 1024;
   std::chrono::milliseconds header_read_timeout{10'000};
+  std::chrono::milliseconds client_body_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds drain_timeout{30'000};
   std::chrono::milliseconds drain_delay{5'000};
@@ -72,6 +73,9 @@ struct Options {
     flags.Int("max-body-bytes", &max_body_bytes, "Largest request body accepted (413 above).");
     flags.Duration("header-read-timeout", &header_read_timeout,
                    "Time allowed to read a request head (slowloris guard).");
+    flags.Duration("client-body-timeout", &client_body_timeout,
+                   "Longest wait for the next byte of a request body being forwarded (408, or the connection "
+                   "closed once the response started); 0 disables it.");
     flags.Duration("idle-timeout", &idle_timeout, "Keep-alive idle time of client connections.");
     flags.Duration("drain-timeout", &drain_timeout,
                    "On SIGTERM, the least time allowed to finish requests in flight and held; the longest "

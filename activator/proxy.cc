@@ -62,6 +62,7 @@ struct Worker {
   struct Session {
     beast::tcp_stream* stream;
     bool idle = false;
+    ExchangeCut* cut = nullptr;
   };
 
   Worker(const UpstreamPool::Options& pool_options, const Clock& clock) : pool(pool_options, clock), io(1) {}
@@ -134,8 +135,11 @@ class Proxy::Impl {
     CloseSessions(/*idle_only=*/true);
     if (!WaitForConnections(drain)) {
       // Out of time: whoever is still buffered gets a 503 to retry
-      // elsewhere; give those answers a moment to be written.
+      // elsewhere, and every forwarded exchange is cut (504 before its
+      // response head, closed after); give those answers a moment to be
+      // written. Each is metered before its answer goes out.
       deps_.buffer.FailAll(ProxyError::kShuttingDown);
+      CutExchanges();
       if (!WaitForConnections(std::chrono::milliseconds(1000))) {
         log::Warn("closing connections still open after the drain timeout",
                   {{"connections", connections_.load()}});
@@ -184,6 +188,16 @@ class Proxy::Impl {
     }
   }
 
+  void CutExchanges() {
+    for (auto& worker : workers_) {
+      asio::post(worker->io, [w = worker.get()] {
+        for (Worker::Session* session : w->sessions) {
+          if (session->cut != nullptr) session->cut->Cut();
+        }
+      });
+    }
+  }
+
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> TickLoop();
   asio::awaitable<void> SweepLoop(Worker& worker);
@@ -213,7 +227,7 @@ class Proxy::Impl::Connection {
         worker_(worker),
         stream_(std::move(socket)),
         buffer_(ReadBufferLimit(proxy.options_.limits.max_header_bytes)),
-        session_{&stream_, false} {
+        session_{&stream_, false, &cut_} {
     error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const auto remote = stream_.socket().remote_endpoint(ec);
@@ -265,6 +279,7 @@ class Proxy::Impl::Connection {
   Worker& worker_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  ExchangeCut cut_;
   Worker::Session session_;
   std::list<Worker::Session*>::iterator position_;
   std::string client_ip_;
@@ -540,7 +555,9 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   inv.path = route->path;
   const std::string function_name = config->key.String();
   deps.meter.OnArrival(*config);
-  PrepareUpstreamRequest(request, *route, client_ip_, inv.request_id);
+  // Decided before the rewrite drops Upgrade as a hop-by-hop field.
+  const std::string upgrade = UpgradeToForward(request);
+  PrepareUpstreamRequest(request, *route, client_ip_, inv.request_id, upgrade);
 
   ClientExchange exchange{stream_, buffer_, parser, inv.request_id};
   exchange.version = version;
@@ -548,6 +565,8 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   exchange.keep_alive = client_keep_alive;
   exchange.expect_continue = expect_continue;
   exchange.draining = &proxy_.draining_;
+  exchange.upgrade = upgrade;
+  exchange.cut = &cut_;
   switch (request.method()) {
     case bhttp::verb::get:
     case bhttp::verb::head:
@@ -567,7 +586,14 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   asio::steady_timer backoff(co_await asio::this_coro::executor);
   ForwardResult result;
   for (;;) {
-    Admission admission = co_await Admit(config, deadline, avoid);
+    // Past the drain deadline nothing more is forwarded: what never ran is
+    // answered 503 to be retried elsewhere.
+    Admission admission;
+    if (cut_.cut()) {
+      admission.error = ProxyError::kShuttingDown;
+    } else {
+      admission = co_await Admit(config, deadline, avoid);
+    }
     inv.cold_start = inv.cold_start || admission.cold_start;
     inv.buffered = inv.buffered || admission.queued;
     if (admission.error != ProxyError::kNone) {
@@ -590,6 +616,18 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
     inv.forward_duration = clock().Now() - forward_start;
     deps.meter.OnForwardEnd(*config);
     if (!result.connect_failed) break;
+    if (cut_.cut()) {
+      // Cut while connecting: nothing reached the function.
+      admission.lease.Release();
+      inv.queued = clock().Now() - arrival;
+      inv.code = Spec(ProxyError::kShuttingDown).http_status;
+      inv.error = ProxyError::kShuttingDown;
+      deps.meter.Finish(inv);
+      const bool consumed = parser.is_done();
+      co_await WriteError(ProxyError::kShuttingDown, function_name, inv.request_id, version, consumed,
+                          /*keep_alive=*/false);
+      co_return false;
+    }
 
     // The replica refused (or could not be reached): the 0->1 race where an
     // endpoint is ready before its server listens, or a pod going away. Try
@@ -620,7 +658,9 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   }
 
   inv.forwarded = true;
-  if (!result.request_body_read) linger_ = true;
+  // Unread request bytes may still come (an early answer, a cut upload):
+  // close gracefully. A request read to its end needs no lingering.
+  if (!result.request_body_read && !parser.is_done()) linger_ = true;
   inv.bytes_in = result.bytes_in;
   inv.bytes_out = result.bytes_out;
   inv.error = result.error;

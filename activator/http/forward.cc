@@ -19,6 +19,7 @@
 #include "activator/http/framing.h"
 #include "activator/http/headers.h"
 #include "activator/http/parse.h"
+#include "activator/http/tunnel.h"
 
 namespace zs::activator {
 
@@ -40,12 +41,14 @@ struct RelayFailure {
 // fills at most `size` bytes of `buf`, which are written before the next read.
 // The serializer's head must already be written, or be written with the
 // first chunk. Call only while the parser is not done.
+// `last_read`, when given, is set to clock.Now() after every read.
 template <bool kIsRequest>
 asio::awaitable<RelayFailure> RelayBody(beast::tcp_stream& in, beast::flat_buffer& in_buffer,
                                         bhttp::parser<kIsRequest, bhttp::buffer_body>& parser,
                                         beast::tcp_stream& out,
                                         bhttp::serializer<kIsRequest, bhttp::buffer_body>& serializer,
-                                        char* buf, size_t size, uint64_t& bytes) {
+                                        char* buf, size_t size, uint64_t& bytes,
+                                        MonotonicTime* last_read = nullptr, const Clock* clock = nullptr) {
   error_code ec;
   auto& body = parser.get().body();
   while (!parser.is_done()) {
@@ -54,6 +57,7 @@ asio::awaitable<RelayFailure> RelayBody(beast::tcp_stream& in, beast::flat_buffe
     co_await bhttp::async_read_some(in, in_buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) co_return RelayFailure{Side::kRead, ec};
+    if (last_read != nullptr) *last_read = clock->Now();
     const size_t n = size - body.size;
     // No data must be a null buffer: a zero-length one would be framed as a
     // chunk of its own ("0\r\n\r\n"), i.e. a second last-chunk.
@@ -85,16 +89,24 @@ bool IsStaleConnection(const error_code& ec) {
 // read the whole request). Lives in Forward's frame; Forward never returns
 // while it runs.
 struct Upload {
-  explicit Upload(const asio::any_io_executor& executor) : signal(executor) {}
+  explicit Upload(const asio::any_io_executor& executor)
+      : signal(executor), stall_timer(executor), watchdog_done(executor) {}
   bool running = false;
   // Set when Forward stops it (the response is over): its failure then is
   // ours, not the client's.
   bool stopped = false;
   RelayFailure failure;
   asio::steady_timer signal;  // cancelled when the upload ends
+  // The client sent no body byte for client_body_timeout (the watchdog
+  // cancelled its read).
+  bool stalled = false;
+  MonotonicTime last_read{};
+  bool watching = false;
+  asio::steady_timer stall_timer;
+  asio::steady_timer watchdog_done;  // cancelled when the watchdog leaves
   bool Failed() const { return failure.side != Side::kNone; }
   // The client's side failed on its own (left, too slow, too large, malformed).
-  bool ClientFailed() const { return failure.side == Side::kRead && !stopped; }
+  bool ClientFailed() const { return (failure.side == Side::kRead && !stopped) || stalled; }
 };
 
 // What a failed read of the client's request body means for the client.
@@ -106,11 +118,59 @@ ProxyError ClientReadError(const error_code& ec) {
   return ClassifyParseError(ec);  // 413 past the body limit, else 400
 }
 
+// What the client's failed upload means for it.
+ProxyError UploadError(const Upload& upload) {
+  return upload.stalled ? ProxyError::kClientBodyTimeout : ClientReadError(upload.failure.ec);
+}
+
+// Cuts the upload when no body byte came for `limit`: one timer re-armed
+// lazily from the last read, not one per read.
+asio::awaitable<void> WatchUpload(Upload& upload, beast::tcp_stream& client, Duration limit,
+                                  const Clock& clock) {
+  while (upload.watching && !upload.stopped) {
+    const Duration idle = clock.Now() - upload.last_read;
+    if (idle >= limit) {
+      upload.stalled = true;
+      error_code ignored;
+      client.socket().cancel(ignored);
+      break;
+    }
+    upload.stall_timer.expires_after(limit - idle);
+    error_code ec;
+    co_await upload.stall_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  upload.watching = false;
+  upload.watchdog_done.cancel();
+}
+
+asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& client,
+                                        const EndpointSlot& endpoint, Duration timeout,
+                                        const ForwardSettings& settings, const Clock& clock);
+
 }  // namespace
+
+void ExchangeCut::Cut() {
+  cut_ = true;
+  if (upstream_ != nullptr && upstream_->has_value()) (*upstream_)->close();
+}
 
 asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& client,
                                        const EndpointSlot& endpoint, Duration timeout,
                                        const ForwardSettings& settings, const Clock& clock) {
+  ForwardResult result = co_await Exchange(pool, client, endpoint, timeout, settings, clock);
+  // What failed because of the cut failed for it (a completed exchange stays
+  // complete; nothing sent is still a connect failure the caller answers).
+  if (client.cut != nullptr && client.cut->cut() && !result.connect_failed &&
+      result.error != ProxyError::kNone)
+    result.error = ProxyError::kDrainCut;
+  co_return result;
+}
+
+namespace {
+
+asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& client,
+                                        const EndpointSlot& endpoint, Duration timeout,
+                                        const ForwardSettings& settings, const Clock& clock) {
   ForwardResult result;
   const MonotonicTime start = clock.Now();
   auto remaining = [&]() -> Duration {
@@ -135,6 +195,15 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
   char* response_buf = buffers.get() + settings.relay_buffer_bytes;
 
   std::optional<beast::tcp_stream> upstream;
+  // The cut closes whichever replica connection is in use; unregistered
+  // before `upstream` goes away.
+  struct Registration {
+    ExchangeCut* cut;
+    ~Registration() {
+      if (cut != nullptr) cut->Watch(nullptr);
+    }
+  } registration{client.cut};
+  if (client.cut != nullptr) client.cut->Watch(&upstream);
   std::optional<ResponseParser> response;
   // Bounded: a response head, then one read plus one chunk header line.
   beast::flat_buffer upstream_buffer(ReadBufferLimit(kMaxResponseHeaderBytes));
@@ -204,9 +273,24 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
       asio::co_spawn(
           executor,
           [&]() -> asio::awaitable<void> {
+            upload.last_read = clock.Now();
+            if (settings.client_body_timeout > Duration{0}) {
+              upload.watching = true;
+              asio::co_spawn(executor,
+                             WatchUpload(upload, client.stream, settings.client_body_timeout, clock),
+                             asio::detached);
+            }
             upload.failure = co_await RelayBody(client.stream, client.buffer, client.parser, *upstream,
                                                 *request_serializer, request_buf, settings.relay_buffer_bytes,
-                                                result.bytes_in);
+                                                result.bytes_in, &upload.last_read, &clock);
+            if (upload.watching) {
+              upload.watching = false;
+              upload.stall_timer.cancel();
+              // The watchdog lives in our frame's objects: wait until it left.
+              error_code ignored;
+              upload.watchdog_done.expires_at(asio::steady_timer::time_point::max());
+              co_await upload.watchdog_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+            }
             if (upload.ClientFailed()) {
               // The client failed (left, too slow, too large, malformed): the
               // exchange is over; closing the replica connection tells the
@@ -237,7 +321,7 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
     if (ec) {
       co_await finish_upload();
       if (upload.ClientFailed()) {
-        result.error = ClientReadError(upload.failure.ec);
+        result.error = UploadError(upload);
         co_return result;
       }
       // Retry only what cannot have run (README "Retries"): the replica
@@ -257,6 +341,34 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
   const bool upstream_keep_alive = head.keep_alive();
   const std::optional<Duration> keep_alive_hint = KeepAliveTimeoutHint(head);
   const bool switched_protocols = head.result_int() == 101;
+  if (switched_protocols) {
+    co_await finish_upload();
+    // A 101 nobody asked for cannot be relayed: we would not know the protocol.
+    if (client.upgrade.empty()) {
+      result.error = ProxyError::kUpstreamError;
+      co_return result;
+    }
+    PrepareSwitchingResponse(head, client.request_id);
+    bhttp::response_serializer<bhttp::buffer_body> switching(head);
+    client.stream.expires_after(remaining());
+    co_await bhttp::async_write_header(client.stream, switching,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    client.stream.expires_never();
+    if (ec) {
+      result.error = IsTimeout(ec) ? ProxyError::kExecTimeout : ProxyError::kClientClosed;
+      co_return result;
+    }
+    result.status = 101;
+    result.response_started = true;
+    result.request_body_read = true;
+    const TunnelResult tunnel = co_await Tunnel(client.stream, client.buffer, *upstream, upstream_buffer,
+                                                remaining(), settings.relay_buffer_bytes);
+    result.bytes_in += tunnel.bytes_in;
+    result.bytes_out += tunnel.bytes_out;
+    if (tunnel.end == TunnelResult::End::kTimedOut) result.error = ProxyError::kExecTimeout;
+    if (tunnel.end == TunnelResult::End::kReplicaFailed) result.error = ProxyError::kUpstreamError;
+    co_return result;
+  }
   result.status = static_cast<int>(head.result_int());
   std::optional<uint64_t> parsed_length;
   if (auto length = response->content_length()) parsed_length = *length;
@@ -295,7 +407,7 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
   // function answered without reading all of the request; stop it.
   co_await finish_upload();
   if (upload.ClientFailed()) {
-    result.error = ClientReadError(upload.failure.ec);
+    result.error = UploadError(upload);
     co_return result;
   }
   if (failure.side == Side::kRead) {
@@ -320,5 +432,7 @@ asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& clien
   result.client_reusable = keep_alive && ClientReusable(result.request_body_read, keep_alive, framing.client);
   co_return result;
 }
+
+}  // namespace
 
 }  // namespace zs::activator

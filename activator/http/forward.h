@@ -23,11 +23,22 @@
 // on a fresh connection only for an idempotent method without a body. A POST
 // that may have reached the function is never sent twice.
 //
+// Upgrades: a request carrying `upgrade` (framing.h's UpgradeToForward) is
+// sent with its Upgrade field; the replica's 101 is relayed and the rest of
+// both connections becomes a byte tunnel (tunnel.h) until either side ends
+// it or timeoutSeconds passes. Any other answer is relayed as usual.
+//
+// Slow request bodies: while the body is relayed, a client that sends no
+// byte for `client_body_timeout` is cut (kClientBodyTimeout: 408 if no
+// response head went out, else the connection is closed), so a trickling
+// client holds a replica slot no longer than that between two reads.
+//
 // Runs on the calling connection's worker thread; uses that worker's pool.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without it
 
@@ -47,6 +58,24 @@ struct ForwardSettings {
   Duration connect_timeout = std::chrono::seconds(3);
   // Each direction relays through one buffer of this size.
   size_t relay_buffer_bytes = size_t{32} * 1024;
+  // Longest wait for the next byte of a request body being relayed; 0 = none.
+  Duration client_body_timeout = std::chrono::seconds(10);
+};
+
+// Lets the proxy end an exchange from outside (the drain deadline): Cut()
+// marks it and closes the replica connection in use, which ends every wait
+// of the forward; the forward then reports kDrainCut (or connect_failed when
+// nothing was sent yet). Touched only on the connection's worker thread.
+class ExchangeCut {
+ public:
+  void Cut();
+  bool cut() const { return cut_; }
+  // Forward registers the replica connection it uses, and clears it.
+  void Watch(std::optional<boost::beast::tcp_stream>* upstream) { upstream_ = upstream; }
+
+ private:
+  bool cut_ = false;
+  std::optional<boost::beast::tcp_stream>* upstream_ = nullptr;
 };
 
 // The client side of the exchange: its stream, read buffer and the parser
@@ -67,6 +96,10 @@ struct ClientExchange {
   bool continue_sent = false;
   // GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2): may be retried.
   bool idempotent = false;
+  // The Upgrade value forwarded (the head already carries it); "" = none.
+  std::string_view upgrade = {};
+  // Set by the proxy; may be null.
+  ExchangeCut* cut = nullptr;
 };
 
 struct ForwardResult {

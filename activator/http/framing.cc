@@ -102,6 +102,26 @@ ProxyError CheckRequestFraming(Request& request) {
   return ProxyError::kNone;
 }
 
+std::string UpgradeToForward(const Request& request) {
+  if (request.version() != 11) return {};
+  const auto upgrade = request.find(bhttp::field::upgrade);
+  if (upgrade == request.end() || Trim(FromBeast(upgrade->value())).empty()) return {};
+  if (request.count(bhttp::field::upgrade) > 1) return {};
+  if (request.count(bhttp::field::transfer_encoding) > 0) return {};
+  if (auto length = request.find(bhttp::field::content_length);
+      length != request.end() && FromBeast(length->value()) != "0") {
+    return {};
+  }
+  bool named = false;
+  for (auto it = request.find(bhttp::field::connection);
+       it != request.end() && it->name() == bhttp::field::connection; ++it) {
+    for (const auto& token : bhttp::token_list(it->value()))
+      named = named || EqualsIgnoreCase(FromBeast(token), "upgrade");
+  }
+  if (!named) return {};
+  return std::string(Trim(FromBeast(upgrade->value())));
+}
+
 ResponseFraming FrameResponseForClient(Response& response, std::optional<uint64_t> parsed_length,
                                        unsigned client_version, bool head_request) {
   ResponseFraming framing;

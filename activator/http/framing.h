@@ -23,6 +23,12 @@
 // clients, or a close-delimited body for which no length is known); the
 // replica's own Transfer-Encoding must be exactly `chunked` or absent.
 //
+// Upgrades (UpgradeToForward): an HTTP/1.1 request without a body whose
+// Connection names `upgrade` and that has an Upgrade field (a WebSocket
+// handshake) is forwarded with them; a replica's 101 to it turns the
+// exchange into a byte tunnel (tunnel.h). Any other request loses Upgrade
+// as a hop-by-hop field, and a 101 to it is a replica fault.
+//
 // Reuse: a replica connection is pooled only after a complete exchange whose
 // response was delimited by length or chunks (never close-delimited, never
 // after an early response that left the request body unsent), with no stray
@@ -60,6 +66,13 @@ inline size_t ReadBufferLimit(size_t max_header_bytes) {
 // Checks (and normalises) a client's request head before it is routed.
 // kNone, kBadRequest (400) or kNotImplemented (501).
 ProxyError CheckRequestFraming(Request& request);
+
+// The Upgrade value to forward with `request` (already checked by
+// CheckRequestFraming), or "" when it is not passed on as an upgrade: not
+// HTTP/1.1, no `upgrade` token in Connection, no Upgrade field, or a body
+// (Transfer-Encoding, or a Content-Length other than 0) that would have to
+// be relayed before the switch.
+std::string UpgradeToForward(const Request& request);
 
 // How a response body reaches the client.
 enum class ClientBodyFraming {

@@ -70,7 +70,7 @@ std::string RequestIdFor(std::string_view client_value) {
 }
 
 void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
-                            std::string_view request_id) {
+                            std::string_view request_id, std::string_view upgrade) {
   const std::string host(View(request[bhttp::field::host]));
   RemoveHopByHop(request.base());
   request.erase(bhttp::field::expect);  // the activator answers 100-continue itself
@@ -92,6 +92,10 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   if (request.find("X-Forwarded-Host") == request.end() && !host.empty())
     request.set("X-Forwarded-Host", ToBeast(host));
   request.set("X-Request-Id", ToBeast(request_id));
+  if (!upgrade.empty()) {
+    request.set(bhttp::field::connection, "upgrade");
+    request.set(bhttp::field::upgrade, ToBeast(upgrade));
+  }
 }
 
 void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
@@ -100,6 +104,15 @@ void PrepareClientResponse(Response& response, std::string_view request_id, unsi
   response.set("X-Request-Id", ToBeast(request_id));
   response.version(client_version == 10 ? 10 : 11);
   response.keep_alive(keep_alive);
+}
+
+void PrepareSwitchingResponse(Response& response, std::string_view request_id) {
+  const std::string upgrade(View(response[bhttp::field::upgrade]));
+  RemoveHopByHop(response.base());
+  response.set("X-Request-Id", ToBeast(request_id));
+  response.version(11);
+  response.set(bhttp::field::connection, "upgrade");
+  if (!upgrade.empty()) response.set(bhttp::field::upgrade, ToBeast(upgrade));
 }
 
 }  // namespace zs::activator

@@ -23,9 +23,10 @@ std::string NewRequestId();
 // X-Forwarded-For appended with `client_ip`, X-Forwarded-Proto ("http") and
 // X-Forwarded-Host (the Host) set unless present, X-Request-Id set, HTTP/1.1
 // keep-alive. Transfer-Encoding/Content-Length stay: the body is relayed with
-// the framing it came with.
+// the framing it came with. A non-empty `upgrade` (framing.h's
+// UpgradeToForward) is sent on as `Upgrade: <upgrade>` with `Connection: upgrade`.
 void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
-                            std::string_view request_id);
+                            std::string_view request_id, std::string_view upgrade = {});
 
 // Rewrites the replica's response head for the client: hop-by-hop fields
 // removed, X-Request-Id set, the client's HTTP version, and a Connection
@@ -33,5 +34,10 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
 // also set the body's framing fields).
 void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
                            bool keep_alive);
+
+// Rewrites a replica's 101 for the client: hop-by-hop fields removed but the
+// replica's Upgrade kept, `Connection: upgrade`, X-Request-Id set. The rest
+// of the connection is the upgraded protocol's.
+void PrepareSwitchingResponse(Response& response, std::string_view request_id);
 
 }  // namespace zs::activator

@@ -57,7 +57,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       rejected_(BuildCounter()
                     .Name("zeroscale_rejected_requests_total")
                     .Help("Requests answered with an error by the activator, by reason: queue_full, "
-                          "queue_timeout, exec_timeout, upstream_error, bad_request.")
+                          "queue_timeout, exec_timeout, upstream_error, bad_request, client_closed, "
+                          "client_timeout, shutdown.")
                     .Register(*registry_)),
       connections_closed_(BuildCounter()
                               .Name("zeroscale_activator_connections_closed_total")

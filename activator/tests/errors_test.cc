@@ -24,11 +24,20 @@ TEST(ErrorTable, StatusesAreDesignMds) {
   EXPECT_EQ(Spec(ProxyError::kHeaderTooLarge).http_status, 431);
   EXPECT_EQ(Spec(ProxyError::kShuttingDown).http_status, 503);
   EXPECT_EQ(Spec(ProxyError::kNotImplemented).http_status, 501);
+  EXPECT_EQ(Spec(ProxyError::kDrainCut).http_status, 504);
+  EXPECT_EQ(Spec(ProxyError::kClientBodyTimeout).http_status, 408);
 }
 
 TEST(ErrorTable, ReasonsAreTheFixedLabelSet) {
-  const std::set<std::string_view> allowed = {
-      "", "queue_full", "queue_timeout", "exec_timeout", "upstream_error", "bad_request", "client_closed"};
+  const std::set<std::string_view> allowed = {"",
+                                              "queue_full",
+                                              "queue_timeout",
+                                              "exec_timeout",
+                                              "upstream_error",
+                                              "bad_request",
+                                              "client_closed",
+                                              "shutdown",
+                                              "client_timeout"};
   for (ProxyError e : kAllErrors) {
     EXPECT_TRUE(allowed.count(Spec(e).reason)) << static_cast<int>(e);
     EXPECT_EQ(Spec(e).error, e);
@@ -42,6 +51,10 @@ TEST(ErrorTable, ReasonsAreTheFixedLabelSet) {
   EXPECT_EQ(Spec(ProxyError::kUnknownFunction).reason, "");
   EXPECT_EQ(Spec(ProxyError::kClientClosed).reason, "client_closed");
   EXPECT_EQ(Spec(ProxyError::kNotImplemented).reason, "bad_request");
+  // Whatever the drain deadline cuts, held or forwarded, is one reason.
+  EXPECT_EQ(Spec(ProxyError::kShuttingDown).reason, "shutdown");
+  EXPECT_EQ(Spec(ProxyError::kDrainCut).reason, "shutdown");
+  EXPECT_EQ(Spec(ProxyError::kClientBodyTimeout).reason, "client_timeout");
 }
 
 TEST(ErrorTable, OnlyServiceUnavailableCarriesRetryAfter) {
@@ -82,8 +95,8 @@ TEST(ErrorTable, EveryRejectionReasonOfAFunctionStartsAtZero) {
       }
     }
   }
-  EXPECT_EQ(reasons, (std::set<std::string>{"bad_request", "client_closed", "exec_timeout", "queue_full",
-                                            "queue_timeout", "upstream_error"}));
+  EXPECT_EQ(reasons, (std::set<std::string>{"bad_request", "client_closed", "client_timeout", "exec_timeout",
+                                            "queue_full", "queue_timeout", "shutdown", "upstream_error"}));
 }
 
 }  // namespace

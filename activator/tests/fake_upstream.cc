@@ -187,6 +187,8 @@ void FakeUpstream::Serve(int fd) {
     res.set("X-Seen-Content-Length", req[bhttp::field::content_length]);
     res.set("X-Seen-Transfer-Encoding", req[bhttp::field::transfer_encoding]);
     res.set("X-Seen-Folded", req["X-Folded"]);
+    res.set("X-Seen-Upgrade", req[bhttp::field::upgrade]);
+    res.set("X-Seen-Connection", req[bhttp::field::connection]);
     res.keep_alive(req.keep_alive());
 
     bool close_after = !req.keep_alive();
@@ -219,6 +221,26 @@ void FakeUpstream::Serve(int fd) {
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
       in_flight_.fetch_sub(1);
       break;  // close with linger 0 sends RST
+    }
+    if (path == "/switch") {
+      // Switches protocols whether or not it was asked to.
+      asio::write(socket,
+                  asio::buffer(std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                                           "Connection: upgrade\r\n\r\n")),
+                  ec);
+      in_flight_.fetch_sub(1);
+      break;
+    }
+    if (path == "/hang-mid-body") {
+      // A response that started and then stalls until the peer closes.
+      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789";
+      asio::write(socket, asio::buffer(head), ec);
+      char byte;
+      while (::recv(fd, &byte, 1, 0) > 0) {
+      }
+      if (!stopping_.load()) hangs_closed_.fetch_add(1);
+      in_flight_.fetch_sub(1);
+      break;
     }
     if (path == "/close-mid-body") {
       const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789";

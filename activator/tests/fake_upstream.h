@@ -9,6 +9,8 @@
 //   /hang               reads the request, sends nothing, waits for the peer to close
 //   /reset              reads the request, then resets the connection (RST)
 //   /close-mid-body     200 with Content-Length 1000, sends 10 bytes, closes
+//   /hang-mid-body      200 with Content-Length 1000, sends 10 bytes, waits for the peer to close
+//   /switch             101 Switching Protocols (asked for or not), then closes
 //   /gate               holds the response until Release() (concurrency tests)
 //   /early-413          413 before reading the body, then closes (body unread)
 //   /close-delimited    200 with neither length nor chunks; the close ends the body
@@ -18,8 +20,8 @@
 //
 // Every response carries X-Seen-Target, X-Seen-Forwarded-For,
 // X-Seen-Request-Id, X-Seen-Forwarded-Host, X-Seen-Forwarded-Proto,
-// X-Seen-Proxy-Authorization, X-Seen-Content-Length, X-Seen-Transfer-Encoding
-// and X-Seen-Folded (the value of X-Folded).
+// X-Seen-Proxy-Authorization, X-Seen-Content-Length, X-Seen-Transfer-Encoding,
+// X-Seen-Upgrade, X-Seen-Connection and X-Seen-Folded (the value of X-Folded).
 //
 // Thread-safety: counters are atomics; Stop() joins everything.
 #pragma once
@@ -48,7 +50,7 @@ class FakeUpstream {
   int requests() const { return requests_.load(); }
   // Bytes of request body seen by /count so far (across requests).
   uint64_t counted_bytes() const { return counted_bytes_.load(); }
-  // Connections the peer (the activator) closed while /hang waited.
+  // Connections the peer (the activator) closed while /hang or /hang-mid-body waited.
   int hangs_closed_by_peer() const { return hangs_closed_.load(); }
   int in_flight() const { return in_flight_.load(); }
   // When the first request head was read (steady clock ns since epoch; 0: none yet).
