@@ -286,6 +286,11 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::PatchLocked(const ResourceRef& re
     if (patch.contains("metadata") && patch["metadata"].contains("resourceVersion")) {
       merged["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"];
     }
+    // And so is a uid (the Deployment replaced since it was read: 409).
+    if (patch.contains("metadata") && patch["metadata"].contains("uid") &&
+        patch["metadata"]["uid"] != it->second["metadata"].value("uid", "")) {
+      return StatusFromHttp(409, StatusJson(409, "Conflict", "Precondition failed: UID in precondition"));
+    }
     ResourceRef main = ref.Sub("");
     absl::StatusOr<nlohmann::json> written = WriteLocked(main, merged);
     if (!written.ok()) return written;
@@ -310,6 +315,42 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::PatchLocked(const ResourceRef& re
   return WriteLocked(ref, merged);
 }
 
+namespace {
+
+// Removes from `object` what `previous` (a manager's last applied
+// configuration) had and `current` (its new one) has not, unless `others`
+// (the other managers' configurations) still set it. Arrays are atomic.
+void RemoveDropped(nlohmann::json& object, const nlohmann::json& previous, const nlohmann::json& current,
+                   const std::vector<const nlohmann::json*>& others) {
+  if (!previous.is_object() || !object.is_object()) return;
+  for (auto it = previous.begin(); it != previous.end(); ++it) {
+    if (!object.contains(it.key())) continue;
+    std::vector<const nlohmann::json*> others_here;
+    for (const nlohmann::json* other : others) {
+      if (other->is_object() && other->contains(it.key())) others_here.push_back(&(*other)[it.key()]);
+    }
+    const bool kept = current.is_object() && current.contains(it.key());
+    if (!kept && others_here.empty()) {
+      object.erase(it.key());
+    } else if (kept && it.value().is_object()) {
+      RemoveDropped(object[it.key()], it.value(), current[it.key()], others_here);
+    }
+  }
+}
+
+// Objects merge recursively; anything else (arrays included) is replaced.
+void MergeApplied(nlohmann::json& object, const nlohmann::json& config) {
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    if (it.value().is_object() && object.contains(it.key()) && object[it.key()].is_object()) {
+      MergeApplied(object[it.key()], it.value());
+    } else {
+      object[it.key()] = it.value();
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<nlohmann::json> FakeKubeClient::Apply(const ResourceRef& ref, const nlohmann::json& object,
                                                      const ApplyOptions& options) {
   if (options.field_manager.empty()) {
@@ -318,15 +359,46 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::Apply(const ResourceRef& ref, con
   }
   std::lock_guard lock(mu_);
   if (absl::Status s = TakeFailure("apply"); !s.ok()) return s;
-  if (!objects_[TypeKey(ref)].contains(ObjectKey(ref))) {
-    nlohmann::json fresh = object;
+  const std::string applied_key = Cat(TypeKey(ref), " ", ObjectKey(ref));
+  nlohmann::json config = object;
+  config["metadata"].erase("resourceVersion");
+  auto& objects = objects_[TypeKey(ref)];
+  auto it = objects.find(ObjectKey(ref));
+  if (it == objects.end()) {
+    nlohmann::json fresh = config;
     fresh["metadata"]["name"] = ref.name;
     if (!ref.namespace_.empty()) fresh["metadata"]["namespace"] = ref.namespace_;
-    return CreateLocked(ref.Collection().In(ref.namespace_), fresh);
+    auto created = CreateLocked(ref.Collection().In(ref.namespace_), fresh);
+    if (created.ok()) applied_[applied_key] = {{options.field_manager, config}};
+    return created;
   }
-  nlohmann::json patch = object;
-  patch["metadata"].erase("resourceVersion");
-  return PatchLocked(ref, PatchType::kMerge, patch);
+  // As the apiserver: a resourceVersion in the configuration is a precondition.
+  const std::string wanted_rv = MetaString(object, "resourceVersion");
+  if (!wanted_rv.empty() && wanted_rv != MetaString(it->second, "resourceVersion")) {
+    return StatusFromHttp(409, StatusJson(409, "Conflict", "the object has been modified"));
+  }
+  auto& managers = applied_[applied_key];
+  std::vector<const nlohmann::json*> others;
+  for (const auto& [manager, applied] : managers) {
+    if (manager != options.field_manager) others.push_back(&applied);
+  }
+  nlohmann::json merged = it->second;
+  if (auto previous = managers.find(options.field_manager); previous != managers.end()) {
+    RemoveDropped(merged, previous->second, config, others);
+  }
+  MergeApplied(merged, config);
+  // Defaulting, for the one default that matters here: a Deployment whose
+  // spec.replicas was removed gets 1.
+  if (ref.plural == "deployments" && merged.contains("spec") && !merged["spec"].contains("replicas")) {
+    merged["spec"]["replicas"] = 1;
+  }
+  managers[options.field_manager] = config;
+  // As the apiserver: an apply that changes nothing writes nothing.
+  if (merged == it->second) return it->second;
+  merged["metadata"]["resourceVersion"] = it->second["metadata"]["resourceVersion"];
+  merged["status"] = it->second.value("status", nlohmann::json());
+  if (merged["status"].is_null()) merged.erase("status");
+  return WriteLocked(ref, merged);
 }
 
 absl::StatusOr<nlohmann::json> FakeKubeClient::Delete(const ResourceRef& ref, const DeleteOptions& options) {
@@ -341,6 +413,7 @@ absl::StatusOr<nlohmann::json> FakeKubeClient::Delete(const ResourceRef& ref, co
     return StatusFromHttp(409, StatusJson(409, "Conflict", "Precondition failed"));
   }
   nlohmann::json object = it->second;
+  applied_.erase(Cat(TypeKey(ref), " ", ObjectKey(ref)));
   return StoreLocked(ref, std::move(object), WatchEventType::kDeleted);
 }
 

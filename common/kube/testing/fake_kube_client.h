@@ -10,9 +10,15 @@
 // is a precondition, as on the apiserver), deletes with preconditions, list with
 // equality label selectors and metadata.name/metadata.namespace/spec.nodeName
 // field selectors, and watches that replay history after a resourceVersion
-// and then block for new events. Server-side apply is modelled as
-// create-or-merge-patch. Not modelled: admission, defaulting, validation,
-// finalizers, owner-reference garbage collection.
+// and then block for new events. Server-side apply is modelled per field
+// manager: its last configuration is remembered, a field it applied before
+// and leaves out now is removed unless another manager's configuration sets
+// it (arrays count as one field), a resourceVersion in the configuration is
+// a precondition, a no-op apply writes nothing, and a Deployment's removed
+// spec.replicas defaults to 1. Not modelled: ownership taken by non-apply
+// writes, conflicts between managers (every apply is forced), admission,
+// other defaulting, validation, finalizers, owner-reference garbage
+// collection.
 //
 // Test hooks: FailNext() injects an error for the next call of a verb;
 // Compact() forgets watch history (a watch from before it gets 410 Gone, as
@@ -29,6 +35,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/kube/client.h"
 
@@ -95,6 +102,8 @@ class FakeKubeClient : public KubeClient {
   std::deque<Event> history_;
   std::map<std::string, std::deque<absl::Status>> failures_;
   std::map<std::string, int> calls_;
+  // "type ns/name" -> field manager -> its last applied configuration.
+  std::map<std::string, std::map<std::string, nlohmann::json>> applied_;
   CreateHook create_hook_;
 };
 
