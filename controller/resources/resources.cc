@@ -1,5 +1,10 @@
 #include "controller/resources/resources.h"
 
+#include <cstdint>
+#include <cstdio>
+
+#include "common/api/quantity.h"
+
 namespace zs::controller::resources {
 
 using nlohmann::json;
@@ -104,24 +109,63 @@ std::string FunctionUrl(const std::string& activator_url, const api::Function& f
   return base + "/fn/" + fn.metadata.namespace_ + "/" + fn.metadata.name + "/";
 }
 
-bool IsSubset(const json& desired, const json& actual) {
+json WithAppliedHash(json object) {
+  if (json* annotations = &object["metadata"]["annotations"]; annotations->is_object()) {
+    annotations->erase(kAppliedHashAnnotation);
+    if (annotations->empty()) object["metadata"].erase("annotations");
+  } else {
+    object["metadata"].erase("annotations");
+  }
+  // FNV-1a, 64 bits: a change detector, not a defence against anyone.
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : object.dump()) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  object["metadata"]["annotations"][kAppliedHashAnnotation] = hex;
+  return object;
+}
+
+std::string AppliedHashOf(const json& object) {
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto annotations = meta->find("annotations");
+  if (annotations == meta->end() || !annotations->is_object()) return "";
+  auto hash = annotations->find(kAppliedHashAnnotation);
+  return hash != annotations->end() && hash->is_string() ? hash->get<std::string>() : "";
+}
+
+namespace {
+
+bool IsSubsetAt(const json& desired, const json& actual, bool in_resources) {
   if (desired.is_object()) {
     if (!actual.is_object()) return false;
     for (auto it = desired.begin(); it != desired.end(); ++it) {
       auto found = actual.find(it.key());
-      if (found == actual.end() || !IsSubset(it.value(), *found)) return false;
+      if (found == actual.end() || !IsSubsetAt(it.value(), *found, in_resources || it.key() == "resources")) {
+        return false;
+      }
     }
     return true;
   }
   if (desired.is_array()) {
     if (!actual.is_array() || actual.size() != desired.size()) return false;
     for (size_t i = 0; i < desired.size(); ++i) {
-      if (!IsSubset(desired[i], actual[i])) return false;
+      if (!IsSubsetAt(desired[i], actual[i], in_resources)) return false;
     }
     return true;
   }
   if (desired.is_number() && actual.is_number()) return desired.get<double>() == actual.get<double>();
+  if (in_resources && desired.is_string() && actual.is_string() && desired != actual) {
+    return api::CompareQuantities(desired.get<std::string>(), actual.get<std::string>()) == 0;
+  }
   return desired == actual;
 }
+
+}  // namespace
+
+bool IsSubset(const json& desired, const json& actual) { return IsSubsetAt(desired, actual, false); }
 
 }  // namespace zs::controller::resources

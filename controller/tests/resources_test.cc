@@ -89,5 +89,28 @@ TEST(IsSubset, IgnoresDefaultedFieldsButNotChanges) {
   EXPECT_FALSE(IsSubset(desired, json::parse(R"({"a": {"b": 1}})")));
 }
 
+// The apiserver writes quantities in canonical form; under `resources` they
+// are compared by value, elsewhere a string is a string.
+TEST(IsSubset, QuantitiesUnderResourcesCompareByValue) {
+  const json desired = json::parse(R"({"resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}}})");
+  EXPECT_TRUE(IsSubset(desired, json::parse(R"({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}})")));
+  EXPECT_FALSE(IsSubset(desired, json::parse(R"({"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}})")));
+  EXPECT_FALSE(
+      IsSubset(json::parse(R"({"env": [{"value": "1000m"}]})"), json::parse(R"({"env": [{"value": "1"}]})")));
+}
+
+TEST(AppliedHash, FollowsTheConfigurationOnly) {
+  const json a = {{"metadata", {{"name", "hello"}}}, {"spec", {{"x", 1}}}};
+  const json hashed = WithAppliedHash(a);
+  const std::string hash = AppliedHashOf(hashed);
+  EXPECT_EQ(hash.size(), 16U);
+  EXPECT_EQ(AppliedHashOf(WithAppliedHash(hashed)), hash) << "the annotation itself is not hashed";
+  EXPECT_NE(AppliedHashOf(WithAppliedHash({{"metadata", {{"name", "hello"}}}, {"spec", {{"x", 2}}}})), hash);
+  EXPECT_EQ(AppliedHashOf(a), "");
+  json annotated = a;
+  annotated["metadata"]["annotations"] = {{"other", "kept"}};
+  EXPECT_EQ(WithAppliedHash(annotated)["metadata"]["annotations"]["other"], "kept");
+}
+
 }  // namespace
 }  // namespace zs::controller::resources
