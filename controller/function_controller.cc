@@ -33,7 +33,8 @@ FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, C
                                                child_options);
   reconciler_ = std::make_unique<FunctionReconciler>(
       client_, clock_, events, ListerOf(*functions_), ListerOf(*deployments_), ListerOf(*services_),
-      std::move(scaling), FunctionReconciler::Options{options_.activator_url});
+      std::move(scaling),
+      FunctionReconciler::Options{.activator_url = options_.activator_url, .backoff = options_.backoff});
 
   functions_->AddHandlers({
       [this](const json& o) { Enqueue(kube::Informer::KeyOf(o)); },
@@ -76,13 +77,24 @@ void FunctionController::StartWorkers() {
   // Everything cached so far gets one reconcile after a (re)start.
   for (const json& fn : functions_->List()) Enqueue(kube::Informer::KeyOf(fn));
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Worker(); });
-  log::Info("workers started", {{"workers", options_.workers}});
+  resync_stop_ = std::make_unique<kube::StopSignal>();
+  resync_ = std::thread([this] { Resync(); });
+  log::Info("workers started", {{"workers", options_.workers},
+                                {"sync_period_ms", static_cast<int64_t>(ToMillis(options_.sync_period))}});
 }
 
 void FunctionController::StopWorkers() {
+  if (resync_stop_) resync_stop_->Stop();
+  if (resync_.joinable()) resync_.join();
   queue_.ShutDown();
   for (auto& w : workers_) w.join();
   workers_.clear();
+}
+
+void FunctionController::Resync() {
+  while (resync_stop_->WaitFor(clock_, options_.sync_period)) {
+    for (const json& fn : functions_->List()) Enqueue(kube::Informer::KeyOf(fn));
+  }
 }
 
 void FunctionController::Stop() {

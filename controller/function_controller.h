@@ -2,9 +2,14 @@
 // Services, a rate-limited work queue, and workers that run the
 // FunctionReconciler (controller-runtime's Controller, for one kind).
 //
+// Every `sync_period` while leading, every cached Function is enqueued again
+// (controller-runtime's SyncPeriod): a missed event or a child changed behind
+// our back is corrected within a period. A settled Function's reconcile
+// writes nothing, so a resync costs no apiserver write.
+//
 // Lifecycle: construct, StartInformers() (every replica keeps warm caches so
 // that a failover starts reconciling at once), StartWorkers() when this
-// replica leads, StopWorkers() when it stops leading (returns once no
+// replica leads (workers and the resync), StopWorkers() when it stops leading (returns once no
 // reconcile runs, so nothing more is written), Stop() once. Enqueue() may be called from any thread (the
 // autoscaler uses it when a function's scaling status changes).
 #pragma once
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/kube/backoff.h"
 #include "common/kube/client.h"
 #include "common/kube/informer.h"
 #include "common/kube/work_queue.h"
@@ -31,6 +37,8 @@ class FunctionController {
     std::string watch_namespace;  // empty: all namespaces
     std::string activator_url;
     int workers = 4;
+    Duration sync_period = std::chrono::minutes(10);
+    FailureBackoffOptions backoff;
   };
   FunctionController(kube::KubeClient& client, Clock& clock, ControllerMetrics& metrics,
                      EventRecorder& events, ScalingStatusSource scaling, Options options);
@@ -50,6 +58,7 @@ class FunctionController {
 
  private:
   void Worker();
+  void Resync();
   void EnqueueOwner(const nlohmann::json& child);
 
   kube::KubeClient& client_;
@@ -62,6 +71,8 @@ class FunctionController {
   kube::WorkQueue queue_;
   std::unique_ptr<FunctionReconciler> reconciler_;
   std::vector<std::thread> workers_;
+  std::unique_ptr<kube::StopSignal> resync_stop_;
+  std::thread resync_;
   std::atomic<bool> stopped_{false};
 };
 

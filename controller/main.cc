@@ -117,7 +117,11 @@ int main(int argc, char** argv) {
       [&autoscaler_ptr](const std::string& key) -> std::optional<zs::controller::ScalingStatus> {
         return autoscaler_ptr != nullptr ? autoscaler_ptr->StatusOf(key) : std::nullopt;
       },
-      {options.watch_namespace, options.activator_url, static_cast<int>(options.max_concurrent_reconciles)});
+      {.watch_namespace = options.watch_namespace,
+       .activator_url = options.activator_url,
+       .workers = static_cast<int>(options.max_concurrent_reconciles),
+       .sync_period = options.sync_period,
+       .backoff = {.initial = options.child_retry_initial, .max = options.child_retry_max}});
   // Load and wake-ups of names that are no Function (deleted, never
   // created) leave no state behind.
   zs::autoscaler::StatsAggregator::Options stats_options;

@@ -51,7 +51,7 @@ ControllerMetrics::ControllerMetrics()
                         .Name("zeroscale_controller_grpc_refused_total")
                         .Help("gRPC calls refused by authentication, by reason.")
                         .Register(*registry_)) {
-  for (const char* result : {"success", "error", "requeue", "invalid"}) {
+  for (const char* result : {"success", "error", "backoff", "invalid"}) {
     reconcile_total_.Add({{"result", result}});
   }
 }

@@ -21,7 +21,7 @@ class ControllerMetrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  // result: success, error, requeue, invalid
+  // result: success, error (a child write failed), backoff (waiting out an earlier failure), invalid
   void ObserveReconcile(const std::string& result, double seconds);
   void SetLeader(bool leader);
   void SetReplicas(const std::string& ns, const std::string& name, int desired, int ready);

@@ -35,6 +35,9 @@ struct Options {
   std::string grpc_allowed_identities;
   std::chrono::milliseconds autoscaler_tick{2'000};
   int64_t max_concurrent_reconciles = 4;
+  std::chrono::milliseconds sync_period{600'000};
+  std::chrono::milliseconds child_retry_initial{1'000};
+  std::chrono::milliseconds child_retry_max{300'000};
   std::string log_level = "info";
   bool version = false;
 
@@ -69,6 +72,13 @@ struct Options {
                  "TokenReview, admits a gRPC call; empty: no authentication.");
     flags.Duration("autoscaler-tick", &autoscaler_tick, "How often the autoscaler decides.");
     flags.Int("max-concurrent-reconciles", &max_concurrent_reconciles, "Reconcile workers.");
+    flags.Duration("sync-period", &sync_period,
+                   "How often every Function is reconciled again without an event (a settled one writes "
+                   "nothing).");
+    flags.Duration("child-retry-initial", &child_retry_initial,
+                   "Wait before writing a Function's Deployment or Service again after a failed write; "
+                   "doubles with each consecutive failure.");
+    flags.Duration("child-retry-max", &child_retry_max, "Longest wait between failed child writes.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
     flags.Bool("version", &version, "Print the version and the git revision, then exit.");
   }

@@ -17,10 +17,40 @@ namespace {
 // lastRequestTime moves with every request; writing it more often than this
 // would turn traffic into status writes.
 constexpr auto kLastRequestResolution = std::chrono::seconds(10);
+// When a write lost a race with a newer version of the child.
+constexpr std::chrono::milliseconds kConflictRequeue{1000};
 
 api::Condition MakeCondition(std::string type, bool ok, std::string reason, std::string message,
                              int64_t generation) {
   return {std::move(type), ok ? "True" : "False", std::move(reason), std::move(message), "", generation};
+}
+
+// A Deployment condition that says its pods cannot be made or the rollout
+// is stuck: ReplicaFailure=True (quota, Pod Security, an admission webhook
+// refusing the pods) or Progressing=False (progressDeadlineSeconds passed).
+const json* FailingDeploymentCondition(const json& deployment) {
+  const json* conditions = deployment.contains(json::json_pointer("/status/conditions"))
+                               ? &deployment.at(json::json_pointer("/status/conditions"))
+                               : nullptr;
+  if (conditions == nullptr || !conditions->is_array()) return nullptr;
+  for (const json& c : *conditions) {
+    const std::string type = c.value("type", "");
+    const std::string status = c.value("status", "");
+    if ((type == "ReplicaFailure" && status == "True") || (type == "Progressing" && status == "False")) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+// True when `existing` is what applying `desired` made: the same
+// applied-hash and every field of the configuration's metadata and spec.
+// (apiVersion and kind are left out: the items of a LIST, which fill an
+// informer's cache after a start or a relist, do not carry them.)
+bool UpToDate(const json& desired, const json& existing) {
+  return resources::AppliedHashOf(existing) == resources::AppliedHashOf(desired) &&
+         resources::IsSubset(desired.value("metadata", json::object()), existing.value("metadata", json())) &&
+         resources::IsSubset(desired.value("spec", json::object()), existing.value("spec", json()));
 }
 
 }  // namespace
@@ -46,13 +76,17 @@ FunctionReconciler::FunctionReconciler(kube::KubeClient& client, Clock& clock, E
       deployments_(std::move(deployments)),
       services_(std::move(services)),
       scaling_(std::move(scaling)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      backoff_(clock, options_.backoff) {}
 
 absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string& key) {
   std::optional<json> object = functions_(key);
   // Gone: the garbage collector removes the children through their owner
-  // references; nothing to do here.
-  if (!object) return ReconcileResult{};
+  // references; nothing to do here but forget the Function.
+  if (!object) {
+    backoff_.Forget(key);
+    return ReconcileResult{};
+  }
   if (object->contains(json::json_pointer("/metadata/deletionTimestamp"))) return ReconcileResult{};
 
   auto decoded = api::DecodeFunction(*object);
@@ -68,96 +102,154 @@ absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string&
     return ReconcileResult{std::nullopt, "invalid"};
   }
 
-  bool requeue = false;
-  auto deployment = EnsureDeployment(fn, &requeue);
-  if (!deployment.ok()) return deployment.status();
-  if (requeue) return ReconcileResult{std::chrono::milliseconds(500), "requeue"};
-  if (absl::Status s = EnsureService(fn); !s.ok()) return s;
+  // An edit (new generation) or a new incarnation may be the fix: try it now.
+  const std::string token = Cat(fn.metadata.uid, "/", fn.metadata.generation);
+  if (std::optional<Duration> wait = backoff_.Blocked(key, token)) {
+    return ReconcileResult{std::chrono::ceil<std::chrono::milliseconds>(*wait), "backoff"};
+  }
+  Child deployment = EnsureDeployment(fn);
+  if (deployment.failure) return Failed(fn, token, deployment, *deployment.failure);
+  Child service = EnsureService(fn);
+  if (service.failure) return Failed(fn, token, deployment, *service.failure);
+  backoff_.Forget(key);
 
-  api::FunctionStatus status = ComputeStatus(fn, &*deployment, true, scaling_(key));
+  api::FunctionStatus status = ComputeStatus(fn, &deployment.object, nullptr, scaling_(key));
   if (absl::Status s = WriteStatus(fn, std::move(status)); !s.ok()) return s;
   return ReconcileResult{};
 }
 
-absl::StatusOr<json> FunctionReconciler::EnsureDeployment(const api::Function& fn, bool* requeue) {
-  const std::string& ns = fn.metadata.namespace_;
-  const std::string& name = fn.metadata.name;
-  std::optional<json> existing = deployments_(fn.metadata.Key());
-  if (!existing) {
-    json desired = resources::MakeDeployment(fn, fn.spec.scaling.min_replicas);
-    auto created = client_.Create(kube::kDeployments.In(ns), desired, {options_.field_manager});
-    if (kube::IsAlreadyExists(created.status())) {
-      // The cache lags behind the apiserver; look again shortly.
-      *requeue = true;
-      return json::object();
-    }
-    if (!created.ok()) {
-      events_.Record(fn, EventType::kWarning, "DeploymentFailed",
-                     Cat("creating Deployment: ", created.status().message()));
-      return created.status();
-    }
-    events_.Record(fn, EventType::kNormal, "DeploymentCreated",
-                   Cat("created Deployment ", name, " with ", fn.spec.scaling.min_replicas, " replicas"));
-    return *created;
+absl::StatusOr<ReconcileResult> FunctionReconciler::Failed(const api::Function& fn, const std::string& token,
+                                                           const Child& deployment,
+                                                           const ChildFailure& failure) {
+  if (failure.reason == "Conflict") {
+    // The cache is behind the child (the replicas hand-over is conditioned on
+    // its resourceVersion): a race, not a state to report or to back off
+    // from. The informer's event for the newer child brings the next try;
+    // the requeue is a safety net.
+    log::Info("child changed meanwhile", {{"function", fn.metadata.Key()}, {"error", failure.message}});
+    return ReconcileResult{kConflictRequeue, "error"};
   }
-  if (!IsControlledBy(*existing, fn.metadata.uid)) {
-    const std::string message = Cat("Deployment ", name, " exists and is not owned by this Function");
-    events_.Record(fn, EventType::kWarning, "DeploymentConflict", message);
-    return absl::FailedPreconditionError(message);
+  const Duration delay = backoff_.Failed(fn.metadata.Key(), token);
+  log::Warn("child write failed", {{"function", fn.metadata.Key()},
+                                   {"reason", failure.reason},
+                                   {"error", failure.message},
+                                   {"retry_in_ms", static_cast<int64_t>(ToMillis(delay))}});
+  const ReconcileResult result{std::chrono::ceil<std::chrono::milliseconds>(delay), "error"};
+  const api::Condition* ready = fn.status.FindCondition("Ready");
+  if (ready == nullptr || ready->reason != failure.reason || ready->message != failure.message) {
+    events_.Record(fn, EventType::kWarning, failure.reason, failure.message);
   }
-  // Replicas stay the autoscaler's.
-  json desired = resources::MakeDeployment(fn, std::nullopt);
-  json wanted = {{"metadata",
-                  {{"labels", desired["metadata"]["labels"]},
-                   {"ownerReferences", desired["metadata"]["ownerReferences"]}}},
-                 {"spec", desired["spec"]}};
-  if (resources::IsSubset(wanted, *existing)) return *existing;
-  auto patched = client_.MergePatch(kube::DeploymentRef(ns, name), wanted, {options_.field_manager});
-  if (!patched.ok()) {
-    events_.Record(fn, EventType::kWarning, "DeploymentFailed",
-                   Cat("updating Deployment: ", patched.status().message()));
-    return patched.status();
-  }
-  events_.Record(fn, EventType::kNormal, "DeploymentUpdated",
-                 Cat("rolling Deployment ", name, " to generation ", fn.metadata.generation, " (image ",
-                     fn.spec.image, ")"));
-  return *patched;
+  const json* ours = deployment.object.is_object() ? &deployment.object : nullptr;
+  api::FunctionStatus status = ComputeStatus(fn, ours, &failure, scaling_(fn.metadata.Key()));
+  if (absl::Status s = WriteStatus(fn, std::move(status)); !s.ok()) return s;
+  return result;
 }
 
-absl::Status FunctionReconciler::EnsureService(const api::Function& fn) {
-  const std::string& ns = fn.metadata.namespace_;
+ChildFailure FunctionReconciler::FailureOf(const absl::Status& status, const std::string& doing,
+                                           bool deployment) const {
+  std::string reason = "ChildWriteFailed";
+  if (kube::IsInvalid(status)) {
+    reason = "ChildInvalid";
+  } else if (kube::IsForbidden(status)) {
+    reason = "Forbidden";
+  } else if (kube::IsConflict(status)) {
+    reason = "Conflict";
+  }
+  return {reason, Cat(doing, ": ", status.message()), deployment};
+}
+
+absl::StatusOr<json> FunctionReconciler::Existing(const api::Function& fn, const Lister& cache,
+                                                  const kube::ResourceRef& ref) {
+  if (std::optional<json> cached = cache(fn.metadata.Key())) return *std::move(cached);
+  auto live = client_.Get(ref);
+  if (kube::IsNotFound(live.status())) return json();
+  return live;
+}
+
+FunctionReconciler::Child FunctionReconciler::EnsureDeployment(const api::Function& fn) {
   const std::string& name = fn.metadata.name;
-  json desired = resources::MakeService(fn);
-  std::optional<json> existing = services_(fn.metadata.Key());
-  if (!existing) {
-    auto created = client_.Create(kube::kServices.In(ns), desired, {options_.field_manager});
-    if (kube::IsAlreadyExists(created.status())) return absl::OkStatus();  // cache lag
-    if (!created.ok()) {
-      events_.Record(fn, EventType::kWarning, "ServiceFailed",
-                     Cat("creating Service: ", created.status().message()));
-      return created.status();
-    }
-    events_.Record(fn, EventType::kNormal, "ServiceCreated", Cat("created Service ", name));
-    return absl::OkStatus();
+  const kube::ResourceRef ref = kube::DeploymentRef(fn.metadata.namespace_, name);
+  auto existing = Existing(fn, deployments_, ref);
+  if (!existing.ok()) return {json(), FailureOf(existing.status(), Cat("reading Deployment ", name), true)};
+  // Replicas stay the autoscaler's: left out of every apply but the first.
+  json desired = resources::WithAppliedHash(resources::MakeDeployment(fn, std::nullopt));
+  const kube::ApplyOptions apply{options_.field_manager, /*force=*/true};
+
+  if (existing->is_null()) {
+    json create = desired;
+    create["spec"]["replicas"] = fn.spec.scaling.min_replicas;
+    auto created = client_.Apply(ref, create, apply);
+    if (!created.ok()) return {json(), FailureOf(created.status(), Cat("creating Deployment ", name), true)};
+    events_.Record(fn, EventType::kNormal, "DeploymentCreated",
+                   Cat("created Deployment ", name, " with ", fn.spec.scaling.min_replicas, " replicas"));
+    return {*std::move(created), std::nullopt};
   }
   if (!IsControlledBy(*existing, fn.metadata.uid)) {
-    const std::string message = Cat("Service ", name, " exists and is not owned by this Function");
-    events_.Record(fn, EventType::kWarning, "ServiceConflict", message);
-    return absl::FailedPreconditionError(message);
+    return {json(), ChildFailure{"DeploymentNotOwned",
+                                 Cat("Deployment ", name,
+                                     " exists and is not controlled by this Function; delete or rename it, "
+                                     "or rename the Function"),
+                                 true}};
   }
-  json wanted = {{"metadata",
-                  {{"labels", desired["metadata"]["labels"]},
-                   {"ownerReferences", desired["metadata"]["ownerReferences"]}}},
-                 {"spec", {{"selector", desired["spec"]["selector"]}, {"ports", desired["spec"]["ports"]}}}};
-  if (resources::IsSubset(wanted, *existing)) return absl::OkStatus();
-  auto patched = client_.MergePatch(kube::ServiceRef(ns, name), wanted, {options_.field_manager});
-  if (!patched.ok()) return patched.status();
-  events_.Record(fn, EventType::kNormal, "ServiceUpdated", Cat("updated Service ", name));
-  return absl::OkStatus();
+  if (UpToDate(desired, *existing)) return {*std::move(existing), std::nullopt};
+  // Hand spec.replicas over first: created by our apply, it is ours until the
+  // autoscaler changes it, and an apply that leaves an owned field out
+  // removes it (the Deployment would fall back to 1 replica). Conditioned on
+  // the cached resourceVersion, so a count the cache has not seen yet is
+  // never written back.
+  const json handover = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", fn.metadata.namespace_},
+        {"resourceVersion", existing->value(json::json_pointer("/metadata/resourceVersion"), "")}}},
+      {"spec", {{"replicas", Int32At(*existing, "/spec/replicas")}}}};
+  auto handed =
+      client_.Apply(ref, handover, kube::ApplyOptions{options_.replicas_field_manager, /*force=*/true});
+  if (!handed.ok()) {
+    return {*existing,
+            FailureOf(handed.status(), Cat("handing replicas of Deployment ", name, " over"), true)};
+  }
+  auto applied = client_.Apply(ref, desired, apply);
+  if (!applied.ok()) {
+    return {*existing, FailureOf(applied.status(), Cat("applying Deployment ", name), true)};
+  }
+  events_.Record(fn, EventType::kNormal, "DeploymentUpdated",
+                 Cat("applied Deployment ", name, " for generation ", fn.metadata.generation, " (image ",
+                     fn.spec.image, ")"));
+  return {*std::move(applied), std::nullopt};
+}
+
+FunctionReconciler::Child FunctionReconciler::EnsureService(const api::Function& fn) {
+  const std::string& name = fn.metadata.name;
+  const kube::ResourceRef ref = kube::ServiceRef(fn.metadata.namespace_, name);
+  auto existing = Existing(fn, services_, ref);
+  if (!existing.ok()) return {json(), FailureOf(existing.status(), Cat("reading Service ", name), false)};
+  json desired = resources::WithAppliedHash(resources::MakeService(fn));
+  if (!existing->is_null()) {
+    if (!IsControlledBy(*existing, fn.metadata.uid)) {
+      return {json(), ChildFailure{"ServiceNotOwned",
+                                   Cat("Service ", name,
+                                       " exists and is not controlled by this Function; delete or rename it, "
+                                       "or rename the Function"),
+                                   false}};
+    }
+    if (UpToDate(desired, *existing)) return {*std::move(existing), std::nullopt};
+  }
+  const bool creating = existing->is_null();
+  auto applied = client_.Apply(ref, desired, kube::ApplyOptions{options_.field_manager, /*force=*/true});
+  if (!applied.ok()) {
+    return {json(),
+            FailureOf(applied.status(), Cat(creating ? "creating" : "applying", " Service ", name), false)};
+  }
+  events_.Record(fn, EventType::kNormal, creating ? "ServiceCreated" : "ServiceUpdated",
+                 Cat(creating ? "created" : "applied", " Service ", name));
+  return {*std::move(applied), std::nullopt};
 }
 
 api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, const json* deployment,
-                                                      bool service_ok,
+                                                      const ChildFailure* failure,
                                                       const std::optional<ScalingStatus>& scaling) const {
   api::FunctionStatus s;
   const int64_t gen = fn.metadata.generation;
@@ -179,8 +271,14 @@ api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, c
                           Int32At(*deployment, "/status/updatedReplicas") >= s.ready_replicas;
   const int32_t spec_replicas = deployment != nullptr ? Int32At(*deployment, "/spec/replicas") : 0;
   api::Condition deployment_ready;
-  if (deployment == nullptr || !deployment->is_object()) {
+  if (failure != nullptr && failure->deployment) {
+    deployment_ready = MakeCondition("DeploymentReady", false, failure->reason, failure->message, gen);
+  } else if (deployment == nullptr || !deployment->is_object()) {
     deployment_ready = MakeCondition("DeploymentReady", false, "DeploymentMissing", "no Deployment yet", gen);
+  } else if (const json* failing = FailingDeploymentCondition(*deployment)) {
+    deployment_ready = MakeCondition(
+        "DeploymentReady", false, failing->value("reason", failing->value("type", "")),
+        Cat("Deployment ", failing->value("type", ""), ": ", failing->value("message", "")), gen);
   } else if (spec_replicas == 0) {
     deployment_ready = MakeCondition("DeploymentReady", true, "ScaledToZero",
                                      "no replicas; the next request wakes the function", gen);
@@ -191,15 +289,16 @@ api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, c
     deployment_ready = MakeCondition("DeploymentReady", false, "ReplicasNotReady",
                                      Cat(s.ready_replicas, " of ", spec_replicas, " replicas ready"), gen);
   }
-  // Ready: requests can be served now or after a cold start.
-  api::Condition ready;
-  if (!service_ok) {
-    ready = MakeCondition("Ready", false, "ServiceMissing", "no Service yet", gen);
-  } else if (deployment_ready.status == "True" || s.ready_replicas > 0) {
-    ready = MakeCondition("Ready", true, deployment_ready.reason, deployment_ready.message, gen);
-  } else {
-    ready = MakeCondition("Ready", false, deployment_ready.reason, deployment_ready.message, gen);
-  }
+  // Ready: requests can be served now or after a cold start. A Deployment
+  // that cannot make pods or whose rollout is stuck is not, whatever still
+  // serves: the Function as specified does not run.
+  const bool stuck = deployment_ready.status == "False" && deployment_ready.reason != "ReplicasNotReady" &&
+                     deployment_ready.reason != "DeploymentMissing";
+  const bool serving = !stuck && (deployment_ready.status == "True" || s.ready_replicas > 0);
+  const api::Condition ready =
+      failure != nullptr
+          ? MakeCondition("Ready", false, failure->reason, failure->message, gen)
+          : MakeCondition("Ready", serving, deployment_ready.reason, deployment_ready.message, gen);
   s.conditions = {ready, deployment_ready};
   if (scaling && !scaling->active_reason.empty()) {
     s.conditions.push_back(MakeCondition("Active", scaling->active_reason != "NoTraffic",

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/kube/errors.h"
 #include "common/kube/resource.h"
 #include "common/kube/testing/fake_kube_client.h"
 
@@ -32,7 +33,8 @@ class ReconcilerTest : public ::testing::Test {
   ReconcilerTest()
       : reconciler_(fake_, clock_, events_, FromFake(fake_, kube::kFunctions),
                     FromFake(fake_, kube::kDeployments), FromFake(fake_, kube::kServices),
-                    [this](const std::string&) { return scaling_; }, {"http://activator.test"}) {}
+                    [this](const std::string&) { return scaling_; },
+                    {.activator_url = "http://activator.test", .backoff = {.jitter = 0}}) {}
 
   void SeedFunction(const json& spec) {
     fake_.Seed(kube::kFunctions.In("demo"),
@@ -46,7 +48,26 @@ class ReconcilerTest : public ::testing::Test {
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? *got : json();
   }
-  int Writes() const { return fake_.Calls("create") + fake_.Calls("update") + fake_.Calls("patch"); }
+  int Writes() const {
+    return fake_.Calls("create") + fake_.Calls("update") + fake_.Calls("patch") + fake_.Calls("apply");
+  }
+  // A new generation of the Function with `spec` merged in.
+  void Edit(const json& spec) {
+    json fn = Get(kube::kFunctions);
+    ASSERT_TRUE(fake_
+                    .MergePatch(kube::FunctionRef("demo", "hello"),
+                                {{"metadata", {{"generation", fn["metadata"].value("generation", 1) + 1}}},
+                                 {"spec", spec}})
+                    .ok());
+  }
+  json Container() { return Get(kube::kDeployments)["spec"]["template"]["spec"]["containers"][0]; }
+  json Ready() {
+    const json fn = Get(kube::kFunctions);
+    for (const json& c : fn.value(json::json_pointer("/status/conditions"), json::array())) {
+      if (c["type"] == "Ready") return c;
+    }
+    return json();
+  }
 
   kube::testing::FakeKubeClient fake_;
   ManualClock clock_;
@@ -130,19 +151,252 @@ TEST_F(ReconcilerTest, NameThatIsNotADns1035LabelIsTerminalAndCreatesNothing) {
   EXPECT_TRUE(message.starts_with("metadata.name: must be a DNS-1035 label")) << message;
 }
 
-TEST_F(ReconcilerTest, ForeignDeploymentIsAConflict) {
-  fake_.Seed(kube::kDeployments.In("demo"), {{"metadata", {{"name", "hello"}, {"namespace", "demo"}}}});
-  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
-  auto result = reconciler_.Reconcile("demo/hello");
-  EXPECT_FALSE(result.ok());
-  EXPECT_EQ(events_.reasons.back(), "Warning/DeploymentConflict");
+// Children are applied: what the Function no longer says is gone from the
+// Deployment, and replicas are the autoscaler's throughout.
+TEST_F(ReconcilerTest, FieldsRemovedFromTheFunctionAreRemovedFromTheDeployment) {
+  SeedFunction(
+      {{"image", "zeroscale/fn-echo:dev"},
+       {"command", {"/fn"}},
+       {"args", {"--verbose"}},
+       {"env", {{{"name", "GREETING"}, {"value", "hi"}}}},
+       {"resources", {{"requests", {{"cpu", "100m"}}}, {"limits", {{"cpu", "1000m"}, {"memory", "64Mi"}}}}},
+       {"scaling", {{"minReplicas", 0}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  ASSERT_EQ(Container()["args"], json({"--verbose"}));
+  ASSERT_EQ(Get(kube::kDeployments)["spec"]["replicas"], 0);
+
+  // json merge patch: null removes the key from the Function.
+  Edit({{"args", nullptr}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_FALSE(Container().contains("args"));
+  EXPECT_EQ(Container()["command"], json({"/fn"}));
+  Edit({{"command", nullptr}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_FALSE(Container().contains("command"));
+  Edit({{"env", nullptr}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Container()["env"], json::parse(R"([{"name": "PORT", "value": "8080"}])"));
+  Edit({{"resources", {{"limits", nullptr}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Container()["resources"], json::parse(R"({"requests": {"cpu": "100m"}})"));
+  // Created at minReplicas 0 and never scaled: still 0 after four applies
+  // that leave replicas out (without the hand-over it would default to 1).
+  EXPECT_EQ(Get(kube::kDeployments)["spec"]["replicas"], 0);
 }
 
-TEST_F(ReconcilerTest, ApiErrorsAreReturnedForBackoff) {
+// The apiserver stores quantities in canonical form: "1000m" reads back as
+// "1". That is no difference, so no apply.
+TEST_F(ReconcilerTest, NormalisedQuantitiesCauseNoWrite) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"},
+                {"resources", {{"requests", {{"cpu", "1000m"}, {"memory", "1024Mi"}}}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  json deployment = Get(kube::kDeployments);
+  json& requests = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"];
+  requests = {{"cpu", "1"}, {"memory", "1Gi"}};
+  fake_.Seed(kube::kDeployments.In("demo"), deployment);
+  const int writes = Writes();
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Writes(), writes);
+}
+
+// The replicas hand-over is conditioned on the cached resourceVersion; a
+// cache behind the Deployment loses that race, which is neither reported nor
+// backed off from (the newer Deployment's event brings the next try).
+TEST_F(ReconcilerTest, AStaleCacheIsARaceNotAFailure) {
   SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
-  fake_.FailNext("create", absl::UnavailableError("apiserver down"));
-  EXPECT_FALSE(reconciler_.Reconcile("demo/hello").ok());
-  EXPECT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  Edit({{"image", "zeroscale/fn-echo:v2"}});
+  fake_.FailNext("apply", kube::StatusFromHttp(409, R"({"kind":"Status","code":409,"reason":"Conflict",
+      "message":"the object has been modified"})"));
+  auto result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(reconciler_.backoff().Failures("demo/hello"), 0);
+  EXPECT_NE(Ready()["reason"], "Conflict");
+  result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "success");
+  EXPECT_EQ(Container()["image"], "zeroscale/fn-echo:v2");
+}
+
+// After a start or a relist the cache holds LIST items, which carry no
+// apiVersion or kind: still no difference.
+TEST_F(ReconcilerTest, ListedChildrenWithoutKindCauseNoWrite) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  for (const kube::ResourceRef& collection : {kube::kDeployments, kube::kServices}) {
+    json child = Get(collection);
+    child.erase("apiVersion");
+    child.erase("kind");
+    fake_.Seed(collection.In("demo"), child);
+  }
+  const int writes = Writes();
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Writes(), writes);
+}
+
+// A child changed behind the controller's back (a field it applied) is
+// applied again, keeping the autoscaler's replicas.
+TEST_F(ReconcilerTest, DriftIsAppliedAway) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  ASSERT_TRUE(fake_.PatchScale(kube::DeploymentRef("demo", "hello"), 3).ok());
+  json deployment = Get(kube::kDeployments);
+  deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "someone/else:1";
+  fake_.Seed(kube::kDeployments.In("demo"), deployment);
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Container()["image"], "zeroscale/fn-echo:dev");
+  EXPECT_EQ(Get(kube::kDeployments)["spec"]["replicas"], 3);
+}
+
+// A Deployment of the same name that is someone else's: never written, the
+// reason in Ready, retried with backoff, and taken up once it is gone.
+TEST_F(ReconcilerTest, ForeignDeploymentIsReportedAndRetriedWithBackoff) {
+  fake_.Seed(kube::kDeployments.In("demo"),
+             {{"metadata", {{"name", "hello"}, {"namespace", "demo"}}}, {"spec", {{"replicas", 2}}}});
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  auto result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(result->requeue_after, std::chrono::milliseconds(1000));
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "DeploymentNotOwned");
+  EXPECT_TRUE(
+      Ready()["message"].get<std::string>().starts_with("Deployment hello exists and is not controlled"));
+  EXPECT_EQ(events_.reasons, (std::vector<std::string>{"Warning/DeploymentNotOwned"}));
+  EXPECT_EQ(fake_.Calls("apply"), 0);
+  EXPECT_FALSE(Get(kube::kDeployments)["metadata"].contains("ownerReferences"));
+
+  // Events and resyncs before the backoff is over write nothing.
+  const int writes = Writes();
+  clock_.Advance(std::chrono::milliseconds(600));
+  result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "backoff");
+  EXPECT_EQ(result->requeue_after, std::chrono::milliseconds(400));
+  EXPECT_EQ(Writes(), writes);
+  // The next attempt fails again: twice the wait, no second Event for the
+  // same message, no status write (nothing changed).
+  clock_.Advance(std::chrono::milliseconds(400));
+  result = reconciler_.Reconcile("demo/hello");
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(result->requeue_after, std::chrono::milliseconds(2000));
+  EXPECT_EQ(events_.reasons.size(), 1U);
+  EXPECT_EQ(Writes(), writes);
+
+  ASSERT_TRUE(fake_.Delete(kube::DeploymentRef("demo", "hello")).ok());
+  clock_.Advance(std::chrono::seconds(2));
+  result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "success");
+  EXPECT_EQ(Get(kube::kDeployments)["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+  EXPECT_EQ(reconciler_.backoff().Failures("demo/hello"), 0);
+}
+
+TEST_F(ReconcilerTest, ForeignServiceIsReported) {
+  fake_.Seed(kube::kServices.In("demo"), {{"metadata", {{"name", "hello"}, {"namespace", "demo"}}}});
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  auto result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(Ready()["reason"], "ServiceNotOwned");
+  EXPECT_FALSE(Get(kube::kServices)["metadata"].contains("ownerReferences"));
+}
+
+// The apiserver's refusals keep their meaning in the reason.
+TEST_F(ReconcilerTest, RefusedWritesGiveTheirReason) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  fake_.FailNext("apply", kube::StatusFromHttp(422, R"({"kind":"Status","code":422,"reason":"Invalid",
+      "message":"Deployment.apps \"hello\" is invalid: spec.template.spec.containers[0].image: Required value"})"));
+  auto result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(Ready()["reason"], "ChildInvalid");
+  EXPECT_EQ(Ready()["message"],
+            "creating Deployment hello: HTTP 422: Deployment.apps \"hello\" is invalid: "
+            "spec.template.spec.containers[0].image: Required value");
+
+  Edit({{"image", "zeroscale/fn-echo:v2"}});  // an edit is tried at once
+  fake_.FailNext("apply", kube::StatusFromHttp(403, R"({"kind":"Status","code":403,"reason":"Forbidden",
+      "message":"deployments.apps is forbidden: User \"zs\" cannot patch resource \"deployments\""})"));
+  result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "error");
+  EXPECT_EQ(Ready()["reason"], "Forbidden");
+  EXPECT_EQ(events_.reasons, (std::vector<std::string>{"Warning/ChildInvalid", "Warning/Forbidden"}));
+
+  clock_.Advance(std::chrono::seconds(1));
+  result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "success");
+  EXPECT_NE(Ready()["reason"], "Forbidden");
+}
+
+TEST_F(ReconcilerTest, ApiErrorsAreRetriedAfterTheBackoff) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  fake_.FailNext("apply", absl::UnavailableError("apiserver down"), 3);
+  std::vector<std::chrono::milliseconds> waits;
+  for (int i = 0; i < 3; ++i) {
+    auto result = reconciler_.Reconcile("demo/hello");
+    ASSERT_TRUE(result.ok());
+    ASSERT_EQ(result->outcome, "error");
+    EXPECT_EQ(Ready()["reason"], "ChildWriteFailed");
+    waits.push_back(*result->requeue_after);
+    clock_.Advance(*result->requeue_after);
+  }
+  EXPECT_EQ(waits, (std::vector<std::chrono::milliseconds>{std::chrono::seconds(1), std::chrono::seconds(2),
+                                                           std::chrono::seconds(4)}));
+  auto result = reconciler_.Reconcile("demo/hello");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, "success");
+}
+
+TEST_F(ReconcilerTest, BackoffStateDiesWithTheFunction) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
+  fake_.FailNext("apply", absl::UnavailableError("apiserver down"));
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(reconciler_.backoff().size(), 1U);
+  ASSERT_TRUE(fake_.Delete(kube::FunctionRef("demo", "hello")).ok());
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(reconciler_.backoff().size(), 0U);
+}
+
+// Pods that cannot be made, or a rollout past its deadline, make the
+// Function not Ready, with the Deployment's reason.
+TEST_F(ReconcilerTest, DeploymentFailureConditionsMakeTheFunctionNotReady) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"}, {"scaling", {{"minReplicas", 1}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  json deployment = Get(kube::kDeployments);
+  deployment["status"] = {
+      {"observedGeneration", 1},
+      {"replicas", 0},
+      {"conditions",
+       {{{"type", "Progressing"}, {"status", "True"}, {"reason", "ReplicaSetUpdated"}},
+        {{"type", "ReplicaFailure"},
+         {"status", "True"},
+         {"reason", "FailedCreate"},
+         {"message", "pods \"hello-1\" is forbidden: violates PodSecurity \"restricted:latest\""}}}}};
+  fake_.Seed(kube::kDeployments.In("demo"), deployment);
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "FailedCreate");
+  EXPECT_TRUE(Ready()["message"].get<std::string>().starts_with("Deployment ReplicaFailure: pods"))
+      << Ready();
+
+  deployment["status"] = {{"observedGeneration", 1},
+                          {"replicas", 1},
+                          {"readyReplicas", 1},
+                          {"updatedReplicas", 0},
+                          {"conditions",
+                           {{{"type", "Progressing"},
+                             {"status", "False"},
+                             {"reason", "ProgressDeadlineExceeded"},
+                             {"message", "ReplicaSet \"hello-2\" has timed out progressing."}}}}};
+  fake_.Seed(kube::kDeployments.In("demo"), deployment);
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Ready()["status"], "False");
+  EXPECT_EQ(Ready()["reason"], "ProgressDeadlineExceeded");
 }
 
 TEST_F(ReconcilerTest, DeletedFunctionIsANoOp) {
