@@ -12,6 +12,8 @@ using nlohmann::json;
 
 namespace {
 
+std::string UidOf(const json& object) { return object.value(json::json_pointer("/metadata/uid"), ""); }
+
 // Wall time of a monotonic instant, for status fields.
 SystemTime ToWall(Clock& clock, MonotonicTime t) {
   return clock.WallNow() - std::chrono::duration_cast<SystemTime::duration>(clock.Now() - t);
@@ -127,6 +129,9 @@ void AutoscalerLoop::DecideOne(const json& object) {
   const std::string key = fn.metadata.Key();
   std::optional<json> deployment = deployments_(key);
   if (!deployment) return;  // the reconciler has not created it yet
+  // A Deployment of the same name that this Function does not control is
+  // someone else's: never resized (the reconciler reports the conflict).
+  if (!IsControlledBy(*deployment, fn.metadata.uid)) return;
 
   {
     // First: a recreated Function's old load history goes before it is read.
@@ -179,9 +184,13 @@ void AutoscalerLoop::DecideOne(const json& object) {
         return;
       }
     } else {
+      // Conditioned on the uid of the Deployment read: one replaced since
+      // (deleted and created by someone else) answers 409.
+      const json patch = {{"metadata", {{"uid", UidOf(*deployment)}}},
+                          {"spec", {{"replicas", decision.desired}}}};
       patched = client_
-                    .PatchScale(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name),
-                                decision.desired, {"zeroscale-autoscaler"})
+                    .Patch(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name).Sub("scale"),
+                           kube::PatchType::kMerge, patch, {"zeroscale-autoscaler"})
                     .status();
       if (patched.ok()) {
         std::lock_guard relock(mu_);
@@ -238,7 +247,8 @@ absl::Status AutoscalerLoop::ScaleToZero(const api::Function& fn, const json& de
   // since (a Wake above all), the apiserver answers 409 and nothing is undone.
   const json patch = {
       {"metadata",
-       {{"resourceVersion", deployment.value(json::json_pointer("/metadata/resourceVersion"), "")}}},
+       {{"uid", UidOf(deployment)},
+        {"resourceVersion", deployment.value(json::json_pointer("/metadata/resourceVersion"), "")}}},
       {"spec", {{"replicas", 0}}}};
   auto patched = client_.Patch(kube::DeploymentRef(fn.metadata.namespace_, fn.metadata.name).Sub("scale"),
                                kube::PatchType::kMerge, patch, {"zeroscale-autoscaler"});
@@ -290,25 +300,34 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   // fails with a conflict if anything changed the Deployment since we read
   // it, so a stale read can never scale a running function down. (A JSON
   // patch "test" cannot do it: autoscaling/v1 Scale omits replicas: 0.)
-  // The cache is tried first (no extra round trip) unless our own patch to 0
-  // may not have reached it yet; on a conflict, a fresh read decides.
+  // Only a Deployment this Function controls is resized: the read is of the
+  // Deployment (not its Scale, which has no owner references) and the patch
+  // carries its uid too. The cache is tried first (no extra round trip)
+  // unless our own patch to 0 may not have reached it yet; on a conflict, or
+  // when the cache lacks it (the cache holds only labelled Deployments), a
+  // fresh read decides.
   std::optional<json> cached = zeroed ? std::nullopt : deployments_(key);
   bool scaled = false;
   for (int attempt = 0; attempt < 3 && !scaled; ++attempt) {
-    json scale;
+    json deployment;
     if (attempt == 0 && cached) {
-      scale = {{"metadata",
-                {{"resourceVersion", cached->value(json::json_pointer("/metadata/resourceVersion"), "")}}},
-               {"spec", {{"replicas", Int32At(*cached, "/spec/replicas")}}}};
+      deployment = *cached;
     } else {
-      auto fresh = client_.GetScale(kube::DeploymentRef(ns, name));
+      auto fresh = client_.Get(kube::DeploymentRef(ns, name));
       if (kube::IsNotFound(fresh.status())) return WakeResult::kNotFound;
       if (!fresh.ok()) return fresh.status();
-      scale = *fresh;
+      deployment = *std::move(fresh);
     }
-    if (Int32At(scale, "/spec/replicas") > 0) return WakeResult::kAlreadyActive;
-    const json patch = {{"metadata", {{"resourceVersion", scale["metadata"].value("resourceVersion", "")}}},
-                        {"spec", {{"replicas", 1}}}};
+    if (!IsControlledBy(deployment, fn->metadata.uid)) {
+      return absl::FailedPreconditionError(
+          Cat("Deployment ", key, " is not controlled by the Function: not resized"));
+    }
+    if (Int32At(deployment, "/spec/replicas") > 0) return WakeResult::kAlreadyActive;
+    const json patch = {
+        {"metadata",
+         {{"uid", UidOf(deployment)},
+          {"resourceVersion", deployment.value(json::json_pointer("/metadata/resourceVersion"), "")}}},
+        {"spec", {{"replicas", 1}}}};
     auto patched = client_.Patch(kube::DeploymentRef(ns, name).Sub("scale"), kube::PatchType::kMerge, patch,
                                  {"zeroscale-autoscaler"});
     if (kube::IsConflict(patched.status())) continue;

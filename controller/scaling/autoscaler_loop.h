@@ -17,6 +17,12 @@
 // it takes the lock), and a Wake that follows a zero patch reads the Scale
 // fresh instead of trusting a cache that may not show the 0 yet.
 //
+// Only Deployments the Function controls (an owner reference with
+// controller=true and the Function's uid) are resized: a Deployment of the
+// same name that is someone else's is skipped by the tick and refused by
+// Wake, and every scale patch carries the uid of the Deployment it was
+// decided on, so one replaced in between answers 409.
+//
 // Per-Function state lives and dies with the Function: Forget() on deletion
 // (wired to the Function informer), a sweep every tick for anything the cache
 // no longer has, and a Function recreated under the same name (another uid)
@@ -74,7 +80,8 @@ class AutoscalerLoop final : public autoscaler::Scaler {
   void Tick();
 
   enum class WakeResult { kScaled, kAlreadyActive, kNotFound };
-  // Scales a Function at zero to one replica now. Idempotent: a Function
+  // Scales a Function at zero to one replica now (FailedPrecondition when
+  // its Deployment is not the Function's). Idempotent: a Function
   // already above zero is left alone (the patch is conditional on
   // spec.replicas == 0, so a stale cache cannot scale anything down).
   absl::StatusOr<WakeResult> Wake(const std::string& ns, const std::string& name);

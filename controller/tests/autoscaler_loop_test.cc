@@ -81,7 +81,15 @@ class AutoscalerLoopTest : public ::testing::Test {
                 {"spec", {{"image", "zeroscale/fn-echo:dev"}, {"scaling", {{"minReplicas", 0}}}}}});
     fake_.Seed(kube::kDeployments.In("demo"), {{"apiVersion", "apps/v1"},
                                                {"kind", "Deployment"},
-                                               {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
+                                               {"metadata",
+                                                {{"name", "hello"},
+                                                 {"namespace", "demo"},
+                                                 {"ownerReferences",
+                                                  {{{"apiVersion", "zeroscale.dev/v1alpha1"},
+                                                    {"kind", "Function"},
+                                                    {"name", "hello"},
+                                                    {"uid", "uid-1"},
+                                                    {"controller", true}}}}}},
                                                {"spec", {{"replicas", 0}}}});
   }
   Lister Get(const kube::ResourceRef& collection) {
@@ -184,24 +192,39 @@ class AutoscalerLoopScalingTest : public ::testing::Test {
                   {"scaling",
                    {{"minReplicas", 0}, {"maxReplicas", 3}, {"scaleToZeroAfterSeconds", idle_seconds}}}}}});
   }
-  void SeedDeployment(int replicas) {
+  // The Function's Deployment (controlled by `owner_uid`; "" = no owner:
+  // someone else's Deployment of the same name).
+  void SeedDeployment(int replicas, const std::string& owner_uid = "uid-1",
+                      const std::string& uid = "deployment-1") {
+    json metadata = {{"name", "hello"}, {"namespace", "demo"}, {"uid", uid}};
+    if (!owner_uid.empty()) {
+      metadata["ownerReferences"] = {{{"apiVersion", "zeroscale.dev/v1alpha1"},
+                                      {"kind", "Function"},
+                                      {"name", "hello"},
+                                      {"uid", owner_uid},
+                                      {"controller", true}}};
+    }
     fake_.Seed(kube::kDeployments.In("demo"),
                {{"apiVersion", "apps/v1"},
                 {"kind", "Deployment"},
-                {"metadata", {{"name", "hello"}, {"namespace", "demo"}}},
+                {"metadata", metadata},
                 {"spec", {{"replicas", replicas}}},
                 {"status", {{"replicas", replicas}, {"readyReplicas", replicas}}}});
   }
   int32_t Replicas() { return Int32At(*Get(kube::kDeployments, kKey), "/spec/replicas"); }
 
-  // One activator's report: `requests` arrived in the last second.
-  void Report(uint64_t requests = 0) {
+  // One activator's report: `requests` arrived in the last second, with
+  // `concurrency` in flight on average.
+  void Report(uint64_t requests = 0, double concurrency = 0) {
     autoscaler::StatsReport report;
     report.activator_id = "activator-0";
     report.window_end = clock_.WallNow();
     autoscaler::FunctionLoad load;
     load.function = kFn;
     load.requests = requests;
+    load.average_concurrency = concurrency;
+    load.peak_concurrency = concurrency;
+    load.in_flight = static_cast<uint32_t>(concurrency);
     if (requests > 0) load.last_request_time = clock_.WallNow();
     report.functions.push_back(load);
     stats_.Ingest(report);
@@ -296,6 +319,7 @@ TEST_F(AutoscalerLoopScalingTest, DeletedFunctionStateIsFreed) {
 
   // Without the handler (a delete event missed): the next tick's sweep.
   SeedFunction("uid-2", 60);
+  SeedDeployment(1, "uid-2", "deployment-2");
   Report(1);
   loop_.Tick();
   ASSERT_EQ(loop_.TrackedFunctions(), std::vector<std::string>{kKey});
@@ -321,6 +345,7 @@ TEST_F(AutoscalerLoopScalingTest, RecreatedFunctionStartsFresh) {
 
   ASSERT_TRUE(fake_.Delete(kube::FunctionRef("demo", "hello")).ok());
   SeedFunction("uid-2", 60);
+  SeedDeployment(1, "uid-2", "deployment-2");  // what the reconciler makes for it
   const MonotonicTime recreated = clock_.Now();
   loop_.Tick();
   EXPECT_FALSE(loop_.StatusOf(kKey)->last_request_time.has_value());
@@ -335,6 +360,52 @@ TEST_F(AutoscalerLoopScalingTest, RecreatedFunctionStartsFresh) {
   Idle(recreated + 60s - clock_.Now());
   loop_.Tick();
   EXPECT_EQ(Replicas(), 0);
+}
+
+// A Deployment with the Function's name that the Function does not control
+// (no owner reference, or another controller's) is never resized: not by
+// a tick under load, not by a Wake, whether the cache has it or not.
+TEST_F(AutoscalerLoopScalingTest, ForeignDeploymentIsNeverScaled) {
+  SeedFunction("uid-1", 5);
+  for (const std::string& owner : {std::string(), std::string("uid-of-another")}) {
+    SeedDeployment(0, owner);
+    Report(50, 25);
+    loop_.Tick();
+    EXPECT_EQ(fake_.Calls("patch"), 0);
+    auto woken = loop_.Wake("demo", "hello");
+    EXPECT_TRUE(absl::IsFailedPrecondition(woken.status())) << woken.status();
+    Idle(10s);
+    loop_.Tick();
+    EXPECT_EQ(fake_.Calls("patch"), 0);
+    EXPECT_EQ(Replicas(), 0);
+  }
+  // Not in the cache at all (it holds only labelled Deployments): Wake reads
+  // it and still refuses.
+  stale_deployment_.reset();
+  SeedDeployment(0, "");
+  auto woken = loop_.Wake("demo", "hello");
+  EXPECT_TRUE(absl::IsFailedPrecondition(woken.status())) << woken.status();
+  EXPECT_EQ(fake_.Calls("patch"), 0);
+  EXPECT_TRUE(events_.reasons.empty());
+  // The same load on the Function's own Deployment scales it.
+  SeedDeployment(0);
+  Report(50, 25);
+  loop_.Tick();
+  EXPECT_GT(Replicas(), 0);
+}
+
+// The scale patch names the Deployment it was decided on by uid: one
+// replaced since (deleted, and a stranger's created under the name) is
+// refused by the apiserver, even when the cache still shows ours.
+TEST_F(AutoscalerLoopScalingTest, ScalePatchIsConditionedOnTheDeploymentUid) {
+  SeedFunction("uid-1", 60);
+  SeedDeployment(1);
+  stale_deployment_ = Get(kube::kDeployments, kKey);
+  SeedDeployment(1, "", "deployment-of-someone-else");
+  Report(50, 25);
+  loop_.Tick();
+  EXPECT_EQ(Replicas(), 1);
+  EXPECT_EQ(events_.reasons, std::vector<std::string>{"Warning/ScaleFailed"});
 }
 
 TEST_F(AutoscalerLoopScalingTest, WakeForAnUnknownNameCreatesNothing) {
