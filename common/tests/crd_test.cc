@@ -58,7 +58,7 @@ TEST(Crd, PrinterColumns) {
   const json crd = LoadCrd();
   std::vector<std::string> names;
   for (const auto& c : Version(crd)["additionalPrinterColumns"]) names.push_back(c["name"]);
-  EXPECT_EQ(names, (std::vector<std::string>{"Ready", "Replicas", "URL", "Age"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Ready", "Reason", "Replicas", "URL", "Age", "Message"}));
 }
 
 TEST(Crd, EveryFieldHasADescription) {

@@ -71,7 +71,7 @@ else
   echo "ok   defaults applied by the apiserver: $defaults"
 fi
 columns=$("${kubectl[@]}" get fn -n "$ns" 2>&1 | sed -n 1p)
-if [[ "$columns" != *"READY"*"REPLICAS"*"URL"*"AGE"* ]]; then
+if [[ "$columns" != *"READY"*"REASON"*"REPLICAS"*"URL"*"AGE"* ]]; then
   echo "FAIL printer columns: $columns"; fail=1
 else
   echo "ok   printer columns: $columns"
