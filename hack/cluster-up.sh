@@ -253,9 +253,11 @@ wait_for "etcd healthy" "$timeout" etcd \
 # --- kube-apiserver -------------------------------------------------------------
 # Audit log of the writes that matter for "who acted when" (tests read it to
 # show, e.g., that a deposed leader wrote nothing after its successor's first
-# write): Metadata level (no bodies), writes to Deployments and their scale,
-# Function status, Events and Leases, and every request of zeroscale-system's
-# ServiceAccounts (for the least-privilege proof); nothing else.
+# write, or that a settled Function's children are not written again):
+# Metadata level (no bodies), writes to Deployments and their scale,
+# Services, Function status, Events and Leases, and every request of
+# zeroscale-system's ServiceAccounts (for the least-privilege proof); nothing
+# else.
 cat >"$ZS_CLUSTER_DIR/audit-policy.yaml" <<'EOF'
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -269,6 +271,7 @@ rules:
     verbs: [create, update, patch, delete]
     resources:
       - {group: apps, resources: [deployments, deployments/scale]}
+      - {group: "", resources: [services]}
       - {group: zeroscale.dev, resources: [functions/status]}
       - {group: "", resources: [events]}
       - {group: events.k8s.io, resources: [events]}
