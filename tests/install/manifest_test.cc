@@ -241,6 +241,7 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       Product("", {"services"}, kCrud),
       Product("", {"events"}, {"create", "patch"}),
       Product("events.k8s.io", {"events"}, {"create", "patch"}),
+      Product("authentication.k8s.io", {"tokenreviews"}, {"create"}),  // the activator's gRPC token
   });
   const Rules controller_ns =
       Product("coordination.k8s.io", {"leases"}, {"get", "list", "watch", "create", "update"});
