@@ -236,12 +236,16 @@ TEST_F(FramingTest, PostIsNeverSentTwiceButAnIdempotentGetIsRetriedOnAStaleConne
 // The real sample function behind the proxy.
 class FnEchoTest : public ProxyTest {
  protected:
-  void StartEcho(fnecho::Options options) {
+  // `timeout`: the Function's timeoutSeconds (the default, 10 s, unless a
+  // test moves bytes enough to need more on a loaded machine).
+  void StartEcho(fnecho::Options options, std::chrono::milliseconds timeout = 0ms) {
     options.address = "127.0.0.1";
     options.port = 0;
     echo_ = std::make_unique<fnecho::Server>(options);
     ASSERT_TRUE(echo_->Start().ok());
-    AddFunction("fn", {"127.0.0.1:" + std::to_string(echo_->port())});
+    AddFunction("fn", {"127.0.0.1:" + std::to_string(echo_->port())}, [timeout](FunctionConfig& config) {
+      if (timeout > 0ms) config.timeout = timeout;
+    });
   }
   std::unique_ptr<fnecho::Server> echo_;
 };
@@ -250,7 +254,9 @@ TEST_F(FnEchoTest, FullDuplexEchoOf100MiB) {
   ProxyOptions options = DefaultOptions();
   options.limits.max_body_bytes = uint64_t{200} * 1024 * 1024;
   StartProxy(options);
-  StartEcho({});
+  // ~4 s on an idle 2-core machine, 9-10 s beside a parallel build: the
+  // default 10 s timeoutSeconds made it flaky, and speed is not its subject.
+  StartEcho({}, 50s);
   Client client(port(), 60s);
   const uint64_t body = uint64_t{100} * 1024 * 1024;
   auto writer = WriteInBackground(
