@@ -49,20 +49,28 @@ denied() {
 # The bindings reach the authorizer's cache within moments.
 wait_for 30 "RBAC bindings take effect" can "$controller" list functions.zeroscale.dev
 
-for verb in get list watch; do allowed "$controller" "$verb" functions.zeroscale.dev; done
-for verb in get update patch; do allowed "$controller" "$verb" functions.zeroscale.dev default status; done
-for verb in get list watch create update patch delete; do
+for verb in list watch; do allowed "$controller" "$verb" functions.zeroscale.dev; done
+allowed "$controller" patch functions.zeroscale.dev default status
+for verb in get list watch create patch; do
   allowed "$controller" "$verb" deployments.apps
   allowed "$controller" "$verb" services
 done
-for verb in get update patch; do allowed "$controller" "$verb" deployments.apps default scale; done
-for verb in create patch; do
-  allowed "$controller" "$verb" events default
-  allowed "$controller" "$verb" events.events.k8s.io default
-done
-for verb in get create update; do allowed "$controller" "$verb" leases.coordination.k8s.io "$ns"; done
+allowed "$controller" patch deployments.apps default scale
+allowed "$controller" create events default
+for verb in get watch create update; do allowed "$controller" "$verb" leases.coordination.k8s.io "$ns"; done
 allowed "$controller" create tokenreviews.authentication.k8s.io
 
+# Granted once and never used (install_rbac_audit's audit log showed it): gone.
+denied "$controller" get functions.zeroscale.dev default
+denied "$controller" update functions.zeroscale.dev default status
+for verb in update delete; do
+  denied "$controller" "$verb" deployments.apps default
+  denied "$controller" "$verb" services default
+done
+denied "$controller" update deployments.apps default scale
+denied "$controller" patch events default
+denied "$controller" create events.events.k8s.io default
+denied "$controller" list leases.coordination.k8s.io "$ns"
 denied "$controller" get secrets "$ns"
 denied "$controller" list secrets
 denied "$controller" list pods
@@ -75,11 +83,13 @@ denied "$controller" create pods default
 denied "$controller" create clusterroles.rbac.authorization.k8s.io
 denied "$controller" update configmaps "$ns"
 
-for verb in get list watch; do
+for verb in list watch; do
   allowed "$activator" "$verb" functions.zeroscale.dev
   allowed "$activator" "$verb" endpointslices.discovery.k8s.io
-  allowed "$activator" "$verb" leases.coordination.k8s.io "$ns"
 done
+allowed "$activator" get leases.coordination.k8s.io "$ns"
+denied "$activator" get functions.zeroscale.dev default
+denied "$activator" watch leases.coordination.k8s.io "$ns"
 for verb in create update patch delete; do
   denied "$activator" "$verb" functions.zeroscale.dev default
   denied "$activator" "$verb" leases.coordination.k8s.io "$ns"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# hack/release.sh as CI can run it (--no-image: the image build is a C++
+# build in a container): the artifacts of this tree's version are made and
+# checked, the manifest is accepted by the local apiserver's client-side
+# validation, the chart installs from its .tgz alone, and a version the tree
+# does not carry is refused.
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
+version=$(sed -n 's/^project(zeroscale VERSION \([^ )]*\).*/\1/p' "$ZS_ROOT/CMakeLists.txt")
+out=$ZS_TEST_TMP/dist
+
+check "release.sh $version --no-image succeeds" "$ZS_ROOT/hack/release.sh" "$version" --out "$out" --no-image
+for f in "zeroscale-$version.tgz" "zeroscale-$version.yaml" SHA256SUMS; do
+  check "artifact $f written" test -s "$out/$f"
+done
+check "the checksums verify" bash -c "cd '$out' && sha256sum --quiet -c SHA256SUMS"
+check "the packaged chart is version $version" \
+  bash -c "tar -xzOf '$out/zeroscale-$version.tgz' zeroscale/Chart.yaml | grep -qx 'version: $version'"
+check "the chart renders from the .tgz alone (no repository)" \
+  bash -c "cd / && '$ZS_HELM' template zeroscale '$out/zeroscale-$version.tgz' -n zeroscale-system >/dev/null"
+kinds=$(grep '^kind:' "$out/zeroscale-$version.yaml" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
+say "manifest kinds: $kinds"
+for kind in Namespace CustomResourceDefinition Deployment Service ServiceAccount ClusterRole ClusterRoleBinding; do
+  check "the manifest has a $kind" grep -q "^kind: $kind$" "$out/zeroscale-$version.yaml"
+done
+check "kubectl accepts the manifest (client dry run against the local apiserver)" \
+  kubectl apply --dry-run=client -f "$out/zeroscale-$version.yaml"
+images=$(grep -o 'image: *"\{0,1\}[^" ]\+' "$out/zeroscale-$version.yaml" | sed 's/image: *"\{0,1\}//' | sort -u)
+check "the manifest names the release's image only ($images)" [ "$images" = "zeroscale/zeroscale:$version" ]
+
+rc=0
+said=$("$ZS_ROOT/hack/release.sh" 9.9.9 --out "$ZS_TEST_TMP/wrong" --no-image 2>&1) || rc=$?
+check "a version the tree does not carry is refused" [ "$rc" -ne 0 ]
+check "... saying what to bump ($said)" grep -q "bump it first" <<<"$said"
+check "... and writing nothing" test ! -e "$ZS_TEST_TMP/wrong"
+finish
