@@ -14,7 +14,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
       libyaml-cpp-dev libcurl4-openssl-dev prometheus-cpp-dev libgtest-dev libgmock-dev \
-      libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev \
+      libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev libhowardhinnant-date-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -14,6 +14,8 @@ packages=(
   libabsl-dev libyaml-cpp-dev libcurl4-openssl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   libssl-dev
+  # IANA time zones for cron schedules (reads tzdata from /usr/share/zoneinfo)
+  libhowardhinnant-date-dev tzdata
   # local cluster and tests
   openssl iproute2 iptables procps curl util-linux psmisc socat jq yq bc
   # benchmarks and observability
