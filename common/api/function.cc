@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/api/quantity.h"
+#include "common/cron/cron.h"
 #include "common/strings.h"
 
 namespace zs::api {
@@ -23,6 +24,18 @@ constexpr char kValueFromOneSource[] =
     "must set exactly one of fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef";
 constexpr char kCpuRequestAboveLimit[] = "requests.cpu must be less than or equal to limits.cpu";
 constexpr char kMemoryRequestAboveLimit[] = "requests.memory must be less than or equal to limits.memory";
+constexpr char kTriggerNameNotDnsLabel[] =
+    "must be a DNS label: at most 63 characters, lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit";
+constexpr char kTriggerOneSource[] = "must set exactly one of schedule, nats and redis";
+constexpr char kTriggerBrokersNotBuilt[] = "nats and redis triggers are not built yet; only schedule is";
+constexpr char kCronSyntax[] =
+    "must be 5 cron fields (minute hour day-of-month month day-of-week) with numbers, names, *, ?, "
+    "ranges, steps and lists, or one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly";
+constexpr char kTimeZoneUnknown[] = "must be a time zone of the IANA database, e.g. Europe/Paris or UTC";
+constexpr char kHeaderName[] =
+    "names must be letters, digits and '-', values printable ASCII, and none of Host, Content-Length, "
+    "Transfer-Encoding, Connection or X-Zeroscale-*";
 
 // Reads optional typed fields with the field path in every error.
 class Reader {
@@ -45,6 +58,14 @@ class Reader {
       return Fail(path, "must fit in 32 bits");
     }
     *out = static_cast<int32_t>(v);
+  }
+
+  void OptInt(const json& parent, const char* key, const std::string& path, std::optional<int32_t>* out) {
+    auto it = parent.find(key);
+    if (it == parent.end() || it->is_null()) return;
+    int32_t v = 0;
+    Int(parent, key, path, &v);
+    if (status_.ok()) *out = v;
   }
 
   void String(const json& parent, const char* key, const std::string& path, std::string* out) {
@@ -127,6 +148,145 @@ json EncodeResourceList(const ResourceList& list) {
   if (list.cpu) out["cpu"] = *list.cpu;
   if (list.memory) out["memory"] = *list.memory;
   return out;
+}
+
+bool IsDns1123Label(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// The CRD's rule on request.headers: names the activator and the Function
+// can rely on, and none that would reframe the request or forge what the
+// trigger itself sets.
+bool IsAllowedHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+      return false;
+  }
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  const std::string lower = AsciiLower(name);
+  return lower != "host" && lower != "content-length" && lower != "transfer-encoding" &&
+         lower != "connection" && !lower.starts_with("x-zeroscale-");
+}
+
+void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
+  auto it = spec.find("triggers");
+  if (it == spec.end() || it->is_null()) return;
+  if (!it->is_array()) return r.Fail("spec.triggers", "must be an array");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& t = (*it)[i];
+    const std::string path = Cat("spec.triggers[", i, "]");
+    if (!t.is_object()) return r.Fail(path, "must be an object");
+    TriggerSpec trigger;
+    r.String(t, "name", path + ".name", &trigger.name);
+    if (const json* schedule = r.Object(t, "schedule", path + ".schedule")) {
+      ScheduleSource source;
+      r.String(*schedule, "cron", path + ".schedule.cron", &source.cron);
+      r.String(*schedule, "timeZone", path + ".schedule.timeZone", &source.time_zone);
+      r.String(*schedule, "concurrencyPolicy", path + ".schedule.concurrencyPolicy",
+               &source.concurrency_policy);
+      r.OptInt(*schedule, "startingDeadlineSeconds", path + ".schedule.startingDeadlineSeconds",
+               &source.starting_deadline_seconds);
+      trigger.schedule = std::move(source);
+    }
+    trigger.nats = r.Object(t, "nats", path + ".nats") != nullptr;
+    trigger.redis = r.Object(t, "redis", path + ".redis") != nullptr;
+    if (const json* request = r.Object(t, "request", path + ".request")) {
+      r.String(*request, "method", path + ".request.method", &trigger.request.method);
+      r.String(*request, "path", path + ".request.path", &trigger.request.path);
+      r.String(*request, "body", path + ".request.body", &trigger.request.body);
+      if (const json* headers = r.Object(*request, "headers", path + ".request.headers")) {
+        for (auto h = headers->begin(); h != headers->end(); ++h) {
+          if (!h->is_string()) {
+            r.Fail(Cat(path, ".request.headers.", h.key()), "must be a string");
+            break;
+          }
+          trigger.request.headers.emplace_back(h.key(), h->get<std::string>());
+        }
+      }
+    }
+    out->push_back(std::move(trigger));
+  }
+}
+
+absl::Status Invalid(std::string_view path, std::string_view why);
+absl::Status CheckRange(std::string_view path, int64_t value, int64_t lo, int64_t hi);
+
+absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
+  if (triggers.size() > Bounds::kMaxTriggers) {
+    return Invalid("spec.triggers", Cat("must have at most ", Bounds::kMaxTriggers, " items"));
+  }
+  for (size_t i = 0; i < triggers.size(); ++i) {
+    const TriggerSpec& t = triggers[i];
+    const std::string path = Cat("spec.triggers[", i, "]");
+    if (t.name.empty()) return Invalid(path + ".name", "is required");
+    if (!IsDns1123Label(t.name)) return Invalid(path + ".name", kTriggerNameNotDnsLabel);
+    for (size_t j = 0; j < i; ++j) {
+      if (triggers[j].name == t.name) return Invalid(path + ".name", Cat("Duplicate value \"", t.name, "\""));
+    }
+    const int sources = (t.schedule ? 1 : 0) + (t.nats ? 1 : 0) + (t.redis ? 1 : 0);
+    if (sources != 1) return Invalid(path, kTriggerOneSource);
+    if (t.nats || t.redis) return Invalid(path, kTriggerBrokersNotBuilt);
+    const ScheduleSource& s = *t.schedule;
+    if (s.cron.empty()) return Invalid(path + ".schedule.cron", "is required");
+    if (s.cron.size() > Bounds::kMaxCronBytes) {
+      return Invalid(path + ".schedule.cron", Cat("must be at most ", Bounds::kMaxCronBytes, " characters"));
+    }
+    if (absl::Status c = cron::ValidateCron(s.cron); !c.ok()) {
+      return Invalid(path + ".schedule.cron", Cat(kCronSyntax, " (", c.message(), ")"));
+    }
+    if (absl::Status z = cron::ValidateTimeZone(s.time_zone); !z.ok() || s.time_zone.empty()) {
+      return Invalid(path + ".schedule.timeZone", kTimeZoneUnknown);
+    }
+    if (s.concurrency_policy != "Allow" && s.concurrency_policy != "Forbid" &&
+        s.concurrency_policy != "Replace") {
+      return Invalid(path + ".schedule.concurrencyPolicy", "must be one of Allow, Forbid, Replace");
+    }
+    if (s.starting_deadline_seconds) {
+      if (absl::Status d = CheckRange(path + ".schedule.startingDeadlineSeconds",
+                                      *s.starting_deadline_seconds, 1, Bounds::kMaxStartingDeadlineSeconds);
+          !d.ok())
+        return d;
+    }
+    const TriggerRequest& req = t.request;
+    bool method_ok = !req.method.empty() && req.method.size() <= 16;
+    for (char c : req.method) method_ok = method_ok && c >= 'A' && c <= 'Z';
+    if (!method_ok) return Invalid(path + ".request.method", "must be an HTTP method in capitals, e.g. POST");
+    bool path_ok = req.path.starts_with('/') && req.path.size() <= Bounds::kMaxTriggerPathBytes;
+    for (char c : req.path) path_ok = path_ok && c >= 0x21 && c <= 0x7e;
+    if (!path_ok) {
+      return Invalid(path + ".request.path",
+                     Cat("must start with '/' and be printable ASCII without spaces, at most ",
+                         Bounds::kMaxTriggerPathBytes, " characters"));
+    }
+    if (req.headers.size() > Bounds::kMaxTriggerHeaders) {
+      return Invalid(path + ".request.headers",
+                     Cat("must have at most ", Bounds::kMaxTriggerHeaders, " headers"));
+    }
+    for (const auto& [name, value] : req.headers) {
+      if (!IsAllowedHeader(name, value)) return Invalid(path + ".request.headers", kHeaderName);
+    }
+    if (req.body.size() > Bounds::kMaxTriggerBodyBytes) {
+      return Invalid(path + ".request.body", Cat("must be at most ", Bounds::kMaxTriggerBodyBytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Invalid(std::string_view path, std::string_view why) {
@@ -341,6 +501,7 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
     r.Int(*buf, "maxRequests", "spec.buffer.maxRequests", &out.buffer.max_requests);
     r.Int(*buf, "timeoutSeconds", "spec.buffer.timeoutSeconds", &out.buffer.timeout_seconds);
   }
+  ReadTriggers(r, *spec, &out.triggers);
   if (!r.status().ok()) return r.status();
   if (auto it = object.find("status"); it != object.end()) fn.status = DecodeFunctionStatus(*it);
   return fn;
@@ -418,7 +579,7 @@ absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
                                   Bounds::kMaxBufferTimeoutSeconds);
       !s.ok())
     return s;
-  return absl::OkStatus();
+  return ValidateTriggers(spec.triggers);
 }
 
 absl::Status ValidateFunctionName(std::string_view name) {
@@ -465,6 +626,30 @@ json EncodeFunctionSpec(const FunctionSpec& spec) {
                     {"scaleToZeroAfterSeconds", spec.scaling.scale_to_zero_after_seconds}};
   out["buffer"] = {{"maxRequests", spec.buffer.max_requests},
                    {"timeoutSeconds", spec.buffer.timeout_seconds}};
+  if (!spec.triggers.empty()) {
+    json triggers = json::array();
+    for (const TriggerSpec& t : spec.triggers) {
+      json trigger = {{"name", t.name}};
+      if (t.schedule) {
+        trigger["schedule"] = {{"cron", t.schedule->cron},
+                               {"timeZone", t.schedule->time_zone},
+                               {"concurrencyPolicy", t.schedule->concurrency_policy}};
+        if (t.schedule->starting_deadline_seconds) {
+          trigger["schedule"]["startingDeadlineSeconds"] = *t.schedule->starting_deadline_seconds;
+        }
+      }
+      json request = {{"method", t.request.method}, {"path", t.request.path}};
+      if (!t.request.headers.empty()) {
+        json headers = json::object();
+        for (const auto& [name, value] : t.request.headers) headers[name] = value;
+        request["headers"] = std::move(headers);
+      }
+      if (!t.request.body.empty()) request["body"] = t.request.body;
+      trigger["request"] = std::move(request);
+      triggers.push_back(std::move(trigger));
+    }
+    out["triggers"] = std::move(triggers);
+  }
   return out;
 }
 
@@ -496,6 +681,54 @@ json EncodeFunction(const Function& fn) {
           {"metadata", EncodeObjectMeta(fn.metadata)},
           {"spec", EncodeFunctionSpec(fn.spec)},
           {"status", EncodeFunctionStatus(fn.status)}};
+}
+
+std::vector<TriggerStatus> DecodeTriggerStatuses(const json& status) {
+  std::vector<TriggerStatus> out;
+  if (!status.is_object()) return out;
+  auto it = status.find("triggers");
+  if (it == status.end() || !it->is_array()) return out;
+  for (const json& t : *it) {
+    if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
+    TriggerStatus s;
+    s.name = t["name"].get<std::string>();
+    auto opt = [&t](const char* key) -> std::optional<std::string> {
+      auto f = t.find(key);
+      if (f == t.end() || !f->is_string()) return std::nullopt;
+      return f->get<std::string>();
+    };
+    auto count = [&t](const char* key) -> int64_t {
+      auto f = t.find(key);
+      return f != t.end() && f->is_number_integer() ? f->get<int64_t>() : 0;
+    };
+    s.last_schedule_time = opt("lastScheduleTime");
+    s.last_successful_time = opt("lastSuccessfulTime");
+    s.active_tick = opt("activeTick");
+    s.active_holder = opt("activeHolder").value_or("");
+    s.fired = count("fired");
+    s.succeeded = count("succeeded");
+    s.failed = count("failed");
+    s.missed = count("missed");
+    s.interrupted = count("interrupted");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers) {
+  json out = json::array();
+  for (const TriggerStatus& s : triggers) {
+    json t = {{"name", s.name},     {"fired", s.fired},   {"succeeded", s.succeeded},
+              {"failed", s.failed}, {"missed", s.missed}, {"interrupted", s.interrupted}};
+    if (s.last_schedule_time) t["lastScheduleTime"] = *s.last_schedule_time;
+    if (s.last_successful_time) t["lastSuccessfulTime"] = *s.last_successful_time;
+    if (s.active_tick) {
+      t["activeTick"] = *s.active_tick;
+      t["activeHolder"] = s.active_holder;
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 std::optional<double> MemoryRequestBytes(const FunctionSpec& spec) {

@@ -48,6 +48,12 @@ struct Bounds {
   static constexpr int32_t kMaxScaleToZeroAfterSeconds = 86400;
   static constexpr int32_t kMaxBufferRequests = 100000;
   static constexpr int32_t kMaxBufferTimeoutSeconds = 900;
+  static constexpr size_t kMaxTriggers = 16;
+  static constexpr int32_t kMaxStartingDeadlineSeconds = 31536000;  // a year
+  static constexpr size_t kMaxTriggerHeaders = 32;
+  static constexpr size_t kMaxTriggerBodyBytes = 65536;
+  static constexpr size_t kMaxTriggerPathBytes = 2048;
+  static constexpr size_t kMaxCronBytes = 128;
 };
 
 struct EnvVar {
@@ -85,6 +91,35 @@ struct BufferSpec {
   friend bool operator==(const BufferSpec&, const BufferSpec&) = default;
 };
 
+// spec.triggers[].schedule: a cron schedule (docs/triggers.md).
+struct ScheduleSource {
+  std::string cron;
+  std::string time_zone = "UTC";
+  std::string concurrency_policy = "Allow";  // Allow | Forbid | Replace
+  // Unset: only the most recent missed tick may still fire (as CronJob).
+  std::optional<int32_t> starting_deadline_seconds;
+  friend bool operator==(const ScheduleSource&, const ScheduleSource&) = default;
+};
+
+// spec.triggers[].request: what the trigger sends to the Function.
+struct TriggerRequest {
+  std::string method = "POST";
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers;  // in the object's key order
+  std::string body;
+  friend bool operator==(const TriggerRequest&, const TriggerRequest&) = default;
+};
+
+struct TriggerSpec {
+  std::string name;
+  std::optional<ScheduleSource> schedule;
+  // Broker sources, reserved in the API and refused until they are built.
+  bool nats = false;
+  bool redis = false;
+  TriggerRequest request;
+  friend bool operator==(const TriggerSpec&, const TriggerSpec&) = default;
+};
+
 struct FunctionSpec {
   std::string image;
   std::vector<std::string> command;
@@ -95,6 +130,7 @@ struct FunctionSpec {
   int32_t timeout_seconds = Defaults::kTimeoutSeconds;
   ScalingSpec scaling;
   BufferSpec buffer;
+  std::vector<TriggerSpec> triggers;
   friend bool operator==(const FunctionSpec&, const FunctionSpec&) = default;
 };
 
@@ -106,6 +142,24 @@ struct Condition {
   std::string last_transition_time;
   int64_t observed_generation = 0;
   friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+// status.triggers[]: written only by the trigger component's leader, each
+// write conditional on the Function's resourceVersion (docs/triggers.md).
+struct TriggerStatus {
+  std::string name;
+  std::optional<std::string> last_schedule_time;    // the last tick claimed
+  std::optional<std::string> last_successful_time;  // the last tick answered 2xx
+  // A claimed tick whose outcome is not written yet: its time and the
+  // identity of the process that claimed it.
+  std::optional<std::string> active_tick;
+  std::string active_holder;
+  int64_t fired = 0;        // ticks claimed and sent
+  int64_t succeeded = 0;    // answered 2xx
+  int64_t failed = 0;       // answered otherwise, or not at all
+  int64_t missed = 0;       // skipped: past startingDeadlineSeconds, or Forbid
+  int64_t interrupted = 0;  // claimed by a process that died before the outcome
+  friend bool operator==(const TriggerStatus&, const TriggerStatus&) = default;
 };
 
 struct FunctionStatus {
@@ -156,6 +210,12 @@ absl::Status ValidateFunctionObject(const nlohmann::json& object);
 nlohmann::json EncodeFunction(const Function& fn);
 nlohmann::json EncodeFunctionSpec(const FunctionSpec& spec);
 nlohmann::json EncodeFunctionStatus(const FunctionStatus& status);
+
+// status.triggers, kept out of FunctionStatus: the controller neither reads
+// nor writes it (its merge patch leaves the key alone), so its no-op check
+// stays blind to trigger writes.
+std::vector<TriggerStatus> DecodeTriggerStatuses(const nlohmann::json& status);
+nlohmann::json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers);
 
 // The memory request in bytes, if the spec has one that parses.
 std::optional<double> MemoryRequestBytes(const FunctionSpec& spec);

@@ -163,10 +163,10 @@ absl::StatusOr<Fields> ParseFields(std::string_view cron) {
   std::vector<std::string_view> parts;
   size_t i = 0;
   while (i < cron.size()) {
-    while (i < cron.size() && (cron[i] == ' ' || cron[i] == '\t')) ++i;
+    while (i < cron.size() && cron[i] == ' ') ++i;
     if (i == cron.size()) break;
     size_t j = i;
-    while (j < cron.size() && cron[j] != ' ' && cron[j] != '\t') ++j;
+    while (j < cron.size() && cron[j] != ' ') ++j;
     parts.push_back(cron.substr(i, j - i));
     i = j;
   }

@@ -29,7 +29,7 @@ inline constexpr char kDefaultTimeZone[] = "UTC";
 
 class Schedule {
  public:
-  // `cron` is five whitespace-separated fields (minute hour day-of-month
+  // `cron` is five space-separated fields (minute hour day-of-month
   // month day-of-week; numbers, names jan-dec/sun-sat, `*`, `?`, ranges
   // a-b, steps */n a-b/n a/n, lists) or one of @yearly @annually @monthly
   // @weekly @daily @midnight @hourly. `time_zone` is an IANA name; "" means

@@ -52,7 +52,7 @@ TEST(CronParse, AcceptsWhatCronJobAccepts) {
                            "30 2 * * *",
                            "7/20 * * * *",
                            "00 09 01 01 *",
-                           "0  3\t* * *",
+                           "0  3 * * *",
                            "@yearly",
                            "@annually",
                            "@monthly",
