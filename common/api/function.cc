@@ -701,6 +701,8 @@ std::vector<TriggerStatus> DecodeTriggerStatuses(const json& status) {
       auto f = t.find(key);
       return f != t.end() && f->is_number_integer() ? f->get<int64_t>() : 0;
     };
+    s.start_time = opt("startTime");
+    s.last_missed_time = opt("lastMissedTime");
     s.last_schedule_time = opt("lastScheduleTime");
     s.last_successful_time = opt("lastSuccessfulTime");
     s.active_tick = opt("activeTick");
@@ -720,6 +722,8 @@ json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers) {
   for (const TriggerStatus& s : triggers) {
     json t = {{"name", s.name},     {"fired", s.fired},   {"succeeded", s.succeeded},
               {"failed", s.failed}, {"missed", s.missed}, {"interrupted", s.interrupted}};
+    if (s.start_time) t["startTime"] = *s.start_time;
+    if (s.last_missed_time) t["lastMissedTime"] = *s.last_missed_time;
     if (s.last_schedule_time) t["lastScheduleTime"] = *s.last_schedule_time;
     if (s.last_successful_time) t["lastSuccessfulTime"] = *s.last_successful_time;
     if (s.active_tick) {

@@ -148,6 +148,10 @@ struct Condition {
 // write conditional on the Function's resourceVersion (docs/triggers.md).
 struct TriggerStatus {
   std::string name;
+  // When the trigger component first saw the trigger: no earlier tick fires.
+  std::optional<std::string> start_time;
+  // The last tick skipped as missed, so that it is counted once.
+  std::optional<std::string> last_missed_time;
   std::optional<std::string> last_schedule_time;    // the last tick claimed
   std::optional<std::string> last_successful_time;  // the last tick answered 2xx
   // A claimed tick whose outcome is not written yet: its time and the

@@ -327,11 +327,12 @@ wrap:
     l = zc.Fields(t);
     if (l.minute == 0) goto wrap;
   }
-  while (l.second != 0) {
-    if (!added) added = true;
-    t += seconds{1};
-    l = zc.Fields(t);
-    if (l.second == 0) goto wrap;
+  if (l.second != 0) {
+    // robfig adds one second at a time until the seconds read 0: the next
+    // whole minute (zones' offsets are whole minutes), in one step.
+    added = true;
+    t = date::floor<minutes>(t) + minutes{1};
+    goto wrap;
   }
   return SystemTime(std::chrono::duration_cast<SystemTime::duration>(t.time_since_epoch()));
 }

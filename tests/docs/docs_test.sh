@@ -2,7 +2,7 @@
 # The docs/ pages stay true to the code and the repository stands alone:
 #  1. every relative link in a tracked Markdown file resolves to a file or
 #     folder inside the repository (nothing points at ../shared or elsewhere);
-#  2. every metric either binary declares is documented in
+#  2. every metric any binary declares is documented in
 #     docs/metrics-and-billing.md, and every metric documented there exists;
 #  3. every row of the activator's error table (status and message) is in
 #     docs/invocation.md;
@@ -37,14 +37,14 @@ while IFS= read -r md; do
     grep -o '](\([^) ]*\))')
 done < <(git ls-files '*.md')
 
-# 2. Metrics. Declared: .Name("zeroscale_...") in the two components, and the
+# 2. Metrics. Declared: .Name("zeroscale_...") in the components, and the
 # "zeroscale_..." names of common/http's collectors (zeroscale_build_info).
 declared=$( (
-  git grep -h -o 'Name("zeroscale_[a-z_]*")' -- activator controller | sed 's/Name("//; s/")//'
+  git grep -h -o 'Name("zeroscale_[a-z_]*")' -- activator controller triggers | sed 's/Name("//; s/")//'
   git grep -h -o '"zeroscale_[a-z_]*"' -- 'common/http/*.cc' | tr -d '"'
 ) | sort -u)
 documented=$(grep -o '^| `zeroscale_[a-z_]*`' docs/metrics-and-billing.md | sed 's/^| `//; s/`$//' | sort -u)
-[[ -n "$declared" ]] || bad "no metric declarations found under activator/ and controller/"
+[[ -n "$declared" ]] || bad "no metric declarations found under activator/, controller/ and triggers/"
 while IFS= read -r m; do
   grep -qx "$m" <<<"$documented" || bad "metric $m is declared but not in docs/metrics-and-billing.md's tables"
 done <<<"$declared"
@@ -80,6 +80,7 @@ defaults=$(awk '
     path = ""; started = 0
     for (i = 1; i <= depth; i++) {
       if (names[i] == "properties") continue
+      if (names[i] == "items") { if (started) path = path "[]"; continue }
       if (started) path = path (path == "" ? "" : ".") names[i]
       if (names[i] == "spec" && names[i-1] == "properties") started = 1
     }

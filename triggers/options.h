@@ -1,0 +1,64 @@
+// Command-line options of zeroscale-triggers, named like controller-runtime's.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/flags.h"
+
+namespace zs::triggers {
+
+struct Options {
+  std::string kubeconfig;
+  std::string metrics_bind_address = ":8080";
+  std::string health_probe_bind_address = ":8081";
+  bool leader_elect = false;
+  std::string leader_election_namespace = "zeroscale-system";
+  std::string leader_election_id = "zeroscale-triggers";
+  std::chrono::milliseconds lease_duration{15'000};
+  std::chrono::milliseconds renew_deadline{10'000};
+  std::chrono::milliseconds retry_period{2'000};
+  std::string watch_namespace;
+  std::string activator_url = "http://zeroscale-activator.zeroscale-system.svc";
+  std::string identity;
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::string log_level = "info";
+  // End-to-end tests only: a wall clock that runs `testing_time_scale`
+  // times faster than the real one from `testing_time_origin` (RFC 3339),
+  // so that every-minute schedules tick every few seconds. Processes given
+  // the same origin and scale agree on the time.
+  double testing_time_scale = 1;
+  std::string testing_time_origin;
+
+  void Register(FlagSet& flags) {
+    flags.String("kubeconfig", &kubeconfig,
+                 "Path to a kubeconfig. Empty: in-cluster config, then $KUBECONFIG.");
+    flags.String("metrics-bind-address", &metrics_bind_address,
+                 "Address the /metrics endpoint binds to; \"0\" disables it.");
+    flags.String("health-probe-bind-address", &health_probe_bind_address,
+                 "Address the /healthz and /readyz endpoints bind to.");
+    flags.Bool("leader-elect", &leader_elect,
+               "Elect a leader on a coordination.k8s.io Lease; only the leader fires schedules.");
+    flags.String("leader-election-namespace", &leader_election_namespace,
+                 "Namespace of the leader-election Lease.");
+    flags.String("leader-election-id", &leader_election_id, "Name of the leader-election Lease.");
+    flags.Duration("leader-elect-lease-duration", &lease_duration,
+                   "How long a non-leader waits before taking over an unrenewed lease.");
+    flags.Duration("leader-elect-renew-deadline", &renew_deadline,
+                   "How long the leader keeps trying to renew before giving up leadership.");
+    flags.Duration("leader-elect-retry-period", &retry_period, "How often leader-election clients retry.");
+    flags.String("namespace", &watch_namespace, "Namespace to watch; empty watches all namespaces.");
+    flags.String("activator-url", &activator_url,
+                 "Base URL of the activator; triggers invoke Functions through it.");
+    flags.String("identity", &identity, "Leader-election identity; empty uses hostname_pid.");
+    flags.Duration("drain-timeout", &drain_timeout,
+                   "On SIGTERM, how long to wait for invocations in flight before cancelling them.");
+    flags.String("log-level", &log_level, "debug, info, warn or error.");
+    flags.Double("testing-time-scale", &testing_time_scale,
+                 "Tests only: run the schedule clock this many times faster than real time.");
+    flags.String("testing-time-origin", &testing_time_origin,
+                 "Tests only: RFC 3339 instant from which --testing-time-scale applies.");
+  }
+};
+
+}  // namespace zs::triggers
