@@ -33,9 +33,8 @@ constexpr char kCronSyntax[] =
     "must be 5 cron fields (minute hour day-of-month month day-of-week) with numbers, names, *, ?, "
     "ranges, steps and lists, or one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly";
 constexpr char kTimeZoneUnknown[] = "must be a time zone of the IANA database, e.g. Europe/Paris or UTC";
-constexpr char kHeaderName[] =
-    "names must be letters, digits and '-', values printable ASCII, and none of Host, Content-Length, "
-    "Transfer-Encoding, Connection or X-Zeroscale-*";
+constexpr char kHeaderReserved[] =
+    "must not be Host, Content-Length, Transfer-Encoding, Connection or X-Zeroscale-*, which zeroscale sets";
 
 // Reads optional typed fields with the field path in every error.
 class Reader {
@@ -168,21 +167,20 @@ std::string AsciiLower(std::string_view s) {
   return out;
 }
 
-// The CRD's rule on request.headers: names the activator and the Function
-// can rely on, and none that would reframe the request or forge what the
-// trigger itself sets.
-bool IsAllowedHeader(std::string_view name, std::string_view value) {
-  if (name.empty()) return false;
+bool IsHeaderName(std::string_view name) {
+  if (name.empty() || name.size() > 256) return false;
   for (char c : name) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
       return false;
   }
-  for (char c : value) {
-    if (c < 0x20 || c > 0x7e) return false;
-  }
+  return true;
+}
+
+// None that would reframe the request or forge what the trigger itself sets.
+bool IsReservedHeader(std::string_view name) {
   const std::string lower = AsciiLower(name);
-  return lower != "host" && lower != "content-length" && lower != "transfer-encoding" &&
-         lower != "connection" && !lower.starts_with("x-zeroscale-");
+  return lower == "host" || lower == "content-length" || lower == "transfer-encoding" ||
+         lower == "connection" || lower.starts_with("x-zeroscale-");
 }
 
 void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
@@ -211,13 +209,23 @@ void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
       r.String(*request, "method", path + ".request.method", &trigger.request.method);
       r.String(*request, "path", path + ".request.path", &trigger.request.path);
       r.String(*request, "body", path + ".request.body", &trigger.request.body);
-      if (const json* headers = r.Object(*request, "headers", path + ".request.headers")) {
-        for (auto h = headers->begin(); h != headers->end(); ++h) {
-          if (!h->is_string()) {
-            r.Fail(Cat(path, ".request.headers.", h.key()), "must be a string");
-            break;
+      if (auto headers = request->find("headers"); headers != request->end() && !headers->is_null()) {
+        if (!headers->is_array()) {
+          r.Fail(path + ".request.headers", "must be an array of {name, value}");
+        } else {
+          for (size_t h = 0; h < headers->size(); ++h) {
+            const json& header = (*headers)[h];
+            const std::string header_path = Cat(path, ".request.headers[", h, "]");
+            if (!header.is_object()) {
+              r.Fail(header_path, "must be an object");
+              break;
+            }
+            std::string name;
+            std::string value;
+            r.String(header, "name", header_path + ".name", &name);
+            r.String(header, "value", header_path + ".value", &value);
+            trigger.request.headers.emplace_back(std::move(name), std::move(value));
           }
-          trigger.request.headers.emplace_back(h.key(), h->get<std::string>());
         }
       }
     }
@@ -277,10 +285,22 @@ absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
     }
     if (req.headers.size() > Bounds::kMaxTriggerHeaders) {
       return Invalid(path + ".request.headers",
-                     Cat("must have at most ", Bounds::kMaxTriggerHeaders, " headers"));
+                     Cat("must have at most ", Bounds::kMaxTriggerHeaders, " items"));
     }
-    for (const auto& [name, value] : req.headers) {
-      if (!IsAllowedHeader(name, value)) return Invalid(path + ".request.headers", kHeaderName);
+    for (size_t h = 0; h < req.headers.size(); ++h) {
+      const auto& [name, value] = req.headers[h];
+      const std::string header_path = Cat(path, ".request.headers[", h, "]");
+      if (!IsHeaderName(name))
+        return Invalid(header_path + ".name", "must be 1 to 256 letters, digits and '-'");
+      for (size_t j = 0; j < h; ++j) {
+        if (req.headers[j].first == name)
+          return Invalid(header_path + ".name", Cat("Duplicate value \"", name, "\""));
+      }
+      if (IsReservedHeader(name)) return Invalid(header_path, kHeaderReserved);
+      bool printable = value.size() <= 4096;
+      for (char c : value) printable = printable && c >= 0x20 && c <= 0x7e;
+      if (!printable)
+        return Invalid(header_path + ".value", "must be printable ASCII, at most 4096 characters");
     }
     if (req.body.size() > Bounds::kMaxTriggerBodyBytes) {
       return Invalid(path + ".request.body", Cat("must be at most ", Bounds::kMaxTriggerBodyBytes, " bytes"));
@@ -640,8 +660,9 @@ json EncodeFunctionSpec(const FunctionSpec& spec) {
       }
       json request = {{"method", t.request.method}, {"path", t.request.path}};
       if (!t.request.headers.empty()) {
-        json headers = json::object();
-        for (const auto& [name, value] : t.request.headers) headers[name] = value;
+        json headers = json::array();
+        for (const auto& [name, value] : t.request.headers)
+          headers.push_back({{"name", name}, {"value", value}});
         request["headers"] = std::move(headers);
       }
       if (!t.request.body.empty()) request["body"] = t.request.body;

@@ -105,7 +105,7 @@ struct ScheduleSource {
 struct TriggerRequest {
   std::string method = "POST";
   std::string path = "/";
-  std::vector<std::pair<std::string, std::string>> headers;  // in the object's key order
+  std::vector<std::pair<std::string, std::string>> headers;  // name, value; in order
   std::string body;
   friend bool operator==(const TriggerRequest&, const TriggerRequest&) = default;
 };
