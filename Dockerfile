@@ -1,5 +1,6 @@
-# One image carries both binaries: zeroscale-controller (the entrypoint) and
-# zeroscale-activator (select it with `command:` in the pod spec).
+# One image carries the three binaries: zeroscale-controller (the entrypoint),
+# zeroscale-activator and zeroscale-triggers (select them with `command:` in
+# the pod spec).
 #
 # No registry is reachable from our machines, so hack/image.sh first makes a
 # debian:bookworm base image with debootstrap and `docker import`; anywhere
@@ -19,14 +20,15 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DZS_REVISION="${REVISION}" \
-    && ninja -C /build -j"${JOBS}" zeroscale-controller zeroscale-activator \
+    && ninja -C /build -j"${JOBS}" zeroscale-controller zeroscale-activator zeroscale-triggers \
     && mkdir /out \
     && strip -o /out/zeroscale-controller /build/controller/zeroscale-controller \
-    && strip -o /out/zeroscale-activator /build/activator/zeroscale-activator
+    && strip -o /out/zeroscale-activator /build/activator/zeroscale-activator \
+    && strip -o /out/zeroscale-triggers /build/triggers/zeroscale-triggers
 # The runtime packages are derived from what the binaries link, so the runtime
 # stage never drifts from the build (a new library is a new package, not a
 # crash at start). dpkg knows bookworm's libraries under /lib or /usr/lib.
-RUN for lib in $(ldd /out/zeroscale-controller /out/zeroscale-activator | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do \
+RUN for lib in $(ldd /out/zeroscale-controller /out/zeroscale-activator /out/zeroscale-triggers | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do \
       real=$(readlink -f "$lib"); \
       dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null \
         || { echo "no package owns $lib" >&2; exit 1; }; \
@@ -38,8 +40,8 @@ COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates $(cat /tmp/runtime-packages.txt) \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /tmp/*
-COPY --from=build /out/zeroscale-controller /out/zeroscale-activator /usr/local/bin/
-RUN if ldd /usr/local/bin/zeroscale-controller /usr/local/bin/zeroscale-activator | grep 'not found'; then exit 1; fi
+COPY --from=build /out/zeroscale-controller /out/zeroscale-activator /out/zeroscale-triggers /usr/local/bin/
+RUN if ldd /usr/local/bin/zeroscale-controller /usr/local/bin/zeroscale-activator /usr/local/bin/zeroscale-triggers | grep 'not found'; then exit 1; fi
 # Non-root (the distroless "nonroot" uid), and nothing on the root filesystem
 # needs writing: run it with readOnlyRootFilesystem.
 USER 65532:65532
@@ -47,5 +49,5 @@ ENTRYPOINT ["/usr/local/bin/zeroscale-controller"]
 # Last, so that a new revision does not invalidate the cached layers above.
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="zeroscale" \
-      org.opencontainers.image.description="zeroscale-controller and zeroscale-activator" \
+      org.opencontainers.image.description="zeroscale-controller, zeroscale-activator and zeroscale-triggers" \
       org.opencontainers.image.revision="${REVISION}"

@@ -17,7 +17,7 @@ hack/build-k8s.sh
 # shellcheck source=hack/lib.sh
 source hack/lib.sh
 zs_cmake_configure "$build_dir"
-ninja -C "$build_dir" zeroscale-controller zeroscale-activator zs-node-agent fn-echo
+ninja -C "$build_dir" zeroscale-controller zeroscale-activator zeroscale-triggers zs-node-agent fn-echo
 
 step "local cluster"
 hack/cluster-up.sh
@@ -39,6 +39,10 @@ pids+=($!)
   --controller-address 127.0.0.1:19090 --bind-address 127.0.0.1:18000 \
   --metrics-bind-address 127.0.0.1:19091 --health-probe-bind-address 127.0.0.1:18082 \
   --billing-log "$logs/billing.jsonl" >"$logs/activator.log" 2>&1 &
+pids+=($!)
+"$build_dir/triggers/zeroscale-triggers" --kubeconfig "$KUBECONFIG" --namespace demo \
+  --metrics-bind-address 127.0.0.1:19092 --health-probe-bind-address 127.0.0.1:18083 \
+  --activator-url http://127.0.0.1:18000 >"$logs/triggers.log" 2>&1 &
 pids+=($!)
 
 step "apply examples/hello.yaml"
@@ -80,3 +84,12 @@ step "billing and metrics"
 curl -s 127.0.0.1:19091/metrics | grep -E '^zeroscale_(invocations_total|cold_starts_total|billable_gb_seconds_total|cold_start_wait_seconds_(sum|count)|rejected_requests_total)' || true
 echo "billing lines: $(wc -l <"$logs/billing.jsonl"); the first:"
 head -n 1 "$logs/billing.jsonl"
+
+step "a schedule from zero: examples/scheduled.yaml fires every minute"
+k apply -n demo -f examples/scheduled.yaml
+echo "waiting for the next minute (up to 60 s) and the cold start"
+until [[ $(k get fn backup -n demo -o jsonpath='{.status.triggers[0].succeeded}' 2>/dev/null) -ge 1 ]]; do sleep 0.5; done
+k get fn backup -n demo -o jsonpath='{.status.triggers[0]}'; echo
+echo "its billing line:"
+grep '"client_request_id":"trigger-' "$logs/billing.jsonl" | head -n 1
+curl -s 127.0.0.1:19092/metrics | grep -E '^zeroscale_trigger_(events_total|fire_delay_seconds_(sum|count))' || true

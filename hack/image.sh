@@ -154,12 +154,12 @@ t2=$(zs_now_ms)
 
 uid=$(docker run --rm --entrypoint id "$tag" -u)
 [[ $uid == 65532 ]] || zs_die "the image runs as uid $uid, want 65532"
-for bin in zeroscale-controller zeroscale-activator; do
+for bin in zeroscale-controller zeroscale-activator zeroscale-triggers; do
   docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
     --entrypoint "/usr/local/bin/$bin" "$tag" --help >/dev/null \
     || zs_die "$bin --help failed in the image (read-only root, no capabilities)"
 done
-zs_log "checks passed: uid 65532; controller and activator start with --read-only, --cap-drop ALL"
+zs_log "checks passed: uid 65532; controller, activator and triggers start with --read-only, --cap-drop ALL"
 t3=$(zs_now_ms)
 
 # --- 4. report ---------------------------------------------------------------
