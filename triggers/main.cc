@@ -11,6 +11,7 @@
 
 #include "common/flags.h"
 #include "common/http/admin_server.h"
+#include "common/http/process_metrics.h"
 #include "common/kube/config.h"
 #include "common/kube/curl_client.h"
 #include "common/kube/informer.h"
@@ -56,6 +57,11 @@ int main(int argc, char** argv) {
   }
   if (*outcome == zs::FlagSet::Outcome::kHelp) {
     std::cout << flags.Usage();
+    return 0;
+  }
+  if (options.version) {
+    const zs::http::BuildInfo build = zs::http::ThisBuild("triggers");
+    std::cout << "zeroscale-triggers " << build.version << " (revision " << build.revision << ")\n";
     return 0;
   }
   zs::log::SetLogger("triggers");
@@ -112,7 +118,11 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<zs::http::AdminServer> metrics_server;
   if (!zs::http::IsDisabledAddress(options.metrics_bind_address)) {
-    auto server = zs::http::AdminServer::Start({options.metrics_bind_address, {metrics.registry()}, {}, {}});
+    auto server = zs::http::AdminServer::Start(
+        {options.metrics_bind_address,
+         {metrics.registry(), zs::http::MakeProcessCollector(zs::http::ThisBuild("triggers"))},
+         {},
+         {}});
     if (!server.ok()) {
       zs::log::Error("metrics server", {{"error", std::string(server.status().message())}});
       return 1;

@@ -23,6 +23,7 @@ struct Options {
   std::string identity;
   std::chrono::milliseconds drain_timeout{30'000};
   std::string log_level = "info";
+  bool version = false;
   // End-to-end tests only: a wall clock that runs `testing_time_scale`
   // times faster than the real one from `testing_time_origin` (RFC 3339),
   // so that every-minute schedules tick every few seconds. Processes given
@@ -54,6 +55,7 @@ struct Options {
     flags.Duration("drain-timeout", &drain_timeout,
                    "On SIGTERM, how long to wait for invocations in flight before cancelling them.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
+    flags.Bool("version", &version, "Print the version and the git revision, then exit.");
     flags.Double("testing-time-scale", &testing_time_scale,
                  "Tests only: run the schedule clock this many times faster than real time.");
     flags.String("testing-time-origin", &testing_time_origin,
