@@ -37,5 +37,6 @@ render() {
 
 render controller.yaml controller-rbac.yaml controller-deployment.yaml controller-service.yaml controller-pdb.yaml
 render activator.yaml activator-rbac.yaml activator-deployment.yaml activator-service.yaml activator-pdb.yaml
+render triggers.yaml triggers-rbac.yaml triggers-deployment.yaml triggers-service.yaml triggers-pdb.yaml
 render dashboard.yaml dashboard-configmap.yaml
 render user-roles.yaml user-rbac.yaml

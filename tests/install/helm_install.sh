@@ -73,12 +73,15 @@ else
 fi
 check "NOTES tell how to call a Function" grep -q "curl http://localhost:8080/fn/<namespace>/<name>/" <<<"$out"
 check "CRD installed from crds/" quiet kubectl get crd functions.zeroscale.dev
-for d in zeroscale-controller zeroscale-activator; do
+for d in zeroscale-controller zeroscale-activator zeroscale-triggers; do
   check "$d: all replicas ready" quiet kubectl -n "$sys_ns" rollout status "deploy/$d" --timeout=60s
 done
 lease_holder() { kubectl -n "$sys_ns" get lease zeroscale-controller -o jsonpath='{.spec.holderIdentity}'; }
 has_leader() { [[ -n $(lease_holder) ]]; }
 wait_for 60 "a controller holds the Lease" has_leader && pass "leader: $(lease_holder)"
+triggers_holder() { kubectl -n "$sys_ns" get lease zeroscale-triggers -o jsonpath='{.spec.holderIdentity}'; }
+has_triggers_leader() { [[ -n $(triggers_holder) ]]; }
+wait_for 60 "a triggers replica holds its Lease" has_triggers_leader && pass "triggers leader: $(triggers_holder)"
 
 # --- a Function, served through the installed activator --------------------------
 kubectl create namespace "$ns" >/dev/null
@@ -91,7 +94,13 @@ spec:
   port: 8080
   resources: {requests: {memory: 128Mi}}
   scaling: {minReplicas: 0, maxReplicas: 2, scaleToZeroAfterSeconds: 60}
+  # Seen by the installed triggers leader at once (it records startTime
+  # through its RBAC); it would only fire on New Year's Day.
+  triggers: [{name: yearly, schedule: {cron: "@yearly"}}]
 YAML
+trigger_seen() { [[ -n $(kubectl -n "$ns" get fn hello -o jsonpath='{.status.triggers[0].startTime}') ]]; }
+wait_for 30 "the installed triggers leader records the Function's trigger" trigger_seen \
+  && pass "status.triggers written by the installed triggers leader"
 wait_for 60 "the controller creates the Function's Deployment" kubectl -n "$ns" get deploy hello \
   && pass "Deployment hello created by the installed controller"
 check "it starts at zero replicas" test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" = 0
@@ -145,10 +154,11 @@ check "no namespaced object of the release is left ($left)" test -z "$left"
 left=$(kubectl get clusterrole,clusterrolebinding -l app.kubernetes.io/instance="$release" -o name)
 check "no cluster role or binding of the release is left ($left)" test -z "$left"
 left=$(kubectl -n "$sys_ns" get all,cm,sa,role,rolebinding,pdb,lease -o name | grep -v -e '^configmap/kube-root-ca.crt$' \
-  -e '^serviceaccount/default$' -e '^lease.coordination.k8s.io/zeroscale-controller$' || true)
+  -e '^serviceaccount/default$' -e '^lease.coordination.k8s.io/zeroscale-controller$' \
+  -e '^lease.coordination.k8s.io/zeroscale-triggers$' || true)
 check "nothing else is left in $sys_ns ($left)" test -z "$left"
 # Left on purpose, as helm documents: the CRD (crds/ is never deleted, so
-# Functions survive an uninstall) and the controller's released Lease (made by
-# the controller, not by helm; it goes with the namespace).
+# Functions survive an uninstall) and the controller's and the triggers' released
+# Leases (made by them, not by helm; they go with the namespace).
 check "the CRD stays" quiet kubectl get crd functions.zeroscale.dev
 finish

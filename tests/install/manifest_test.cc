@@ -23,6 +23,7 @@
 #include "common/strings.h"
 #include "common/yaml.h"
 #include "controller/options.h"
+#include "triggers/options.h"
 
 namespace {
 
@@ -63,7 +64,7 @@ std::string AppVersion() {
 std::vector<Install> Installs() {
   return {
       {"deploy",
-       {"deploy/00-namespace.yaml", "deploy/controller.yaml", "deploy/activator.yaml",
+       {"deploy/00-namespace.yaml", "deploy/controller.yaml", "deploy/activator.yaml", "deploy/triggers.yaml",
         "deploy/dashboard.yaml", "deploy/user-roles.yaml"},
        "zeroscale-system",
        "zeroscale",
@@ -250,6 +251,11 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       Product("discovery.k8s.io", {"endpointslices"}, {"list", "watch"}),
   });
   const Rules activator_ns = Product("coordination.k8s.io", {"leases"}, {"get"});
+  // Triggers read Functions and patch their status (claims and outcomes).
+  const Rules triggers_cluster = Union({
+      Product("zeroscale.dev", {"functions"}, {"get", "list", "watch"}),
+      Product("zeroscale.dev", {"functions/status"}, {"patch"}),
+  });
 
   auto rules_of = [&](const std::string& kind, const std::string& name) {
     const json* role = Find(objects_, kind, name);
@@ -260,6 +266,8 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
   EXPECT_EQ(rules_of("Role", prefix + "-controller-leader-election"), controller_ns);
   EXPECT_EQ(rules_of("ClusterRole", prefix + "-activator"), activator_cluster);
   EXPECT_EQ(rules_of("Role", prefix + "-activator-leader-lookup"), activator_ns);
+  EXPECT_EQ(rules_of("ClusterRole", prefix + "-triggers"), triggers_cluster);
+  EXPECT_EQ(rules_of("Role", prefix + "-triggers-leader-election"), controller_ns);
 
   // No wildcard, no Secrets, anywhere; each binding gives its role to its own
   // component's ServiceAccount only.
@@ -276,7 +284,9 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
   for (const char* kind : {"ClusterRoleBinding", "RoleBinding"}) {
     for (const json& b : OfKind(objects_, kind)) {
       const std::string role = b["roleRef"]["name"];
-      const std::string component = role.starts_with(prefix + "-controller") ? "controller" : "activator";
+      const std::string component = role.starts_with(prefix + "-controller") ? "controller"
+                                    : role.starts_with(prefix + "-triggers") ? "triggers"
+                                                                             : "activator";
       ASSERT_EQ(b["subjects"].size(), 1u);
       EXPECT_EQ(b["subjects"][0]["kind"], "ServiceAccount");
       EXPECT_EQ(b["subjects"][0]["name"], zs::Cat(prefix, "-", component));
@@ -336,6 +346,30 @@ TEST_P(InstallTest, ActivatorFlagsParseWithTheActivatorsOwnFlagSet) {
   EXPECT_GT(std::chrono::seconds(grace), options.drain_delay + options.drain_timeout);
 }
 
+TEST_P(InstallTest, TriggersFlagsParseWithTheirOwnFlagSet) {
+  const json& d = Deployment("triggers");
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["command"][0],
+            "/usr/local/bin/zeroscale-triggers");
+  zs::triggers::Options options;
+  zs::FlagSet flags("zeroscale-triggers", "");
+  options.Register(flags);
+  auto parsed = flags.Parse(Args(d));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, zs::FlagSet::Outcome::kRun);
+  EXPECT_TRUE(options.leader_elect) << "more than one replica needs leader election";
+  EXPECT_GT(d["spec"]["replicas"].get<int>(), 1);
+  EXPECT_EQ(options.leader_election_namespace, GetParam().namespace_);
+  EXPECT_NE(options.leader_election_id, "zeroscale-controller") << "its own Lease, not the controller's";
+  EXPECT_LT(options.renew_deadline, options.lease_duration);
+  EXPECT_LT(options.retry_period, options.renew_deadline);
+  EXPECT_EQ(options.testing_time_scale, 1) << "the test-only clock is never set by the chart";
+  // It invokes Functions through the activator's Service.
+  EXPECT_EQ(options.activator_url,
+            zs::Cat("http://", GetParam().prefix, "-activator.", GetParam().namespace_, ".svc"));
+  const int grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"];
+  EXPECT_GT(std::chrono::seconds(grace), options.drain_timeout);
+}
+
 TEST_P(InstallTest, ServicesAndBudgetsSelectTheirPods) {
   std::map<std::string, json> pod_labels;  // component -> pod template labels
   std::map<std::string, std::map<std::string, int>> named_ports;
@@ -348,7 +382,7 @@ TEST_P(InstallTest, ServicesAndBudgetsSelectTheirPods) {
       named_ports[component][p["name"]] = p["containerPort"];
     }
   }
-  ASSERT_EQ(pod_labels.size(), 2u);
+  ASSERT_EQ(pod_labels.size(), 3u);
   for (const json& s : OfKind(objects_, "Service")) {
     const std::string name = s["metadata"]["name"];
     int matches = 0;
@@ -380,7 +414,7 @@ TEST_P(InstallTest, NetworkPoliciesGuardTheirComponent) {
     EXPECT_TRUE(policies.empty()) << "off by default";
     return;
   }
-  ASSERT_EQ(policies.size(), 2u);
+  ASSERT_EQ(policies.size(), 3u);
   std::map<std::string, json> pod_labels;
   std::map<std::string, std::set<std::string>> port_names;
   for (const json& d : OfKind(objects_, "Deployment")) {
@@ -407,8 +441,13 @@ TEST_P(InstallTest, NetworkPoliciesGuardTheirComponent) {
           EXPECT_FALSE(Selects(rule["from"][0]["podSelector"]["matchLabels"], pod_labels["controller"]));
         }
         if (port["port"] == "http") {
-          EXPECT_EQ(rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
-                    "ingress-nginx");
+          // activatorFrom, or the triggers' pods, which invoke Functions through it.
+          const json& from = rule["from"][0];
+          EXPECT_TRUE(from.contains("namespaceSelector")
+                          ? from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] ==
+                                "ingress-nginx"
+                          : Selects(from["podSelector"]["matchLabels"], pod_labels["triggers"]))
+              << name << ": " << rule;
         }
       }
     }
@@ -483,6 +522,11 @@ TEST(DeployTest, DefaultInstallShape) {
   EXPECT_NE(Find(objects, "PodDisruptionBudget", "zeroscale-activator"), nullptr);
   EXPECT_NE(Find(objects, "Service", "zeroscale-controller-metrics"), nullptr);
   EXPECT_NE(Find(objects, "Service", "zeroscale-activator-metrics"), nullptr);
+  EXPECT_NE(Find(objects, "Service", "zeroscale-triggers-metrics"), nullptr);
+  const json* triggers = Find(objects, "Deployment", "zeroscale-triggers");
+  ASSERT_NE(triggers, nullptr);
+  EXPECT_EQ((*triggers)["spec"]["replicas"], 2);
+  EXPECT_NE(Find(objects, "PodDisruptionBudget", "zeroscale-triggers"), nullptr);
   // Activators apart by default: another node preferred, zones spread.
   const json& pod = (*activator)["spec"]["template"]["spec"];
   EXPECT_EQ(pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]

@@ -10,7 +10,7 @@ ns=zs-install-rbac-$$
 prefix=zsrbac$$
 cleanup() {
   kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
-  kubectl delete clusterrole,clusterrolebinding "$prefix-controller" "$prefix-activator" >/dev/null 2>&1 || true
+  kubectl delete clusterrole,clusterrolebinding "$prefix-controller" "$prefix-activator" "$prefix-triggers" >/dev/null 2>&1 || true
   kubectl delete clusterrole "$prefix-view" "$prefix-edit" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -19,10 +19,12 @@ kubectl apply -f "$ZS_ROOT/deploy/crds/" >/dev/null
 kubectl create namespace "$ns" >/dev/null
 "$ZS_HELM" template rbac "$ZS_ROOT/charts/zeroscale" --namespace "$ns" --set fullnameOverride="$prefix" \
   --show-only templates/controller-rbac.yaml --show-only templates/activator-rbac.yaml \
+  --show-only templates/triggers-rbac.yaml \
   --show-only templates/user-rbac.yaml | kubectl apply -f - >/dev/null
 
 controller=system:serviceaccount:$ns:$prefix-controller
 activator=system:serviceaccount:$ns:$prefix-activator
+triggers=system:serviceaccount:$ns:$prefix-triggers
 
 # can AS VERB RESOURCE [NS|-A] [SUBRESOURCE]: 0 when `kubectl auth can-i` says
 # yes, 1 when it says no, 2 when it says anything else (a typo, an error).
@@ -103,6 +105,22 @@ denied "$activator" list pods
 denied "$activator" list services
 denied "$activator" create events default
 denied "$activator" create tokenreviews.authentication.k8s.io
+
+# Triggers: read Functions, patch their status (claims), their own Lease.
+for verb in get list watch; do allowed "$triggers" "$verb" functions.zeroscale.dev; done
+allowed "$triggers" patch functions.zeroscale.dev default status
+for verb in get watch create update; do allowed "$triggers" "$verb" leases.coordination.k8s.io "$ns"; done
+for verb in create update patch delete; do
+  denied "$triggers" "$verb" functions.zeroscale.dev default
+  denied "$triggers" "$verb" deployments.apps default
+done
+denied "$triggers" update functions.zeroscale.dev default status
+denied "$triggers" patch deployments.apps default scale
+denied "$triggers" get leases.coordination.k8s.io default
+denied "$triggers" get secrets "$ns"
+denied "$triggers" list secrets
+denied "$triggers" list pods
+denied "$triggers" create events default
 
 # Namespace users: bound to the built-in view, edit or admin ClusterRole in
 # one namespace, they get Functions there through the chart's aggregated

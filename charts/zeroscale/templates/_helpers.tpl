@@ -15,6 +15,14 @@ otherwise. Not the release name, so that the names users type
 {{- printf "%s-activator" (include "zeroscale.fullname" .) -}}
 {{- end -}}
 
+{{- define "zeroscale.triggers.fullname" -}}
+{{- printf "%s-triggers" (include "zeroscale.fullname" .) -}}
+{{- end -}}
+
+{{- define "zeroscale.triggers.serviceAccountName" -}}
+{{- default (include "zeroscale.triggers.fullname" .) .Values.triggers.serviceAccount.name -}}
+{{- end -}}
+
 {{- define "zeroscale.controller.serviceAccountName" -}}
 {{- default (include "zeroscale.controller.fullname" .) .Values.controller.serviceAccount.name -}}
 {{- end -}}
