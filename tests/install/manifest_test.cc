@@ -239,13 +239,12 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       Product("zeroscale.dev", {"functions"}, {"list", "watch"}),
       Product("zeroscale.dev", {"functions/status"}, {"patch"}),
       Product("zeroscale.dev", {"functions/finalizers"}, {"update"}),
-      Product("apps", {"deployments"}, kApplied),
-      Product("apps", {"deployments/scale"}, {"patch"}),
-      Product("", {"services"}, kApplied),
-      Product("", {"events"}, {"create"}),
+      Product("apps", {"deployments"}, kApplied), Product("apps", {"deployments/scale"}, {"patch"}),
+      Product("", {"services"}, kApplied), Product("", {"events"}, {"create"}),
       Product("authentication.k8s.io", {"tokenreviews"}, {"create"}),  // the activator's gRPC token
   });
-  const Rules controller_ns = Product("coordination.k8s.io", {"leases"}, {"get", "watch", "create", "update"});
+  const Rules controller_ns =
+      Product("coordination.k8s.io", {"leases"}, {"get", "watch", "create", "update"});
   const Rules activator_cluster = Union({
       Product("zeroscale.dev", {"functions"}, {"list", "watch"}),
       Product("discovery.k8s.io", {"endpointslices"}, {"list", "watch"}),

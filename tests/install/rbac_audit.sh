@@ -61,12 +61,15 @@ while read -r component verb resource; do
   grep -qxF "$component $verb $resource" <<<"$listed" ||
     check "$component is granted $verb $resource: used in the e2e run, or its reason in tests/install/rbac-unused.txt" false
 done <"$granted"
-# A reason for a grant that no longer exists, or that is now used, is stale.
+# A reason for a grant that no longer exists is stale.
 while read -r component verb resource; do
   [[ -z $component ]] && continue
   check "rbac-unused.txt: $component $verb $resource is still granted" grep -qxF "$component $verb $resource" "$granted"
-  grep -qxF "$component $verb $resource" "$used" &&
-    check "rbac-unused.txt: $component $verb $resource is used now; drop its line" false
+  # Used after all in this run (e.g. an apply that the audit log records as
+  # create): the reason stays true for runs where it is not; say so.
+  if grep -qxF "$component $verb $resource" "$used"; then
+    say "note: rbac-unused.txt's $component $verb $resource was used in this run"
+  fi
 done <<<"$listed"
 say "used: $(wc -l <"$used") grants exercised; granted: $(wc -l <"$granted"); with a written reason: $(grep -c . <<<"$listed")"
 finish
