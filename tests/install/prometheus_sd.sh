@@ -52,7 +52,7 @@ trap cleanup EXIT
 
 # --- install ---------------------------------------------------------------------
 kubectl create namespace "$sys_ns" >/dev/null
-common=(--set fullnameOverride="$name" --set controller.replicas=1 --set activator.replicas=2)
+common=(--set fullnameOverride="$name" --set controller.replicas=1 --set activator.replicas=2 --set triggers.replicas=1)
 if ! out=$(helm install "$name" "$chart" -n "$sys_ns" "${common[@]}" --wait --timeout 3m 2>&1); then
   fail "helm install: $out"
   kubectl -n "$sys_ns" get pods -o wide || true
@@ -190,11 +190,13 @@ sd_endpoints() {
               + meta("__meta_kubernetes_pod_label"; $pod.metadata.labels)
             else {} end))}]'
 }
-three_endpoints() { # the two metrics Services: one controller and two activators ready
-  [[ $(kubectl -n "$sys_ns" get endpoints "$name-controller-metrics" "$name-activator-metrics" \
-    -o jsonpath='{range .items[*].subsets[*].addresses[*]}{.ip}{"\n"}{end}' | grep -c .) == 3 ]]
+# Every metrics target: one controller, two activators, one triggers replica.
+targets=4
+all_endpoints() { # the three metrics Services, every replica ready
+  [[ $(kubectl -n "$sys_ns" get endpoints "$name-controller-metrics" "$name-activator-metrics" "$name-triggers-metrics" \
+    -o jsonpath='{range .items[*].subsets[*].addresses[*]}{.ip}{"\n"}{end}' | grep -c .) == "$targets" ]]
 }
-wait_for 60 "the metrics Services list one controller and two activators" three_endpoints
+wait_for 60 "the metrics Services list one controller, two activators and one triggers replica" all_endpoints
 sd_endpoints "$sys_ns" >"$ZS_TEST_TMP/sd-endpoints.json"
 check "discovered targets from the apiserver's Endpoints ($(jq length "$ZS_TEST_TMP/sd-endpoints.json"))" \
   test "$(jq length "$ZS_TEST_TMP/sd-endpoints.json")" -ge 3
@@ -233,11 +235,11 @@ targets_up() { # JOB: the job's targets that are up
   curl -sf "$prom/api/v1/targets" \
     | jq --arg j "$1" '[.data.activeTargets[] | select(.scrapePool == $j and .health == "up")] | length'
 }
-job_up() { [[ $(targets_up "$1") == 3 ]]; }
+job_up() { [[ $(targets_up "$1") == "$targets" ]]; }
 for job in "$sm_job" "$ann_job" "$bad_job"; do
-  # One controller and two activators, discovered from their Endpoints.
-  wait_for 60 "$job: 3 targets discovered and up" job_up "$job" \
-    && pass "$job: controller and both activators discovered through the apiserver and scraped"
+  # Discovered from their Endpoints.
+  wait_for 60 "$job: $targets targets discovered and up" job_up "$job" \
+    && pass "$job: controller, both activators and triggers discovered through the apiserver and scraped"
 done
 
 # --- traffic to one Function in each of two namespaces, through both activators ----
@@ -292,7 +294,7 @@ expected=$(printf '%s\n' "$ns_a=$sent_a" "$ns_b=$sent_b" | sort | paste -sd' ')
 # --- what Prometheus holds -----------------------------------------------------------
 # Series of each job: the operator's job sets job=<Service name> (one per
 # metrics Service), the annotation job its own name.
-declare -A series_of=([$sm_job]="job=~\"$name-(controller|activator)-metrics\", endpoint=\"metrics\""
+declare -A series_of=([$sm_job]="job=~\"$name-(controller|activator|triggers)-metrics\", endpoint=\"metrics\""
   [$ann_job]="job=\"$ann_job\"")
 for job in "$sm_job" "$ann_job"; do
   sel=${series_of[$job]}
@@ -312,7 +314,7 @@ for job in "$sm_job" "$ann_job"; do
   wait_for 20 "$job: the controller's per-Function gauges carry the Function namespaces" replicas \
     && pass "$job: controller gauges per Function namespace"
   check "$job: the targets' own series keep the targets' namespace (up, leader)" \
-    test "$(query_by namespace "count by (namespace) (up{$sel})")" = "$sys_ns=3"
+    test "$(query_by namespace "count by (namespace) (up{$sel})")" = "$sys_ns=$targets"
   check "$job: one leader" test "$(query_by namespace "sum by (namespace) (zeroscale_controller_leader{$sel})")" = "$sys_ns=1"
   # Grafana's $namespace variable: label_values(zeroscale_invocations_total, namespace)
   # (of routed invocations: a 404 for no Function is the activator's own).
