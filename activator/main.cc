@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <prometheus/registry.h>
@@ -61,24 +62,10 @@ int main(int argc, char** argv) {
   FlagSet flags("zeroscale-activator",
                 "Routes, buffers, balances, times out and meters invocations of zeroscale Functions.");
   options.Register(flags);
-  auto outcome = flags.Parse(argc, argv);
-  if (!outcome.ok()) {
-    std::cerr << "zeroscale-activator: " << outcome.status().message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code =
+          http::StartBinary(flags, argc, argv, "activator", options.version, options.log_level)) {
+    return *exit_code;
   }
-  if (*outcome == FlagSet::Outcome::kHelp) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (options.version) {
-    const http::BuildInfo build = http::ThisBuild("activator");
-    std::cout << "zeroscale-activator " << build.version << " (revision " << build.revision << ")\n";
-    return 0;
-  }
-  log::SetLogger("activator");
-  log::Level level;
-  if (!log::ParseLevel(options.log_level, &level)) return Fail("unknown --log-level " + options.log_level);
-  log::SetLevel(level);
 
   // Signals go to sigwait below, not to whichever thread happens to run.
   sigset_t signals;

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <stop_token>
 
 #include "absl/strings/str_split.h"
@@ -67,27 +68,10 @@ int main(int argc, char** argv) {
       "zeroscale-controller",
       "Reconciles zeroscale.dev Functions into Deployments and Services and scales them with traffic.");
   options.Register(flags);
-  auto outcome = flags.Parse(argc, argv);
-  if (!outcome.ok()) {
-    std::cerr << "zeroscale-controller: " << outcome.status().message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code =
+          zs::http::StartBinary(flags, argc, argv, "controller", options.version, options.log_level)) {
+    return *exit_code;
   }
-  if (*outcome == zs::FlagSet::Outcome::kHelp) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (options.version) {
-    const zs::http::BuildInfo build = zs::http::ThisBuild("controller");
-    std::cout << "zeroscale-controller " << build.version << " (revision " << build.revision << ")\n";
-    return 0;
-  }
-  zs::log::SetLogger("controller");
-  zs::log::Level level;
-  if (!zs::log::ParseLevel(options.log_level, &level)) {
-    std::cerr << "zeroscale-controller: --log-level: unknown level \"" << options.log_level << "\"\n";
-    return 2;
-  }
-  zs::log::SetLevel(level);
   const sigset_t stop_signals = BlockStopSignals();
 
   zs::Clock& clock = zs::RealClock::Get();

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <curl/curl.h>
@@ -50,27 +51,10 @@ int main(int argc, char** argv) {
   zs::FlagSet flags("zeroscale-triggers",
                     "Fires the schedule triggers of zeroscale.dev Functions through the activator.");
   options.Register(flags);
-  auto outcome = flags.Parse(argc, argv);
-  if (!outcome.ok()) {
-    std::cerr << "zeroscale-triggers: " << outcome.status().message() << "\n";
-    return 2;
+  if (std::optional<int> exit_code =
+          zs::http::StartBinary(flags, argc, argv, "triggers", options.version, options.log_level)) {
+    return *exit_code;
   }
-  if (*outcome == zs::FlagSet::Outcome::kHelp) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (options.version) {
-    const zs::http::BuildInfo build = zs::http::ThisBuild("triggers");
-    std::cout << "zeroscale-triggers " << build.version << " (revision " << build.revision << ")\n";
-    return 0;
-  }
-  zs::log::SetLogger("triggers");
-  zs::log::Level level;
-  if (!zs::log::ParseLevel(options.log_level, &level)) {
-    std::cerr << "zeroscale-triggers: --log-level: unknown level \"" << options.log_level << "\"\n";
-    return 2;
-  }
-  zs::log::SetLevel(level);
   if (options.testing_time_scale <= 0) {
     std::cerr << "zeroscale-triggers: --testing-time-scale must be positive\n";
     return 2;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -15,6 +16,9 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+
+#include "common/flags.h"
+#include "common/log.h"
 
 #ifndef ZS_VERSION
 #define ZS_VERSION "unknown"
@@ -153,6 +157,33 @@ BuildInfo ThisBuild(std::string component) { return {std::move(component), ZS_VE
 
 std::shared_ptr<prometheus::Collectable> MakeProcessCollector(BuildInfo build) {
   return std::make_shared<ProcessCollector>(std::move(build));
+}
+
+std::optional<int> StartBinary(FlagSet& flags, int argc, char** argv, const std::string& component,
+                               const bool& version, const std::string& log_level) {
+  const std::string binary = "zeroscale-" + component;
+  auto outcome = flags.Parse(argc, argv);
+  if (!outcome.ok()) {
+    std::cerr << binary << ": " << outcome.status().message() << "\n";
+    return 2;
+  }
+  if (*outcome == FlagSet::Outcome::kHelp) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (version) {
+    const BuildInfo build = ThisBuild(component);
+    std::cout << binary << " " << build.version << " (revision " << build.revision << ")\n";
+    return 0;
+  }
+  log::SetLogger(component);
+  log::Level level;
+  if (!log::ParseLevel(log_level, &level)) {
+    std::cerr << binary << ": --log-level: unknown level \"" << log_level << "\"\n";
+    return 2;
+  }
+  log::SetLevel(level);
+  return std::nullopt;
 }
 
 }  // namespace zs::http

@@ -17,10 +17,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace prometheus {
 class Collectable;
+}
+namespace zs {
+class FlagSet;
 }
 
 namespace zs::http {
@@ -35,5 +39,14 @@ struct BuildInfo {
 BuildInfo ThisBuild(std::string component);
 
 std::shared_ptr<prometheus::Collectable> MakeProcessCollector(BuildInfo build);
+
+// The start every zeroscale binary shares: parses `argv` into `flags`, then
+// answers --help and --version (`version`, a flag's target) and sets up the
+// logger for `component` at `log_level` (a flag's target too). Returns the
+// exit code when the binary should stop there (0 after --help/--version, 2
+// on a bad flag or level, the error on stderr as "zeroscale-<component>: ..."),
+// nullopt to go on.
+std::optional<int> StartBinary(FlagSet& flags, int argc, char** argv, const std::string& component,
+                               const bool& version, const std::string& log_level);
 
 }  // namespace zs::http

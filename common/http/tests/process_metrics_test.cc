@@ -20,6 +20,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/flags.h"
 #include "common/http/admin_server.h"
 
 namespace zs::http {
@@ -131,6 +132,34 @@ TEST_F(ProcessMetricsTest, CpuSecondsAndStartTimeAreOfThisProcess) {
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_LE(after.at("process_start_time_seconds"), now + 1);
   EXPECT_GE(after.at("process_start_time_seconds"), now - 600);
+}
+
+}  // namespace
+}  // namespace zs::http
+
+namespace zs::http {
+namespace {
+
+// The start all binaries share: --version and --help stop with 0, a bad flag
+// or level with 2, anything else goes on.
+TEST(StartBinary, VersionHelpBadFlagsAndGoingOn) {
+  auto run = [](std::vector<std::string> args) {
+    bool version = false;
+    std::string log_level = "info";
+    FlagSet flags("zeroscale-test", "test");
+    flags.Bool("version", &version, "");
+    flags.String("log-level", &log_level, "");
+    args.insert(args.begin(), "zeroscale-test");
+    std::vector<char*> argv;
+    argv.reserve(args.size());
+    for (std::string& arg : args) argv.push_back(arg.data());
+    return StartBinary(flags, static_cast<int>(argv.size()), argv.data(), "test", version, log_level);
+  };
+  EXPECT_EQ(run({"--version"}), 0);
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_EQ(run({"--bogus"}), 2);
+  EXPECT_EQ(run({"--log-level=nope"}), 2);
+  EXPECT_EQ(run({"--log-level=debug"}), std::nullopt);
 }
 
 }  // namespace
