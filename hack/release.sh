@@ -71,20 +71,21 @@ zs_log "release $version into $out"
 [[ -f $out/zeroscale-$version.tgz ]] || zs_die "helm package did not write zeroscale-$version.tgz"
 
 # --- all-in-one manifest -------------------------------------------------------
-# The chart's objects with default values, as deploy/generate.sh renders
-# them, behind the namespace and the CRD.
+# The namespace and the CRD, then what deploy/generate.sh renders from the
+# chart with its default values: the same objects `kubectl apply -f deploy/`
+# installs, from the same renderer.
 manifest=$out/zeroscale-$version.yaml
+rendered=$(mktemp -d)
+trap 'rm -rf "$rendered"' EXIT
+ZS_HELM=$helm "$ZS_ROOT/deploy/generate.sh" "$rendered"
 {
   echo "# zeroscale $version: kubectl apply -f zeroscale-$version.yaml"
-  echo "# Rendered from the Helm chart with its default values (release \"zeroscale\","
-  echo "# namespace zeroscale-system); the image is zeroscale/zeroscale:$version."
-  for f in "$ZS_ROOT"/deploy/00-namespace.yaml "$ZS_ROOT"/deploy/crds/*.yaml; do
+  echo "# The chart's default install (release \"zeroscale\", namespace zeroscale-system);"
+  echo "# the image is zeroscale/zeroscale:$version."
+  for f in "$ZS_ROOT"/deploy/00-namespace.yaml "$ZS_ROOT"/deploy/crds/*.yaml "$rendered"/*.yaml; do
     echo "---"
-    grep -v '^---$' "$f"
+    cat "$f"
   done
-  echo "---"
-  "$helm" template zeroscale "$out/zeroscale-$version.tgz" --namespace zeroscale-system \
-    --skip-crds | sed -e '/^ *helm\.sh\/chart: /d' -e 's/^\( *app\.kubernetes\.io\/managed-by: \)Helm$/\1kubectl/'
 } >"$manifest"
 images=$(grep -o 'image: *"\{0,1\}[^" ]\+' "$manifest" | sed 's/image: *"\{0,1\}//' | sort -u)
 [[ $images == "zeroscale/zeroscale:$version" ]] || zs_die "the manifest names images: $images (want zeroscale/zeroscale:$version only)"

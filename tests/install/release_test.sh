@@ -23,6 +23,11 @@ say "manifest kinds: $kinds"
 for kind in Namespace CustomResourceDefinition Deployment Service ServiceAccount ClusterRole ClusterRoleBinding; do
   check "the manifest has a $kind" grep -q "^kind: $kind$" "$out/zeroscale-$version.yaml"
 done
+# Parsed, not grepped: every object the chart installs is a document of its own.
+objects() { yq -r 'select(. != null) | "\(.kind)/\(.metadata.name)"' | grep -v '^Namespace/\|^CustomResourceDefinition/' | sort; }
+chart_objects=$(cd / && "$ZS_HELM" template zeroscale "$out/zeroscale-$version.tgz" -n zeroscale-system --skip-crds | objects)
+check "the manifest holds exactly the chart's objects ($(wc -l <<<"$chart_objects"))" \
+  test "$(objects <"$out/zeroscale-$version.yaml")" = "$chart_objects"
 check "kubectl accepts the manifest (client dry run against the local apiserver)" \
   kubectl apply --dry-run=client -f "$out/zeroscale-$version.yaml"
 images=$(grep -o 'image: *"\{0,1\}[^" ]\+' "$out/zeroscale-$version.yaml" | sed 's/image: *"\{0,1\}//' | sort -u)
