@@ -109,18 +109,8 @@ fi
 # (as --root-ca-file) what pods get as ca.crt. Made once per cluster dir; the
 # serving cert is remade when the addresses it must name change.
 pki=$ZS_PKI_DIR
-gen_key() { [[ -f $1 ]] || openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
-
-# sign NAME SUBJECT EXTENSIONS: pki/NAME.crt for pki/NAME.key, signed by the CA.
-sign() {
-  local name=$1 subj=$2 ext=$3
-  gen_key "$pki/$name.key"
-  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 3650 -sha256 \
-    -extfile <(printf '%s\n' "$ext") -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr"
-}
+gen_key() { zs_gen_key "$@"; }
+sign() { zs_sign "$@"; }
 
 client_ext='basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -145,6 +135,9 @@ subjectAltName=$sans"
 fi
 [[ -f $pki/admin.crt ]] || sign admin "/O=system:masters/CN=admin" "$client_ext"
 [[ -f $pki/kcm.crt ]] || sign kcm "/CN=system:kube-controller-manager" "$client_ext"
+# The apiserver's identity towards kubelets (logs, exec, port-forward).
+[[ -f $pki/apiserver-kubelet-client.crt ]] ||
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
 if [[ ! -f $pki/node.crt || $(cat "$pki/node.name" 2>/dev/null) != "$ZS_NODE_NAME" ]]; then
   sign node "/O=system:nodes/CN=system:node:$ZS_NODE_NAME" "$client_ext"
   printf '%s' "$ZS_NODE_NAME" >"$pki/node.name"
@@ -156,33 +149,7 @@ fi
 openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 chmod 600 "$pki"/*.key
 
-# write_kubeconfig FILE SERVER USER CERT_NAME: self-contained (embedded data).
-write_kubeconfig() {
-  local file=$1 server=$2 user=$3 cert=$4
-  cat >"$file.tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: $ZS_CLUSTER_NAME
-  cluster:
-    server: $server
-    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
-users:
-- name: $user
-  user:
-    client-certificate-data: $(base64 -w0 <"$pki/$cert.crt")
-    client-key-data: $(base64 -w0 <"$pki/$cert.key")
-contexts:
-- name: $user@$ZS_CLUSTER_NAME
-  context:
-    cluster: $ZS_CLUSTER_NAME
-    user: $user
-    namespace: default
-current-context: $user@$ZS_CLUSTER_NAME
-EOF
-  chmod 600 "$file.tmp"
-  mv "$file.tmp" "$file"
-}
+write_kubeconfig() { zs_write_kubeconfig "$@"; }
 # admin: for the host (loopback forwarder), also valid inside the cluster netns
 # when ZS_APISERVER_PORT is 6443. kcm runs in the netns and talks to 127.0.0.1.
 # node: a kubelet-style identity (system:node:<name>) for the node agent.
@@ -192,7 +159,16 @@ write_kubeconfig "$ZS_CLUSTER_DIR/node.kubeconfig" "$ZS_APISERVER" "system:node:
 write_kubeconfig "$ZS_CLUSTER_DIR/node-incluster.kubeconfig" "$ZS_APISERVER_INCLUSTER" "system:node:$ZS_NODE_NAME" node
 
 # What this cluster was started with, for hack/cluster-env.sh.
+# Data made with another service range (an older layout) cannot be reused:
+# the stored ClusterIPs would lie outside it.
+if [[ -f $ZS_CLUSTER_DIR/cluster.env ]] && ! grep -qx "ZS_SERVICE_CIDR=$ZS_SERVICE_CIDR" "$ZS_CLUSTER_DIR/cluster.env"; then
+  zs_log "the cluster's data uses another service range; wiping etcd data"
+  rm -rf "$ZS_ETCD_DIR"
+  mkdir -p "$ZS_ETCD_DIR"
+  chmod 700 "$ZS_ETCD_DIR"
+fi
 cat >"$ZS_CLUSTER_DIR/cluster.env" <<EOF
+ZS_SERVICE_CIDR=$ZS_SERVICE_CIDR
 ZS_CLUSTER_NET=$ZS_CLUSTER_NET
 ZS_APISERVER_PORT=$ZS_APISERVER_PORT
 ZS_NODE_NAME=$ZS_NODE_NAME
@@ -296,6 +272,9 @@ zs_spawn kube-apiserver netns "$bin/kube-apiserver" \
   --service-account-signing-key-file "$pki/sa.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range "$ZS_SERVICE_CIDR" \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP \
   --allow-privileged=true \
   --profiling=false
 wait_for "kube-apiserver ready (/readyz)" "$timeout" kube-apiserver \
@@ -317,6 +296,9 @@ controllers=(
   serviceaccount-controller serviceaccount-token-controller
   root-ca-certificate-publisher-controller clusterrole-aggregation-controller
   pod-garbage-collector-controller
+  # Lifts the not-ready taint a kubelet registers with, and marks silent nodes
+  # unreachable (the real node of hack/node-up.sh).
+  node-lifecycle-controller taint-eviction-controller
 )
 kcm_kc=$ZS_CLUSTER_DIR/kcm.kubeconfig
 zs_spawn kube-controller-manager netns "$bin/kube-controller-manager" \

@@ -26,6 +26,8 @@
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=hack/lib-docker.sh
+source "$ZS_HACK_DIR/lib-docker.sh"
 
 tag=zeroscale/zeroscale:dev
 context="head"
@@ -48,91 +50,12 @@ t0=$(zs_now_ms)
 
 # --- 1. base image ----------------------------------------------------------
 
-# The first archive URI apt is configured with (deb822 .sources files or
-# one-line .list files) whose path ends in /SUFFIX: "debian" for the main
-# archive, "debian-security" for security updates. Comments are not read.
-apt_uri() {
-  local suffix=$1 f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    while read -r uri; do
-      uri=${uri%/}
-      [[ $uri == */"$suffix" ]] && { echo "$uri"; return 0; }
-    done < <(awk 'tolower($1)=="uris:" {for(i=2;i<=NF;i++) print $i}' "$f")
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    while read -r uri; do
-      uri=${uri%/}
-      [[ $uri == */"$suffix" ]] && { echo "$uri"; return 0; }
-    done < <(awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' "$f")
-  done
-  return 1
-}
-
-make_base() {
-  local mirror security rootfs
-  mirror=${ZS_DEBIAN_MIRROR:-$(apt_uri debian)} || zs_die "no Debian mirror in /etc/apt; set ZS_DEBIAN_MIRROR"
-  security=${ZS_DEBIAN_SECURITY_MIRROR:-$(apt_uri debian-security || true)}
-  if ! command -v debootstrap >/dev/null; then
-    zs_log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
-  fi
-  rootfs=$(mktemp -d /tmp/zs-rootfs.XXXXXX)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$rootfs'" EXIT
-  zs_log "debootstrap bookworm (minbase) from $mirror"
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-    || { tail -20 "$rootfs.log" >&2; zs_die "debootstrap failed (log: $rootfs.log)"; }
-  rm -f "$rootfs.log"
-  {
-    echo "deb $mirror bookworm main"
-    echo "deb $mirror bookworm-updates main"
-    [[ -n $security ]] && echo "deb $security bookworm-security main"
-  } >"$rootfs/etc/apt/sources.list"
-  # As the official image: no apt caches kept, no recommends, no docs or man
-  # pages (what debian:bookworm-slim drops) to keep every layer small.
-  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
-EOF
-  echo 'APT::Install-Recommends "false";' >"$rootfs/etc/apt/apt.conf.d/docker-no-recommends"
-  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-EOF
-  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/log/* "$rootfs"/tmp/*
-  zs_log "docker import -> $base"
-  tar --numeric-owner -C "$rootfs" -c . \
-    | docker import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      --message "debootstrap --variant=minbase bookworm" - "$base" >/dev/null
-  rm -rf "$rootfs"
-  trap - EXIT
-}
-
-if docker image inspect "$base" >/dev/null 2>&1; then
-  zs_log "base image $base present; skipping debootstrap"
-else
-  make_base
-fi
+zs_docker_base "$base"
 t1=$(zs_now_ms)
 
 # --- 2. build ----------------------------------------------------------------
 
-# Can a container on the default bridge reach the mirror that the Dockerfile's
-# apt-get uses (the base image's sources.list)?
-network=()
-probe_url=$(docker run --rm --entrypoint sh "$base" -c "awk '\$1==\"deb\"{print \$2; exit}' /etc/apt/sources.list" 2>/dev/null || true)
-if [[ -n $probe_url ]] && ! docker run --rm --entrypoint bash "$base" -c \
-  "exec 3<>/dev/tcp/$(sed -E 's#^[a-z]+://([^/:]+).*#\1#' <<<"$probe_url")/80" >/dev/null 2>&1; then
-  zs_log "the bridge network cannot reach $probe_url; building with --network host"
-  network=(--network host)
-fi
+mapfile -t network < <(zs_docker_build_network "$base")
 
 revision=$(git -C "$ZS_ROOT" rev-parse --short HEAD)
 build_args=(--build-arg "JOBS=${ZS_IMAGE_JOBS:-2}" --build-arg "REVISION=$revision" -t "$tag" "${network[@]}")

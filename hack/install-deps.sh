@@ -18,6 +18,8 @@ packages=(
   libhowardhinnant-date-dev tzdata
   # local cluster and tests
   openssl iproute2 iptables procps curl util-linux psmisc socat jq yq bc
+  # the real node of the local cluster (hack/node-up.sh) and its images (hack/node-images.sh)
+  containerd runc containernetworking-plugins debootstrap
   # benchmarks and observability
   wrk nginx-light prometheus
 )

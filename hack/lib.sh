@@ -19,7 +19,7 @@ ZS_CACHE_DIR=${ZS_CACHE_DIR:-$ZS_ROOT/.cache}
 ZS_K8S_CACHE=${ZS_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zeroscale/k8s}
 ZS_K8S_DIR=$ZS_K8S_CACHE/$K8S_VERSION
 ZS_BIN_DIR=$ZS_K8S_DIR/bin
-ZS_BINARIES=(kube-apiserver kube-controller-manager kubectl etcd helm)
+ZS_BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy etcd helm coredns)
 
 # One cluster per name; the name is also the network namespace's name.
 ZS_CLUSTER_NAME=${ZS_CLUSTER_NAME:-zs-cluster}
@@ -65,8 +65,8 @@ zs_binaries_ready() {
 }
 
 zs_versions_stamp() {
-  printf 'K8S_VERSION=%s\nK8S_STAGING_VERSION=%s\nK8S_GIT_COMMIT=%s\nETCD_VERSION=%s\nHELM_VERSION=%s\n' \
-    "$K8S_VERSION" "$K8S_STAGING_VERSION" "$K8S_GIT_COMMIT" "$ETCD_VERSION" "$HELM_VERSION"
+  printf 'K8S_VERSION=%s\nK8S_STAGING_VERSION=%s\nK8S_GIT_COMMIT=%s\nETCD_VERSION=%s\nHELM_VERSION=%s\nCOREDNS_VERSION=%s\n' \
+    "$K8S_VERSION" "$K8S_STAGING_VERSION" "$K8S_GIT_COMMIT" "$ETCD_VERSION" "$HELM_VERSION" "$COREDNS_VERSION"
 }
 
 zs_require_binaries() {
@@ -110,13 +110,23 @@ ZS_HOST_LINK_IP=$ZS_CLUSTER_NET.255.1
 ZS_NETNS_LINK_IP=$ZS_CLUSTER_NET.255.2
 ZS_NETNS_VETH=zs-uplink
 ZS_HOST_VETH=zsh$(printf '%s' "$ZS_CLUSTER_NAME" | md5sum | cut -c1-8)
-ZS_SERVICE_CIDR=10.96.0.0/16
-ZS_SERVICE_IP=10.96.0.1
+# Services: a /18 of the cluster's /16 (NET.128.0 - NET.191.255), so the host
+# route to the cluster netns covers ClusterIPs too (kube-proxy of the real
+# node DNATs them there) and parallel clusters never share one.
+ZS_SERVICE_CIDR=$ZS_CLUSTER_NET.128.0/18
+ZS_SERVICE_IP=$ZS_CLUSTER_NET.128.1
+ZS_DNS_IP=$ZS_CLUSTER_NET.128.10
 ZS_NODE_NAME=${ZS_NODE_NAME:-zs-node}
+# The real node (hack/node-up.sh): kubelet + containerd + kube-proxy, its pods
+# on the same bridge with addresses from NET.2.1 - NET.3.254 (host-local IPAM).
+ZS_KUBELET_NODE_NAME=${ZS_KUBELET_NODE_NAME:-zs-kubelet}
+ZS_KUBELET_POD_RANGE_START=$ZS_CLUSTER_NET.2.1
+ZS_KUBELET_POD_RANGE_END=$ZS_CLUSTER_NET.3.254
 ZS_APISERVER=https://127.0.0.1:$ZS_APISERVER_PORT
 ZS_APISERVER_INCLUSTER=https://$ZS_ADVERTISE_IP:6443
 
 ZS_PKI_DIR=$ZS_CLUSTER_DIR/pki
+ZS_NODE_DIR=$ZS_CLUSTER_DIR/node
 ZS_LOG_DIR=$ZS_CLUSTER_DIR/logs
 ZS_RUN_DIR=$ZS_CLUSTER_DIR/run
 ZS_ETCD_DIR=$ZS_CLUSTER_DIR/etcd
@@ -143,6 +153,53 @@ zs_lock_cluster() {
 }
 
 zs_netns_exists() { [[ -e /run/netns/$ZS_NETNS ]]; }
+
+# --- certificates and kubeconfigs (cluster-up.sh, node-up.sh) -----------------
+zs_gen_key() { [[ -f $1 ]] || openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
+
+ZS_CLIENT_EXT='basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth'
+
+# zs_sign NAME SUBJECT EXTENSIONS: pki/NAME.crt for pki/NAME.key, signed by the CA.
+zs_sign() {
+  local name=$1 subj=$2 ext=$3 pki=$ZS_PKI_DIR
+  zs_gen_key "$pki/$name.key"
+  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 3650 -sha256 \
+    -extfile <(printf '%s\n' "$ext") -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$pki/$name.csr"
+  chmod 600 "$pki/$name.key"
+}
+
+# zs_write_kubeconfig FILE SERVER USER CERT_NAME: self-contained (embedded data).
+zs_write_kubeconfig() {
+  local file=$1 server=$2 user=$3 cert=$4 pki=$ZS_PKI_DIR
+  cat >"$file.tmp" <<EOF_KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: $ZS_CLUSTER_NAME
+  cluster:
+    server: $server
+    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 <"$pki/$cert.crt")
+    client-key-data: $(base64 -w0 <"$pki/$cert.key")
+contexts:
+- name: $user@$ZS_CLUSTER_NAME
+  context:
+    cluster: $ZS_CLUSTER_NAME
+    user: $user
+    namespace: default
+current-context: $user@$ZS_CLUSTER_NAME
+EOF_KC
+  chmod 600 "$file.tmp"
+  mv "$file.tmp" "$file"
+}
 
 # zs_alive PID: the process exists and is not a zombie.
 zs_alive() {
@@ -182,7 +239,7 @@ zs_stray_pids() {
   esac || true
 }
 
-# zs_spawn NAME netns|host CMD...: starts CMD detached (own session, stdin from
+# zs_spawn NAME netns|node|host CMD...: starts CMD detached (own session, stdin from
 # /dev/null, output appended to logs/NAME.log), inside the cluster netns or on
 # the host, and records its pid in run/NAME.pid. The pid is the one of CMD
 # itself: the launcher writes its own pid and then execs.
@@ -191,7 +248,15 @@ zs_spawn() {
   shift 2
   local pidf=$ZS_RUN_DIR/$name.pid log=$ZS_LOG_DIR/$name.log
   local -a pre=()
-  [[ $where == netns ]] && pre=(ip netns exec "$ZS_NETNS")
+  # netns: `ip netns exec`, which also gives the process a private mount
+  # namespace with the netns' own /sys (fine for the control plane). node:
+  # only the network namespace; the host's mounts stay shared, as the kubelet
+  # and containerd need (they mount for each other, and runc needs the
+  # cgroup mounts under /sys/fs/cgroup).
+  case $where in
+    netns) pre=(ip netns exec "$ZS_NETNS") ;;
+    node) pre=(nsenter "--net=/run/netns/$ZS_NETNS") ;;
+  esac
   rm -f "$pidf"
   printf '\n=== %s start: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
   # shellcheck disable=SC2016  # $0/$$/$@ expand in the child shell
@@ -234,12 +299,70 @@ zs_stop_pids() {
   zs_die "processes ${left[*]} survive SIGKILL"
 }
 
+# Components of the real node (hack/node-up.sh), in start order.
+ZS_NODE_COMPONENTS=(containerd kubelet kube-proxy kube-scheduler coredns)
+
+# zs_node_down: stops the real node (hack/node-up.sh) and removes what it left
+# on the host: its containers (every process in its cgroup subtree
+# /<cluster>), containerd's shims, the mounts under .cache/cluster/<name>/node
+# (kubelet volumes, container root filesystems, pod network namespaces) and
+# the cgroups. Keeps images and logs. Safe on a crashed node and on none.
+zs_node_down() {
+  local i name pid sock=$ZS_NODE_DIR/containerd/containerd.sock
+  for ((i = ${#ZS_NODE_COMPONENTS[@]} - 1; i >= 1; i--)); do
+    name=${ZS_NODE_COMPONENTS[i]}
+    if pid=$(zs_component_pid "$name"); then
+      zs_log "stopping $name (pid $pid)"
+      zs_stop_pids 20 "$pid"
+    fi
+    rm -f "$ZS_RUN_DIR/$name.pid"
+  done
+  # Stray node binaries of this cluster (pid files lost).
+  local -a stray
+  mapfile -t stray < <(pgrep -f -- "^$ZS_BIN_DIR/(kubelet|kube-proxy|kube-scheduler|coredns) .*$ZS_NODE_DIR/" || true)
+  ((${#stray[@]} == 0)) || zs_stop_pids 20 "${stray[@]}"
+  # Containers: every process in the pods' cgroup subtree, then the shims.
+  local d cg=/sys/fs/cgroup/pids/$ZS_CLUSTER_NAME
+  if [[ -d $cg ]]; then
+    local -a procs
+    mapfile -t procs < <(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    if ((${#procs[@]} > 0)); then
+      zs_log "killing ${#procs[@]} container processes"
+      kill -KILL "${procs[@]}" 2>/dev/null || true
+    fi
+  fi
+  mapfile -t stray < <(pgrep -f -- "containerd-shim.* -address $sock( |$)" || true)
+  ((${#stray[@]} == 0)) || zs_stop_pids 10 "${stray[@]}"
+  if pid=$(zs_component_pid containerd); then
+    zs_log "stopping containerd (pid $pid)"
+    zs_stop_pids 20 "$pid"
+  fi
+  rm -f "$ZS_RUN_DIR/containerd.pid"
+  mapfile -t stray < <(pgrep -f -- "^containerd --config $ZS_NODE_DIR/" || true)
+  ((${#stray[@]} == 0)) || zs_stop_pids 20 "${stray[@]}"
+  # Mounts under the node's directory, deepest first (volumes before the
+  # kubelet's own bind mount; container root filesystems; pod netns files).
+  local m
+  while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done < <(awk -v d="$ZS_NODE_DIR/" 'index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1) {print $2}' /proc/self/mounts |
+    awk '{print length($0) " " $0}' | sort -rn | cut -d' ' -f2-)
+  # The pods' cgroups, leaves first, in every hierarchy.
+  for d in /sys/fs/cgroup/*/"$ZS_CLUSTER_NAME"; do
+    [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  # Addresses handed out by the CNI plugin and the netns files: all pods are gone.
+  rm -rf "$ZS_NODE_DIR/cni/ipam" "$ZS_NODE_DIR/containerd/state"
+}
+
 # zs_cluster_down [--wipe]: stops everything this cluster started and removes
 # its network plumbing; safe to run on a half-started or crashed cluster and on
 # none at all. Keeps data, pki and logs unless --wipe.
 zs_cluster_down() {
   local wipe=0 i name pid
   [[ ${1:-} == --wipe ]] && wipe=1
+  # 0. The real node, if any (its containers live outside the netns).
+  zs_node_down
   # 1. Our processes, newest first, by pid file.
   for ((i = ${#ZS_COMPONENTS[@]} - 1; i >= 0; i--)); do
     name=${ZS_COMPONENTS[i]}

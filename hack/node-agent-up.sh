@@ -44,6 +44,13 @@ zs_lock_cluster
 zs_netns_exists || zs_die "cluster $ZS_CLUSTER_NAME is not up: run hack/cluster-up.sh"
 [[ -f $ZS_KUBECONFIG ]] || zs_die "no kubeconfig at $ZS_KUBECONFIG: run hack/cluster-up.sh"
 mkdir -p "$ZS_LOG_DIR" "$ZS_RUN_DIR"
+# The real node (hack/node-up.sh) runs its own scheduler; the two are exclusive.
+if zs_component_pid kubelet >/dev/null || zs_component_pid containerd >/dev/null; then
+  zs_log "stopping the real node: the node agent replaces it"
+  exec 8>&-
+  "$ZS_HACK_DIR/node-down.sh"
+  zs_lock_cluster
+fi
 
 state=$ZS_CLUSTER_DIR/node-agent
 mkdir -p "$state"
