@@ -7,12 +7,14 @@
 #
 #   tests/install/helm_install.sh ACTIVATOR_BINARY
 #
-# Needs the local cluster and the node agent (ctest fixtures zs_cluster and
-# zs_node_agent). Exits 77 (ctest: skipped) and says why while a piece is
-# missing: no Ready Node, a node agent that does not run the chart's image
-# (it lists the images it can run in Node.status.images, as a kubelet lists
-# pulled ones), or an activator binary that is not wired yet. Under
-# hack/test.sh (ZS_NO_SKIP=1, as in CI) a missing piece fails instead.
+# Runs as users run it: the local cluster's real node (ctest fixtures
+# zs_cluster and zs_node: kubelet, containerd, kube-proxy, CoreDNS), the
+# controller, activator and triggers as containers of the image built from
+# this tree (hack/node-images.sh), the Function from fn-echo's image, and
+# every call through the activator's ClusterIP Service. Exits 77 (ctest:
+# skipped) and says why while a piece is missing: no Ready Node, or a node
+# without the chart's image (Node.status.images). Under hack/test.sh
+# (ZS_NO_SKIP=1, as in CI) a missing piece fails instead.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 activator_bin=${1:-$ZS_BUILD_DIR/activator/zeroscale-activator}
 export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
@@ -39,10 +41,11 @@ quiet() { "$@" >/dev/null 2>&1; }
 
 # --- preconditions -------------------------------------------------------------
 nodes=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null || true)
-grep -q '=True$' <<<"$nodes" || skip "no Ready Node: the node agent is not running"
+grep -q '=True$' <<<"$nodes" || skip "no Ready Node: the node is not running (hack/node-up.sh)"
 node_images=$(kubectl get nodes -o jsonpath='{.items[*].status.images[*].names[*]}')
 for want in "$image" "$fn_image"; do
-  [[ " $node_images " == *" $want "* ]] || skip "no Node lists image $want in status.images (node agent image map)"
+  [[ " $node_images " == *" $want "* || " $node_images " == *" docker.io/$want "* ]] ||
+    skip "no Node lists image $want in status.images (hack/node-images.sh builds it)"
 done
 if [[ -x $activator_bin ]]; then
   probe=$(timeout 5 "$activator_bin" --kubeconfig=/nonexistent --bind-address=127.0.0.1:0 \
@@ -105,8 +108,12 @@ wait_for 60 "the controller creates the Function's Deployment" kubectl -n "$ns" 
   && pass "Deployment hello created by the installed controller"
 check "it starts at zero replicas" test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" = 0
 
-# The first ready activator address (no `| head -1`: under pipefail, kubectl
-# killed by SIGPIPE would fail the script).
+# Every call goes to the activator's Service, as a client in the cluster (or
+# an Ingress) would: kube-proxy picks a ready activator pod.
+svc=$(kubectl -n "$sys_ns" get svc zeroscale-activator -o jsonpath='{.spec.clusterIP}:{.spec.ports[?(@.name=="http")].port}')
+check "the activator Service has a ClusterIP ($svc)" grep -Eq '^[0-9.]+:[0-9]+$' <<<"$svc"
+# The first ready activator pod address, for its metrics (no `| head -1`:
+# under pipefail, kubectl killed by SIGPIPE would fail the script).
 activator_ip() {
   local ips
   ips=$(kubectl -n "$sys_ns" get endpointslices -l kubernetes.io/service-name=zeroscale-activator \
@@ -118,18 +125,23 @@ wait_for 60 "a ready activator endpoint" has_activator_ip || { finish; exit 1; }
 ip=$(activator_ip)
 t0=$(date +%s%3N)
 code=$(curl -s -o "$ZS_TEST_TMP/body" -D "$ZS_TEST_TMP/headers" -w '%{http_code}' --max-time 90 \
-  "http://$ip:8000/fn/$ns/hello/echo?x=1" || true)
+  "http://$svc/fn/$ns/hello/echo?x=1" || true)
 cold_ms=$(($(date +%s%3N) - t0))
 check "cold call through the activator answers 200 (got $code in $cold_ms ms)" test "$code" = 200
 check "the function saw /echo?x=1" grep -q '"path":"/echo"' "$ZS_TEST_TMP/body"
 check "the call woke the Function from zero" \
   test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" -ge 1
 check "X-Request-Id returned" grep -qi '^x-request-id:' "$ZS_TEST_TMP/headers"
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$ip:8000/fn/$ns/hello/" || true)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$svc/fn/$ns/hello/" || true)
 check "warm call answers 200" test "$code" = 200
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$ip:8000/fn/$ns/nope/" || true)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$svc/fn/$ns/nope/" || true)
 check "unknown function answers 404" test "$code" = 404
-metrics=$(curl -s --max-time 10 "http://$ip:9091/metrics" || true)
+# kube-proxy may have sent the calls to any replica: read every one's /metrics.
+metrics=""
+for a in $(kubectl -n "$sys_ns" get endpointslices -l kubernetes.io/service-name=zeroscale-activator \
+  -o jsonpath='{range .items[*].endpoints[*]}{.addresses[0]}{" "}{end}'); do
+  metrics+=$(curl -s --max-time 10 "http://$a:9091/metrics" || true)$'\n'
+done
 check "the invocation is metered" grep -q "zeroscale_invocations_total{.*function=\"hello\"" <<<"$metrics"
 check "GB-seconds are billed" grep -q "zeroscale_billable_gb_seconds_total{.*function=\"hello\"" <<<"$metrics"
 function_ready() {
@@ -142,7 +154,7 @@ kubectl delete namespace "$ns" --wait=true --timeout=120s >/dev/null
 if out=$(helm uninstall "$release" -n "$sys_ns" --wait --timeout 2m 2>&1); then pass "helm uninstall"; else
   fail "helm uninstall: $out"; fi
 # Pods go once their processes exit: the activator drains first (up to its
-# drain timeout), then the kubelet (here the node agent) deletes them.
+# drain timeout), then the kubelet deletes them.
 release_pods() { kubectl -n "$sys_ns" get pods -l app.kubernetes.io/instance="$release" -o name; }
 t0=$(date +%s%3N)
 no_release_pods() { [[ -z $(release_pods) ]]; }
