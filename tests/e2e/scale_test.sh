@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end on the local cluster (issues 5 and 6): controller and activator
-# on the host, the function as pods on the node agent.
+# on the host, the function as containers of fn-echo's image on the real node.
 #   - a Function at zero answers one request with 200; the cold start is
 #     metered (cold_starts_total, cold_start_wait_seconds); hand-made
 #     EndpointSlices carrying the Function's label are never dialled;
