@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <tuple>
 
 #include "absl/status/statusor.h"
+#include "common/api/crd_schema.h"
 #include "common/api/quantity.h"
 #include "common/cron/cron.h"
 #include "common/strings.h"
@@ -33,6 +35,7 @@ constexpr char kCronSyntax[] =
     "must be 5 cron fields (minute hour day-of-month month day-of-week) with numbers, names, *, ?, "
     "ranges, steps and lists, or one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly";
 constexpr char kTimeZoneUnknown[] = "must be a time zone of the IANA database, e.g. Europe/Paris or UTC";
+constexpr char kMountNamesAVolume[] = "every volumeMounts[].name must be the name of one of spec.volumes";
 constexpr char kHeaderReserved[] =
     "must not be Host, Content-Length, Transfer-Encoding, Connection or X-Zeroscale-*, which zeroscale sets";
 
@@ -432,6 +435,31 @@ absl::Status ValidateValueFrom(const json& from, const std::string& path) {
   return absl::OkStatus();
 }
 
+// The pod settings against the CRD's own schema, then the one rule that
+// spans two of them (a CEL rule on spec).
+absl::Status ValidatePodSettings(const json& pod) {
+  const json& properties = CrdSpecSchema().value("properties", json::object());
+  for (const char* field : kPodSettingFields) {
+    auto it = pod.find(field);
+    if (it == pod.end() || it->is_null()) continue;
+    if (!properties.contains(field))
+      return absl::InternalError(Cat("spec.", field, ": not in the embedded CRD"));
+    if (absl::Status s = CheckSchema(properties[field], *it, Cat("spec.", field)); !s.ok()) return s;
+  }
+  auto mounts = pod.find("volumeMounts");
+  if (mounts == pod.end() || !mounts->is_array()) return absl::OkStatus();
+  std::set<std::string> volumes;
+  if (auto v = pod.find("volumes"); v != pod.end() && v->is_array()) {
+    for (const json& volume : *v) volumes.insert(volume.value("name", ""));
+  }
+  for (size_t i = 0; i < mounts->size(); ++i) {
+    if (!volumes.contains((*mounts)[i].value("name", ""))) {
+      return Invalid(Cat("spec.volumeMounts[", i, "].name"), kMountNamesAVolume);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const Condition* FunctionStatus::FindCondition(std::string_view type) const {
@@ -521,6 +549,12 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
     r.Int(*buf, "maxRequests", "spec.buffer.maxRequests", &out.buffer.max_requests);
     r.Int(*buf, "timeoutSeconds", "spec.buffer.timeoutSeconds", &out.buffer.timeout_seconds);
   }
+  const json& properties = CrdSpecSchema().value("properties", json::object());
+  for (const char* field : kPodSettingFields) {
+    auto it = spec->find(field);
+    if (it == spec->end() || it->is_null()) continue;
+    out.pod[field] = properties.contains(field) ? PruneToSchema(properties[field], *it) : *it;
+  }
   ReadTriggers(r, *spec, &out.triggers);
   if (!r.status().ok()) return r.status();
   if (auto it = object.find("status"); it != object.end()) fn.status = DecodeFunctionStatus(*it);
@@ -599,6 +633,7 @@ absl::Status ValidateFunctionSpec(const FunctionSpec& spec) {
                                   Bounds::kMaxBufferTimeoutSeconds);
       !s.ok())
     return s;
+  if (absl::Status s = ValidatePodSettings(spec.pod); !s.ok()) return s;
   return ValidateTriggers(spec.triggers);
 }
 
@@ -646,6 +681,7 @@ json EncodeFunctionSpec(const FunctionSpec& spec) {
                     {"scaleToZeroAfterSeconds", spec.scaling.scale_to_zero_after_seconds}};
   out["buffer"] = {{"maxRequests", spec.buffer.max_requests},
                    {"timeoutSeconds", spec.buffer.timeout_seconds}};
+  for (auto it = spec.pod.begin(); it != spec.pod.end(); ++it) out[it.key()] = it.value();
   if (!spec.triggers.empty()) {
     json triggers = json::array();
     for (const TriggerSpec& t : spec.triggers) {

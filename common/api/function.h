@@ -8,6 +8,7 @@
 // another path (an older CRD, a test) from being acted on.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -55,6 +56,13 @@ struct Bounds {
   static constexpr size_t kMaxTriggerPathBytes = 2048;
   static constexpr size_t kMaxCronBytes = 128;
 };
+
+// The spec fields that shape the Function's pods beyond its container's
+// image, command, env, port and resources, as DESIGN's Function API lists them.
+inline constexpr std::array<const char*, 12> kPodSettingFields = {
+    "serviceAccountName", "imagePullSecrets", "nodeSelector",    "tolerations",
+    "affinity",           "envFrom",          "volumes",         "volumeMounts",
+    "podLabels",          "podAnnotations",   "securityContext", "containerSecurityContext"};
 
 struct EnvVar {
   std::string name;
@@ -130,6 +138,11 @@ struct FunctionSpec {
   int32_t timeout_seconds = Defaults::kTimeoutSeconds;
   ScalingSpec scaling;
   BufferSpec buffer;
+  // The pod settings of kPodSettingFields that the spec sets, keyed by their
+  // spec names, each as the CRD types it (unknown fields pruned). They are
+  // checked against the CRD's own schema (crd_schema.h) and passed into the
+  // Deployment as they are (docs/function-api.md, "Pod settings").
+  nlohmann::json pod = nlohmann::json::object();
   std::vector<TriggerSpec> triggers;
   friend bool operator==(const FunctionSpec&, const FunctionSpec&) = default;
 };

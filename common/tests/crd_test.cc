@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 
+#include "common/api/crd_schema.h"
 #include "common/api/function.h"
 #include "common/api/quantity.h"
 #include "common/cron/cron.h"
@@ -329,6 +330,110 @@ TEST(Crd, NameRuleIsCelOnTheRoot) {
   ASSERT_TRUE(message.starts_with("metadata.name ")) << message;
   EXPECT_EQ(std::string(api::ValidateFunctionName("my.fn").message()),
             "metadata.name: " + message.substr(std::string("metadata.name ").size()));
+}
+
+// The validator reads the pod settings' schema from the CRD compiled into
+// it: that copy must be the file's (CMake re-embeds it when it changes).
+TEST(Crd, EmbeddedSchemaIsTheFile) {
+  EXPECT_EQ(api::CrdSpecSchema(), Spec(LoadCrd()));
+  ASSERT_FALSE(api::CrdSpecSchema().empty());
+}
+
+void CollectPodSchema(const json& node, const std::string& path, std::set<std::string>* keywords,
+                      std::vector<std::pair<std::string, std::string>>* rules) {
+  if (!node.is_object()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) keywords->insert(it.key());
+  if (auto it = node.find("x-kubernetes-validations"); it != node.end()) {
+    for (const json& rule : *it) rules->emplace_back(path, rule.value("message", ""));
+  }
+  if (auto it = node.find("properties"); it != node.end()) {
+    for (auto p = it->begin(); p != it->end(); ++p)
+      CollectPodSchema(*p, path + "." + p.key(), keywords, rules);
+  }
+  if (auto it = node.find("items"); it != node.end()) CollectPodSchema(*it, path + "[]", keywords, rules);
+  if (auto it = node.find("additionalProperties"); it != node.end())
+    CollectPodSchema(*it, path + "{}", keywords, rules);
+}
+
+// Every CEL rule of the pod settings has a C++ twin (by its message), and
+// their schemas use only the keywords CheckSchema understands: a rule or a
+// keyword added to the CRD without its C++ counterpart fails here.
+TEST(Crd, PodSettingsAreCheckedByTheSchemaAndCelTwins) {
+  const json spec = Spec(LoadCrd());
+  std::set<std::string> keywords;
+  std::vector<std::pair<std::string, std::string>> rules;
+  for (const char* field : api::kPodSettingFields) {
+    ASSERT_TRUE(spec["properties"].contains(field)) << field;
+    CollectPodSchema(spec["properties"][field], field, &keywords, &rules);
+  }
+  EXPECT_GE(rules.size(), 15u);
+  for (const auto& [path, message] : rules) EXPECT_TRUE(api::HasCelTwin(message)) << path << ": " << message;
+  const std::set<std::string> understood = {"type",
+                                            "format",
+                                            "description",
+                                            "properties",
+                                            "required",
+                                            "items",
+                                            "enum",
+                                            "minimum",
+                                            "maximum",
+                                            "minLength",
+                                            "maxLength",
+                                            "minItems",
+                                            "maxItems",
+                                            "pattern",
+                                            "maxProperties",
+                                            "additionalProperties",
+                                            "x-kubernetes-validations",
+                                            "x-kubernetes-list-type",
+                                            "x-kubernetes-list-map-keys"};
+  for (const std::string& keyword : keywords) EXPECT_TRUE(understood.contains(keyword)) << keyword;
+  // The one rule across two pod settings sits on spec; the C++ has it by hand.
+  bool mount_rule = false;
+  for (const json& rule : spec["x-kubernetes-validations"]) {
+    mount_rule =
+        mount_rule || rule["message"] == "every volumeMounts[].name must be the name of one of spec.volumes";
+  }
+  EXPECT_TRUE(mount_rule);
+}
+
+TEST(CheckSchema, RefusesWhatItDoesNotUnderstand) {
+  const absl::Status s =
+      api::CheckSchema(json::parse(R"({"type": "string", "format": "x", "oneOf": []})"), "a", "spec.x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  const absl::Status cel = api::CheckSchema(
+      json::parse(
+          R"({"type": "string", "x-kubernetes-validations": [{"rule": "true", "message": "new rule"}]})"),
+      "a", "spec.x");
+  EXPECT_EQ(cel.code(), absl::StatusCode::kInternal) << cel;
+}
+
+TEST(CheckSchema, PrunesUnknownFieldsAsTheApiserver) {
+  const json& tolerations = api::CrdSpecSchema()["properties"]["tolerations"];
+  EXPECT_EQ(api::PruneToSchema(tolerations,
+                               json::parse(R"([{"key": "a", "operator": "Exists", "colour": "red"}])")),
+            json::parse(R"([{"key": "a", "operator": "Exists"}])"));
+  const json& labels = api::CrdSpecSchema()["properties"]["podLabels"];
+  EXPECT_EQ(api::PruneToSchema(labels, json::parse(R"({"any": "key"})")), json::parse(R"({"any": "key"})"));
+}
+
+TEST(CheckSchema, PathsNameTheField) {
+  const json& schema = api::CrdSpecSchema()["properties"]["affinity"];
+  const absl::Status s = api::CheckSchema(
+      schema,
+      json::parse(
+          R"({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": 7}]}})"),
+      "spec.affinity");
+  EXPECT_EQ(std::string(s.message()),
+            "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: must "
+            "be a string");
+  EXPECT_EQ(std::string(api::CheckSchema(api::CrdSpecSchema()["properties"]["securityContext"],
+                                         json::parse(R"({"runAsUser": 1.5})"), "spec.securityContext")
+                            .message()),
+            "spec.securityContext.runAsUser: must be an integer");
+  EXPECT_TRUE(api::CheckSchema(api::CrdSpecSchema()["properties"]["securityContext"],
+                               json::parse(R"({"runAsUser": 1000.0})"), "spec.securityContext")
+                  .ok());
 }
 
 TEST(Yaml, ScalarTypes) {

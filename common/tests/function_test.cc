@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
 #include "common/api/quantity.h"
 
 namespace zs::api {
@@ -148,6 +151,46 @@ TEST(FunctionRoundTrip, SpecSurvivesEncodeDecode) {
   EXPECT_EQ(again->spec, fn->spec);
   EXPECT_EQ(again->spec.port, 9000);
   EXPECT_EQ(again->spec.env[1].value_from["fieldRef"]["fieldPath"], "metadata.name");
+}
+
+TEST(FunctionRoundTrip, PodSettingsSurviveEncodeDecode) {
+  json o = Minimal();
+  o["spec"]["serviceAccountName"] = "sa";
+  o["spec"]["tolerations"] = json::parse(R"([{"operator": "Exists"}])");
+  o["spec"]["podLabels"] = json::parse(R"({"team": "a"})");
+  o["spec"]["securityContext"] = json::parse(R"({"runAsUser": 1000})");
+  auto fn = DecodeFunction(o);
+  ASSERT_TRUE(fn.ok()) << fn.status();
+  EXPECT_EQ(fn->spec.pod.size(), 4u);
+  auto again = DecodeFunction(EncodeFunction(*fn));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->spec, fn->spec);
+  EXPECT_TRUE(ValidateFunctionSpec(again->spec).ok());
+}
+
+TEST(FunctionDecode, PodSettingsDropUnknownFields) {
+  json o = Minimal();
+  o["spec"]["envFrom"] = json::parse(R"([{"secretRef": {"name": "s", "extra": 1}, "bogus": true}])");
+  EXPECT_EQ(DecodeSpec(o).pod["envFrom"], json::parse(R"([{"secretRef": {"name": "s"}}])"));
+}
+
+TEST(FunctionPodSettings, RefusedWithTheFieldNamed) {
+  for (const auto& [field, value, message] : std::vector<std::tuple<std::string, json, std::string>>{
+           {"serviceAccountName", 7, "spec.serviceAccountName: must be a string"},
+           {"nodeSelector", json::array(), "spec.nodeSelector: must be an object"},
+           {"nodeSelector", json::parse(R"({"a": 1})"), "spec.nodeSelector[a]: must be a string"},
+           {"tolerations", json::object(), "spec.tolerations: must be an array"},
+           {"volumeMounts", json::parse(R"([{"name": "x", "mountPath": "/x"}])"),
+            "spec.volumeMounts[0].name: every volumeMounts[].name must be the name of one of spec.volumes"},
+           {"containerSecurityContext",
+            json::parse(R"({"capabilities": {"add": ["SYS_ADMIN"]}, "allowPrivilegeEscalation": false})"),
+            "spec.containerSecurityContext: cannot set allowPrivilegeEscalation to false and add capability "
+            "SYS_ADMIN"},
+       }) {
+    json o = Minimal();
+    o["spec"][field] = value;
+    EXPECT_EQ(std::string(ValidateFunctionObject(o).message()), message) << field;
+  }
 }
 
 TEST(FunctionRoundTrip, StatusSurvivesEncodeDecode) {
