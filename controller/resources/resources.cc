@@ -20,6 +20,54 @@ json OwnerReference(const api::Function& fn) {
           {"uid", fn.metadata.uid},         {"controller", true}, {"blockOwnerDeletion", true}};
 }
 
+int64_t TerminationGracePeriodSeconds(const api::FunctionSpec& spec) {
+  return int64_t{spec.timeout_seconds} + kPreStopSleepSeconds + kTerminationSlackSeconds;
+}
+
+namespace {
+
+// The pod setting `field` of the spec, or null.
+const json& Setting(const api::FunctionSpec& spec, const char* field) {
+  static const json kNull;
+  auto it = spec.pod.find(field);
+  return it == spec.pod.end() ? kNull : *it;
+}
+
+}  // namespace
+
+json PodSecurityContext(const api::FunctionSpec& spec) {
+  json context = {{"runAsNonRoot", true}, {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+  if (const json& user = Setting(spec, "securityContext"); user.is_object()) {
+    for (auto it = user.begin(); it != user.end(); ++it) context[it.key()] = it.value();
+  }
+  return context;
+}
+
+json ContainerSecurityContext(const api::FunctionSpec& spec) {
+  const json& user = Setting(spec, "containerSecurityContext");
+  json context = json::object();
+  // privileged, or SYS_ADMIN added, implies privilege escalation: Kubernetes
+  // refuses either with allowPrivilegeEscalation false, so the default steps
+  // aside (Pod Security restricted refuses such a pod anyway, with a reason).
+  bool escalates = user.is_object() && user.value("privileged", false);
+  if (user.is_object() && user.contains("capabilities") && user["capabilities"].contains("add")) {
+    for (const json& cap : user["capabilities"]["add"]) {
+      escalates = escalates || cap == "SYS_ADMIN" || cap == "CAP_SYS_ADMIN";
+    }
+  }
+  if (!escalates) context["allowPrivilegeEscalation"] = false;
+  context["capabilities"] = {{"drop", json::array({"ALL"})}};
+  if (!user.is_object()) return context;
+  for (auto it = user.begin(); it != user.end(); ++it) {
+    if (it.key() == "capabilities") {
+      for (auto cap = it->begin(); cap != it->end(); ++cap) context["capabilities"][cap.key()] = cap.value();
+    } else {
+      context[it.key()] = it.value();
+    }
+  }
+  return context;
+}
+
 namespace {
 
 json Container(const api::Function& fn) {
@@ -40,6 +88,7 @@ json Container(const api::Function& fn) {
   }
   if (!has_port) env.push_back({{"name", "PORT"}, {"value", std::to_string(spec.port)}});
   c["env"] = std::move(env);
+  if (const json& env_from = Setting(spec, "envFrom"); !env_from.is_null()) c["envFrom"] = env_from;
   c["ports"] = json::array({{{"name", kPortName}, {"containerPort", spec.port}, {"protocol", "TCP"}}});
   json resources = json::object();
   auto list = [](const api::ResourceList& l) {
@@ -58,7 +107,48 @@ json Container(const api::Function& fn) {
                          {"successThreshold", 1},
                          {"failureThreshold", 3},
                          {"timeoutSeconds", 1}};
+  if (const json& mounts = Setting(spec, "volumeMounts"); mounts.is_array()) {
+    json out = json::array();
+    for (json mount : mounts) {
+      mount["readOnly"] = true;  // Secrets and ConfigMaps only, never written
+      out.push_back(std::move(mount));
+    }
+    c["volumeMounts"] = std::move(out);
+  }
+  // Keeps serving while endpoints converge, before SIGTERM (see
+  // kPreStopSleepSeconds).
+  c["lifecycle"] = {{"preStop", {{"sleep", {{"seconds", kPreStopSleepSeconds}}}}}};
+  c["securityContext"] = ContainerSecurityContext(spec);
   return c;
+}
+
+// The pod's labels: the user's podLabels, then zeroscale's (validation
+// refuses podLabels that name those; should one get through, ours win).
+json PodLabels(const api::Function& fn) {
+  json labels = json::object();
+  if (const json& user = Setting(fn.spec, "podLabels"); user.is_object()) labels = user;
+  const json ours = Labels(fn);
+  for (auto it = ours.begin(); it != ours.end(); ++it) labels[it.key()] = it.value();
+  return labels;
+}
+
+json PodSpec(const api::Function& fn) {
+  const api::FunctionSpec& spec = fn.spec;
+  const std::string service_account = Setting(spec, "serviceAccountName").is_string()
+                                          ? Setting(spec, "serviceAccountName").get<std::string>()
+                                          : "";
+  json pod = {{"containers", json::array({Container(fn)})},
+              {"terminationGracePeriodSeconds", TerminationGracePeriodSeconds(spec)},
+              {"enableServiceLinks", false},
+              // A token only for a ServiceAccount the Function names: the
+              // namespace's default one has no business with the API.
+              {"automountServiceAccountToken", !service_account.empty()},
+              {"securityContext", PodSecurityContext(spec)}};
+  if (!service_account.empty()) pod["serviceAccountName"] = service_account;
+  for (const char* field : {"imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
+    if (const json& value = Setting(spec, field); !value.is_null()) pod[field] = value;
+  }
+  return pod;
 }
 
 }  // namespace
@@ -68,13 +158,11 @@ json MakeDeployment(const api::Function& fn, std::optional<int32_t> replicas) {
   json spec = {
       {"selector", {{"matchLabels", {{kFunctionLabel, fn.metadata.name}}}}},
       {"strategy", {{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxUnavailable", 0}, {"maxSurge", 1}}}}},
-      {"template",
-       {{"metadata", {{"labels", labels}}},
-        {"spec",
-         {{"containers", json::array({Container(fn)})},
-          {"terminationGracePeriodSeconds", fn.spec.timeout_seconds + kTerminationSlackSeconds},
-          {"enableServiceLinks", false},
-          {"automountServiceAccountToken", false}}}}}};
+      {"template", {{"metadata", {{"labels", PodLabels(fn)}}}, {"spec", PodSpec(fn)}}}};
+  if (const json& annotations = Setting(fn.spec, "podAnnotations");
+      annotations.is_object() && !annotations.empty()) {
+    spec["template"]["metadata"]["annotations"] = annotations;
+  }
   if (replicas) spec["replicas"] = *replicas;
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},
@@ -144,6 +232,8 @@ bool IsSubsetAt(const json& desired, const json& actual, bool in_resources) {
     if (!actual.is_object()) return false;
     for (auto it = desired.begin(); it != desired.end(); ++it) {
       auto found = actual.find(it.key());
+      // Kubernetes drops an empty list or map (omitempty): not a difference.
+      if (found == actual.end() && (it->is_array() || it->is_object()) && it->empty()) continue;
       if (found == actual.end() || !IsSubsetAt(it.value(), *found, in_resources || it.key() == "resources")) {
         return false;
       }

@@ -23,14 +23,29 @@ inline constexpr char kPortName[] = "http";
 // every field of it) needs no apply; a changed Function changes the hash, and
 // the apply that follows removes whatever the new configuration left out.
 inline constexpr char kAppliedHashAnnotation[] = "zeroscale.dev/applied-hash";
-// Extra time a pod gets past the execution timeout to finish its last
-// invocation after SIGTERM.
+// How long a stopping pod keeps serving before its container gets SIGTERM
+// (a preStop sleep action, run by the kubelet: no binary in the image): the
+// time for its EndpointSlice to mark it not ready and every activator to see
+// that, so that nothing is forwarded to a pod that has stopped listening.
+inline constexpr int32_t kPreStopSleepSeconds = 5;
+// Extra time past the preStop sleep and the execution timeout before the
+// kubelet's SIGKILL: an invocation forwarded at the last moment of the
+// sleep still has its full timeoutSeconds to finish.
 inline constexpr int32_t kTerminationSlackSeconds = 5;
+// terminationGracePeriodSeconds of a Function's pods.
+int64_t TerminationGracePeriodSeconds(const api::FunctionSpec& spec);
 
 // Labels on the Deployment, its pods and the Service; the selector is the
 // function label alone so that label changes never orphan pods.
 nlohmann::json Labels(const api::Function& fn);
 nlohmann::json OwnerReference(const api::Function& fn);
+
+// The pod-level and container-level security contexts: Pod Security
+// "restricted" (runAsNonRoot, RuntimeDefault seccomp; no privilege
+// escalation, all capabilities dropped), each field replaced by the one the
+// Function's securityContext / containerSecurityContext sets.
+nlohmann::json PodSecurityContext(const api::FunctionSpec& spec);
+nlohmann::json ContainerSecurityContext(const api::FunctionSpec& spec);
 
 // The Deployment. `replicas` is set only when creating (minReplicas); after
 // that the autoscaler owns spec.replicas and updates leave it out.
@@ -54,7 +69,8 @@ std::string AppliedHashOf(const nlohmann::json& object);
 // length). Fields the apiserver defaulted into `actual` do not count as a
 // difference, and neither does a quantity under a `resources` key that the
 // apiserver wrote in its canonical form ("1000m" read back as "1", "1024Mi"
-// as "1Gi"), so an unchanged Function reconciles without a write.
+// as "1Gi"), and neither does an empty list or map the apiserver dropped
+// (`tolerations: []`), so an unchanged Function reconciles without a write.
 bool IsSubset(const nlohmann::json& desired, const nlohmann::json& actual);
 
 }  // namespace zs::controller::resources

@@ -184,6 +184,59 @@ TEST_F(ReconcilerTest, FieldsRemovedFromTheFunctionAreRemovedFromTheDeployment) 
   EXPECT_EQ(Get(kube::kDeployments)["spec"]["replicas"], 0);
 }
 
+// The pod settings too: each removed from the Function is removed from the
+// Deployment, and the restricted defaults come back when an override goes.
+TEST_F(ReconcilerTest, PodSettingsRemovedFromTheFunctionAreRemovedFromTheDeployment) {
+  SeedFunction(json::parse(R"({
+    "image": "zeroscale/fn-echo:dev",
+    "serviceAccountName": "fn-sa",
+    "nodeSelector": {"pool": "functions"},
+    "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+    "envFrom": [{"secretRef": {"name": "db"}}],
+    "volumes": [{"name": "tls", "secret": {"secretName": "tls"}}],
+    "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls"}],
+    "podLabels": {"team": "a"},
+    "podAnnotations": {"prometheus.io/scrape": "true"},
+    "securityContext": {"runAsNonRoot": false}})"));
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  json pod = Get(kube::kDeployments)["spec"]["template"];
+  ASSERT_EQ(pod["spec"]["serviceAccountName"], "fn-sa");
+  ASSERT_EQ(pod["spec"]["securityContext"]["runAsNonRoot"], false);
+  ASSERT_EQ(pod["metadata"]["labels"]["team"], "a");
+  ASSERT_EQ(Container()["volumeMounts"][0]["readOnly"], true);
+
+  Edit(json::parse(R"({"serviceAccountName": null, "nodeSelector": null, "tolerations": null, "envFrom": null,
+                       "volumes": null, "volumeMounts": null, "podLabels": null, "podAnnotations": null,
+                       "securityContext": null})"));
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  pod = Get(kube::kDeployments)["spec"]["template"];
+  for (const char* gone : {"serviceAccountName", "nodeSelector", "tolerations", "volumes"}) {
+    EXPECT_FALSE(pod["spec"].contains(gone)) << gone;
+  }
+  EXPECT_FALSE(Container().contains("envFrom"));
+  EXPECT_FALSE(Container().contains("volumeMounts"));
+  EXPECT_FALSE(pod["metadata"]["labels"].contains("team"));
+  EXPECT_FALSE(pod["metadata"].contains("annotations"));
+  EXPECT_EQ(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod["spec"]["automountServiceAccountToken"], false);
+}
+
+// Empty lists and maps, which Kubernetes drops, are no difference either.
+TEST_F(ReconcilerTest, EmptyPodSettingsCauseNoWrite) {
+  SeedFunction(json::parse(R"({"image": "zeroscale/fn-echo:dev", "tolerations": [], "nodeSelector": {},
+                                "containerSecurityContext": {"capabilities": {"add": []}}})"));
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  json deployment = Get(kube::kDeployments);
+  json& pod = deployment["spec"]["template"]["spec"];
+  pod.erase("tolerations");
+  pod.erase("nodeSelector");
+  pod["containers"][0]["securityContext"]["capabilities"].erase("add");
+  fake_.Seed(kube::kDeployments.In("demo"), deployment);
+  const int writes = Writes();
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(Writes(), writes);
+}
+
 // The apiserver stores quantities in canonical form: "1000m" reads back as
 // "1". That is no difference, so no apply.
 TEST_F(ReconcilerTest, NormalisedQuantitiesCauseNoWrite) {

@@ -53,13 +53,127 @@ TEST(Resources, ServiceGolden) {
                "controller/tests/testdata/service-full.golden.json");
 }
 
-TEST(Resources, GraceCoversTheExecutionTimeout) {
+TEST(Resources, DeploymentGoldenPodSettings) {
+  ExpectGolden(MakeDeployment(LoadFunction("tests/testdata/valid/pod-settings.yaml"), std::nullopt),
+               "controller/tests/testdata/deployment-pod-settings.golden.json");
+}
+
+// An invocation forwarded during the preStop sleep still has its whole
+// timeout before SIGKILL; the sleep itself fits in the grace period (the
+// apiserver refuses a sleep longer than it).
+TEST(Resources, GraceCoversThePreStopSleepAndTheExecutionTimeout) {
   api::Function fn = LoadFunction("tests/testdata/valid/full.yaml");
   for (int timeout : {1, 30, 900}) {
     fn.spec.timeout_seconds = timeout;
-    EXPECT_GE(MakeDeployment(fn, std::nullopt)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
-              timeout);
+    const json pod = MakeDeployment(fn, std::nullopt)["spec"]["template"]["spec"];
+    const json sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"];
+    EXPECT_EQ(sleep, kPreStopSleepSeconds);
+    EXPECT_EQ(pod["terminationGracePeriodSeconds"],
+              timeout + kPreStopSleepSeconds + kTerminationSlackSeconds);
+    EXPECT_GE(pod["terminationGracePeriodSeconds"].get<int>(), sleep.get<int>() + timeout);
   }
+}
+
+// Pod Security "restricted" with nothing set: what a namespace enforcing it
+// requires of every pod and container.
+TEST(Resources, RestrictedByDefault) {
+  const json pod = MakeDeployment(LoadFunction("tests/testdata/valid/minimal.yaml"),
+                                  std::nullopt)["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["securityContext"],
+            json::parse(R"({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})"));
+  EXPECT_EQ(pod["containers"][0]["securityContext"],
+            json::parse(R"({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})"));
+  EXPECT_EQ(pod["automountServiceAccountToken"], false);
+  for (const char* absent :
+       {"serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
+    EXPECT_FALSE(pod.contains(absent)) << absent;
+  }
+  EXPECT_FALSE(pod["containers"][0].contains("envFrom"));
+  EXPECT_FALSE(pod["containers"][0].contains("volumeMounts"));
+}
+
+api::Function WithSetting(const char* field, const json& value) {
+  api::Function fn = LoadFunction("tests/testdata/valid/minimal.yaml");
+  fn.spec.pod[field] = value;
+  EXPECT_TRUE(api::ValidateFunctionSpec(fn.spec).ok()) << api::ValidateFunctionSpec(fn.spec);
+  return fn;
+}
+
+// A field the Function sets replaces the default of that field only.
+TEST(Resources, SecurityContextOverridesFieldByField) {
+  json pod =
+      PodSecurityContext(WithSetting("securityContext", {{"runAsUser", 1000}, {"runAsNonRoot", false}}).spec);
+  EXPECT_EQ(
+      pod,
+      json::parse(
+          R"({"runAsNonRoot": false, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}})"));
+  json container = ContainerSecurityContext(
+      WithSetting(
+          "containerSecurityContext",
+          json::parse(R"({"capabilities": {"add": ["NET_BIND_SERVICE"]}, "readOnlyRootFilesystem": true})"))
+          .spec);
+  EXPECT_EQ(container, json::parse(R"({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                       "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]}})"));
+  container = ContainerSecurityContext(
+      WithSetting("containerSecurityContext",
+                  json::parse(R"({"capabilities": {"drop": []}, "allowPrivilegeEscalation": true})"))
+          .spec);
+  EXPECT_EQ(container, json::parse(R"({"allowPrivilegeEscalation": true, "capabilities": {"drop": []}})"));
+}
+
+// Kubernetes refuses allowPrivilegeEscalation false beside privileged or an
+// added SYS_ADMIN: the default steps aside so that the namespace's Pod
+// Security (not a 422) decides.
+TEST(Resources, PrivilegedDropsTheEscalationDefault) {
+  EXPECT_FALSE(ContainerSecurityContext(WithSetting("containerSecurityContext", {{"privileged", true}}).spec)
+                   .contains("allowPrivilegeEscalation"));
+  EXPECT_FALSE(
+      ContainerSecurityContext(
+          WithSetting("containerSecurityContext", json::parse(R"({"capabilities": {"add": ["SYS_ADMIN"]}})"))
+              .spec)
+          .contains("allowPrivilegeEscalation"));
+}
+
+// Each pod setting lands in the Deployment as the Function has it, and goes
+// when the Function drops it (server-side apply removes what an apply omits).
+TEST(Resources, PodSettingsPassedExactly) {
+  const api::Function fn = LoadFunction("tests/testdata/valid/pod-settings.yaml");
+  const json deployment = MakeDeployment(fn, std::nullopt);
+  const json& pod = deployment["spec"]["template"]["spec"];
+  const json& container = pod["containers"][0];
+  for (const char* field :
+       {"serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
+    EXPECT_EQ(pod[field], fn.spec.pod[field]) << field;
+  }
+  EXPECT_EQ(pod["automountServiceAccountToken"], true) << "a named ServiceAccount gets its token";
+  EXPECT_EQ(container["envFrom"], fn.spec.pod["envFrom"]);
+  ASSERT_EQ(container["volumeMounts"].size(), 2u);
+  for (const json& mount : container["volumeMounts"]) EXPECT_EQ(mount["readOnly"], true) << mount;
+  EXPECT_EQ(deployment["spec"]["template"]["metadata"]["annotations"], fn.spec.pod["podAnnotations"]);
+  EXPECT_EQ(deployment["spec"]["template"]["metadata"]["labels"]["team"], "payments");
+  EXPECT_FALSE(deployment["metadata"]["labels"].contains("team")) << "pod labels stay on pods";
+  EXPECT_FALSE(deployment["metadata"].contains("annotations"));
+
+  api::Function bare = fn;
+  bare.spec.pod = json::object();
+  const json stripped = MakeDeployment(bare, std::nullopt);
+  const std::string text = stripped.dump();
+  for (const char* gone :
+       {"serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "affinity", "envFrom",
+        "volumes", "volumeMounts", "annotations", "payments", "readOnlyRootFilesystem", "10001"}) {
+    EXPECT_EQ(text.find(gone), std::string::npos) << gone;
+  }
+}
+
+// Validation refuses podLabels that name zeroscale's labels; a Function
+// that got past it anyway still cannot move its pods out of its selector.
+TEST(Resources, PodLabelsNeverReplaceZeroscales) {
+  api::Function fn = LoadFunction("tests/testdata/valid/minimal.yaml");
+  fn.spec.pod["podLabels"] = {{"zeroscale.dev/function", "other"}, {"app.kubernetes.io/managed-by", "helm"}};
+  EXPECT_FALSE(api::ValidateFunctionSpec(fn.spec).ok());
+  const json labels = MakeDeployment(fn, std::nullopt)["spec"]["template"]["metadata"]["labels"];
+  EXPECT_EQ(labels["zeroscale.dev/function"], "minimal");
+  EXPECT_EQ(labels["app.kubernetes.io/managed-by"], "zeroscale");
 }
 
 TEST(Resources, ReplicasOnlyWhenAsked) {
@@ -87,6 +201,14 @@ TEST(IsSubset, IgnoresDefaultedFieldsButNotChanges) {
   EXPECT_FALSE(IsSubset(desired, json::parse(R"({"a": {"b": 2, "c": [{"x": 1}]}})")));
   EXPECT_FALSE(IsSubset(desired, json::parse(R"({"a": {"b": 1, "c": [{"x": 1}, {"x": 2}]}})")));
   EXPECT_FALSE(IsSubset(desired, json::parse(R"({"a": {"b": 1}})")));
+}
+
+// The apiserver drops an empty list or map (Go's omitempty): a Function with
+// `tolerations: []` must not be re-applied at every reconcile.
+TEST(IsSubset, EmptyCollectionsMatchAbsence) {
+  EXPECT_TRUE(IsSubset(json::parse(R"({"a": [], "b": {}, "c": 1})"), json::parse(R"({"c": 1})")));
+  EXPECT_FALSE(IsSubset(json::parse(R"({"a": [1]})"), json::parse(R"({})")));
+  EXPECT_FALSE(IsSubset(json::parse(R"({"a": ""})"), json::parse(R"({})")));
 }
 
 // The apiserver writes quantities in canonical form; under `resources` they
