@@ -144,7 +144,11 @@ json PodSpec(const api::Function& fn) {
               // namespace's default one has no business with the API.
               {"automountServiceAccountToken", !service_account.empty()},
               {"securityContext", PodSecurityContext(spec)}};
-  if (!service_account.empty()) pod["serviceAccountName"] = service_account;
+  // Always written, "default" when the Function names none: the apiserver
+  // copies serviceAccountName into its deprecated alias serviceAccount, which
+  // no apply owns, and copies that back into a serviceAccountName an apply
+  // merely leaves out, so a removed name would stay (seen on 1.37).
+  pod["serviceAccountName"] = service_account.empty() ? "default" : service_account;
   for (const char* field : {"imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
     if (const json& value = Setting(spec, field); !value.is_null()) pod[field] = value;
   }

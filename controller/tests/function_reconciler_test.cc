@@ -210,7 +210,8 @@ TEST_F(ReconcilerTest, PodSettingsRemovedFromTheFunctionAreRemovedFromTheDeploym
                        "securityContext": null})"));
   ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
   pod = Get(kube::kDeployments)["spec"]["template"];
-  for (const char* gone : {"serviceAccountName", "nodeSelector", "tolerations", "volumes"}) {
+  EXPECT_EQ(pod["spec"]["serviceAccountName"], "default");
+  for (const char* gone : {"nodeSelector", "tolerations", "volumes"}) {
     EXPECT_FALSE(pod["spec"].contains(gone)) << gone;
   }
   EXPECT_FALSE(Container().contains("envFrom"));

@@ -84,8 +84,8 @@ TEST(Resources, RestrictedByDefault) {
   EXPECT_EQ(pod["containers"][0]["securityContext"],
             json::parse(R"({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})"));
   EXPECT_EQ(pod["automountServiceAccountToken"], false);
-  for (const char* absent :
-       {"serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
+  EXPECT_EQ(pod["serviceAccountName"], "default");
+  for (const char* absent : {"imagePullSecrets", "nodeSelector", "tolerations", "affinity", "volumes"}) {
     EXPECT_FALSE(pod.contains(absent)) << absent;
   }
   EXPECT_FALSE(pod["containers"][0].contains("envFrom"));
@@ -159,8 +159,8 @@ TEST(Resources, PodSettingsPassedExactly) {
   const json stripped = MakeDeployment(bare, std::nullopt);
   const std::string text = stripped.dump();
   for (const char* gone :
-       {"serviceAccountName", "imagePullSecrets", "nodeSelector", "tolerations", "affinity", "envFrom",
-        "volumes", "volumeMounts", "annotations", "payments", "readOnlyRootFilesystem", "10001"}) {
+       {R"("serviceAccountName":"holidays")", "imagePullSecrets", "nodeSelector", "tolerations", "affinity",
+        "envFrom", "volumes", "volumeMounts", "annotations", "payments", "readOnlyRootFilesystem", "10001"}) {
     EXPECT_EQ(text.find(gone), std::string::npos) << gone;
   }
 }
