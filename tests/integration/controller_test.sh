@@ -103,7 +103,7 @@ wait_for $((lease_duration * 3)) "the other controller takes the lease" bash -c 
 handover_ms=$(($(date +%s%3N) - killed_at))
 check "handover within the lease duration plus one retry (${handover_ms} ms)" [ "$handover_ms" -le $((lease_duration * 1000 + 1500)) ]
 kubectl patch function hello -n "$ns" --type merge -p '{"spec":{"timeoutSeconds":12}}' >/dev/null
-wait_for 30 "the new leader reconciles" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 17
+wait_for 30 "the new leader reconciles" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 22
 
 # SIGTERM (a rolling upgrade, a drained node): the leader stops writing,
 # releases the Lease and exits 0; the standby takes over within a second. The
@@ -127,7 +127,7 @@ takeover_ms=$(($(date -d "$acquired" +%s%3N) - sigterm_at))
 say "takeover after SIGTERM: ${takeover_ms} ms (the standby watches the Lease; its retry period is 500 ms)"
 check "the standby holds the Lease within 1 s of the SIGTERM (${takeover_ms} ms)" [ "$takeover_ms" -lt 1000 ]
 kubectl patch function hello -n "$ns" --type merge -p '{"spec":{"timeoutSeconds":13}}' >/dev/null
-wait_for 30 "the standby reconciles after the handover" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 18
+wait_for 30 "the standby reconciles after the handover" jp_is deployment/hello '{.spec.template.spec.terminationGracePeriodSeconds}' 23
 
 kubectl delete function hello -n "$ns" --wait=false >/dev/null
 wait_for 60 "Deployment garbage-collected" bash -c "! $ZS_KUBECTL --kubeconfig $KUBECONFIG get deployment hello -n $ns"
