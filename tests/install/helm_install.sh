@@ -88,6 +88,9 @@ wait_for 60 "a triggers replica holds its Lease" has_triggers_leader && pass "tr
 
 # --- a Function, served through the installed activator --------------------------
 kubectl create namespace "$ns" >/dev/null
+# As a careful platform team would: the Function's namespace enforces Pod
+# Security "restricted", which the Function pods' defaults satisfy.
+kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: zeroscale.dev/v1alpha1
 kind: Function
@@ -129,6 +132,9 @@ code=$(curl -s -o "$ZS_TEST_TMP/body" -D "$ZS_TEST_TMP/headers" -w '%{http_code}
 cold_ms=$(($(date +%s%3N) - t0))
 check "cold call through the activator answers 200 (got $code in $cold_ms ms)" test "$code" = 200
 check "the function saw /echo?x=1" grep -q '"path":"/echo"' "$ZS_TEST_TMP/body"
+fn_pod=$(kubectl -n "$ns" get pods -o jsonpath='{.items[0].metadata.name}')
+check "the Function's pod runs under restricted Pod Security as uid 65532 (the image's user)" \
+  test "$(kubectl -n "$ns" exec "$fn_pod" -- id -u)" = 65532
 check "the call woke the Function from zero" \
   test "$(kubectl -n "$ns" get deploy hello -o jsonpath='{.spec.replicas}')" -ge 1
 check "X-Request-Id returned" grep -qi '^x-request-id:' "$ZS_TEST_TMP/headers"
