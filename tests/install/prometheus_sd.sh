@@ -25,8 +25,8 @@
 #
 #   tests/install/prometheus_sd.sh
 #
-# Needs the local cluster and the node agent (ctest fixtures zs_cluster and
-# zs_node_agent).
+# Needs the local cluster and its real node (ctest fixtures zs_cluster and
+# zs_node): the chart's pods are containers of this build's image.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
 helm() { "$ZS_HELM" "$@"; }
