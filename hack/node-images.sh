@@ -29,6 +29,13 @@ export DOCKER_BUILDKIT=0
 command -v docker >/dev/null || zs_die "docker is not installed"
 docker info >/dev/null 2>&1 || zs_die "the Docker engine is not reachable (is dockerd running?)"
 
+# One build at a time per machine (hack/test.sh starts one in the background
+# while the unit tests run; the node fixture then finds every layer cached).
+lock=${XDG_CACHE_HOME:-$HOME/.cache}/zeroscale/node-images.lock
+mkdir -p "$(dirname "$lock")"
+exec 6>"$lock"
+flock 6
+
 start_ms=$(zs_now_ms)
 base=debian:bookworm
 zs_docker_base "$base"

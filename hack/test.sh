@@ -8,7 +8,8 @@
 # longest single test on a cold machine) runs beside the other tests at the
 # lowest CPU priority: they mostly wait on the cluster, and it takes the idle
 # CPU. Likewise the node images' Debian base (debootstrap, mostly network)
-# is made in the background while the builds use the CPU.
+# is made in the background while the builds use the CPU, and the images
+# themselves while the first tests run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -46,6 +47,11 @@ export ZS_NO_SKIP=1
 if (($# > 0)); then
   exec ctest --output-on-failure --timeout 600 "$@"
 fi
+# The real node's images (apt inside Docker, mostly network) while the first
+# tests run; the node fixture waits for it and then finds every layer cached.
+images_log=$(mktemp /tmp/zs-test-images.XXXXXX.log)
+"$root/hack/node-images.sh" --build-dir "$build_dir" >"$images_log" 2>&1 &
+images_pid=$!
 t=$(now)
 tidy_log=$(mktemp /tmp/zs-test-tidy.XXXXXX.log)
 # The lint_clang_tidy test's own command, outside ctest (two ctest runs
@@ -55,6 +61,8 @@ tidy_pid=$!
 rc=0
 ctest --output-on-failure --timeout 600 -E '^lint_clang_tidy$' || rc=$?
 tests_s=$(($(now) - t))
+wait "$images_pid" || { echo "test.sh: building the node images failed:"; tail -20 "$images_log"; }
+rm -f "$images_log"
 tidy_rc=0
 wait "$tidy_pid" || tidy_rc=$?
 echo "=== clang-tidy (lint_clang_tidy's command, run beside the tests at nice 19)"
