@@ -213,14 +213,8 @@ int main(int argc, char** argv) {
     controller.StopWorkers();
     metrics.SetLeader(false);
   };
-  if (options.leader_elect) {
-    zs::kube::LeaderElectionConfig le;
-    le.lease_namespace = options.leader_election_namespace;
-    le.lease_name = options.leader_election_id;
-    le.identity = identity;
-    le.lease_duration = options.lease_duration;
-    le.renew_deadline = options.renew_deadline;
-    le.retry_period = options.retry_period;
+  if (options.election.leader_elect) {
+    zs::kube::LeaderElectionConfig le = options.election.Config(identity);
     le.on_started_leading = start_leading;
     le.on_stopped_leading = [&] {
       if (shutting_down) {

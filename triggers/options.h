@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/flags.h"
+#include "common/kube/leader_election.h"
 
 namespace zs::triggers {
 
@@ -12,12 +13,7 @@ struct Options {
   std::string kubeconfig;
   std::string metrics_bind_address = ":8080";
   std::string health_probe_bind_address = ":8081";
-  bool leader_elect = false;
-  std::string leader_election_namespace = "zeroscale-system";
-  std::string leader_election_id = "zeroscale-triggers";
-  std::chrono::milliseconds lease_duration{15'000};
-  std::chrono::milliseconds renew_deadline{10'000};
-  std::chrono::milliseconds retry_period{2'000};
+  zs::kube::LeaderElectionOptions election{"zeroscale-triggers"};
   std::string watch_namespace;
   std::string activator_url = "http://zeroscale-activator.zeroscale-system.svc";
   std::string identity;
@@ -38,16 +34,7 @@ struct Options {
                  "Address the /metrics endpoint binds to; \"0\" disables it.");
     flags.String("health-probe-bind-address", &health_probe_bind_address,
                  "Address the /healthz and /readyz endpoints bind to.");
-    flags.Bool("leader-elect", &leader_elect,
-               "Elect a leader on a coordination.k8s.io Lease; only the leader fires schedules.");
-    flags.String("leader-election-namespace", &leader_election_namespace,
-                 "Namespace of the leader-election Lease.");
-    flags.String("leader-election-id", &leader_election_id, "Name of the leader-election Lease.");
-    flags.Duration("leader-elect-lease-duration", &lease_duration,
-                   "How long a non-leader waits before taking over an unrenewed lease.");
-    flags.Duration("leader-elect-renew-deadline", &renew_deadline,
-                   "How long the leader keeps trying to renew before giving up leadership.");
-    flags.Duration("leader-elect-retry-period", &retry_period, "How often leader-election clients retry.");
+    election.Register(flags, "fires schedules");
     flags.String("namespace", &watch_namespace, "Namespace to watch; empty watches all namespaces.");
     flags.String("activator-url", &activator_url,
                  "Base URL of the activator; triggers invoke Functions through it.");

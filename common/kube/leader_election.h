@@ -54,6 +54,7 @@
 
 #include "absl/status/status.h"
 #include "common/clock.h"
+#include "common/flags.h"
 #include "common/kube/backoff.h"
 #include "common/kube/client.h"
 
@@ -81,6 +82,50 @@ struct LeaderElectionConfig {
 // The ordering client-go requires: lease_duration > renew_deadline >
 // retry_period > 0, and names set.
 absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& config);
+
+// The leader-election settings and flags (controller-runtime's names) of
+// every elected binary; `id` is the default Lease name.
+struct LeaderElectionOptions {
+  explicit LeaderElectionOptions(std::string id) : leader_election_id(std::move(id)) {}
+
+  bool leader_elect = false;
+  std::string leader_election_namespace = "zeroscale-system";
+  std::string leader_election_id;
+  std::chrono::milliseconds lease_duration{15'000};
+  std::chrono::milliseconds renew_deadline{10'000};
+  std::chrono::milliseconds retry_period{2'000};
+
+  // `leader_does` ends the --leader-elect help: "only the leader <...>."
+  void Register(FlagSet& flags, const std::string& leader_does);
+  // These settings for `identity`; the callbacks are left to the caller.
+  LeaderElectionConfig Config(std::string identity) const;
+};
+
+// Inline: the binaries' Options stay header-only (tests parse the chart's
+// flags with them without linking the client).
+inline void LeaderElectionOptions::Register(FlagSet& flags, const std::string& leader_does) {
+  flags.Bool("leader-elect", &leader_elect,
+             "Elect a leader on a coordination.k8s.io Lease; only the leader " + leader_does + ".");
+  flags.String("leader-election-namespace", &leader_election_namespace,
+               "Namespace of the leader-election Lease.");
+  flags.String("leader-election-id", &leader_election_id, "Name of the leader-election Lease.");
+  flags.Duration("leader-elect-lease-duration", &lease_duration,
+                 "How long a non-leader waits before taking over an unrenewed lease.");
+  flags.Duration("leader-elect-renew-deadline", &renew_deadline,
+                 "How long the leader keeps trying to renew before giving up leadership.");
+  flags.Duration("leader-elect-retry-period", &retry_period, "How often leader-election clients retry.");
+}
+
+inline LeaderElectionConfig LeaderElectionOptions::Config(std::string identity) const {
+  LeaderElectionConfig config;
+  config.lease_namespace = leader_election_namespace;
+  config.lease_name = leader_election_id;
+  config.identity = std::move(identity);
+  config.lease_duration = lease_duration;
+  config.renew_deadline = renew_deadline;
+  config.retry_period = retry_period;
+  return config;
+}
 
 class LeaderElector {
  public:

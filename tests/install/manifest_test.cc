@@ -301,6 +301,17 @@ std::vector<std::string> Args(const json& deployment) {
   return args;
 }
 
+// Several replicas, so elected, in the release's namespace, with client-go's
+// ordering of the timings.
+void ExpectElected(const zs::kube::LeaderElectionOptions& election, const json& deployment,
+                   const std::string& namespace_) {
+  EXPECT_TRUE(election.leader_elect) << "more than one replica needs leader election";
+  EXPECT_GT(deployment["spec"]["replicas"].get<int>(), 1);
+  EXPECT_EQ(election.leader_election_namespace, namespace_);
+  EXPECT_LT(election.renew_deadline, election.lease_duration);
+  EXPECT_LT(election.retry_period, election.renew_deadline);
+}
+
 TEST_P(InstallTest, ControllerFlagsParseWithTheControllersOwnFlagSet) {
   const json& d = Deployment("controller");
   EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["command"][0],
@@ -311,11 +322,7 @@ TEST_P(InstallTest, ControllerFlagsParseWithTheControllersOwnFlagSet) {
   auto parsed = flags.Parse(Args(d));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(*parsed, zs::FlagSet::Outcome::kRun);
-  EXPECT_TRUE(options.leader_elect) << "more than one replica needs leader election";
-  EXPECT_GT(d["spec"]["replicas"].get<int>(), 1);
-  EXPECT_EQ(options.leader_election_namespace, GetParam().namespace_);
-  EXPECT_LT(options.renew_deadline, options.lease_duration);
-  EXPECT_LT(options.retry_period, options.renew_deadline);
+  ExpectElected(options.election, d, GetParam().namespace_);
   // The Lease holder names the pod's gRPC address, which activators dial.
   EXPECT_EQ(options.grpc_advertise_address, "$(POD_IP):9090");
   EXPECT_EQ(options.grpc_bind_address, ":9090");
@@ -336,8 +343,8 @@ TEST_P(InstallTest, ActivatorFlagsParseWithTheActivatorsOwnFlagSet) {
   zs::FlagSet controller_flags("zeroscale-controller", "");
   controller.Register(controller_flags);
   ASSERT_TRUE(controller_flags.Parse(Args(Deployment("controller"))).ok());
-  EXPECT_EQ(options.leader_election_namespace, controller.leader_election_namespace);
-  EXPECT_EQ(options.leader_election_id, controller.leader_election_id);
+  EXPECT_EQ(options.leader_election_namespace, controller.election.leader_election_namespace);
+  EXPECT_EQ(options.leader_election_id, controller.election.leader_election_id);
   EXPECT_EQ(options.domain, controller.domain);
   EXPECT_TRUE(options.controller_address.empty());
   // The pod outlives the drain: SIGKILL only after the delay and the drain.
@@ -355,12 +362,9 @@ TEST_P(InstallTest, TriggersFlagsParseWithTheirOwnFlagSet) {
   auto parsed = flags.Parse(Args(d));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(*parsed, zs::FlagSet::Outcome::kRun);
-  EXPECT_TRUE(options.leader_elect) << "more than one replica needs leader election";
-  EXPECT_GT(d["spec"]["replicas"].get<int>(), 1);
-  EXPECT_EQ(options.leader_election_namespace, GetParam().namespace_);
-  EXPECT_NE(options.leader_election_id, "zeroscale-controller") << "its own Lease, not the controller's";
-  EXPECT_LT(options.renew_deadline, options.lease_duration);
-  EXPECT_LT(options.retry_period, options.renew_deadline);
+  ExpectElected(options.election, d, GetParam().namespace_);
+  EXPECT_NE(options.election.leader_election_id, "zeroscale-controller")
+      << "its own Lease, not the controller's";
   EXPECT_EQ(options.testing_time_scale, 1) << "the test-only clock is never set by the chart";
   // It invokes Functions through the activator's Service.
   EXPECT_EQ(options.activator_url,
