@@ -193,20 +193,6 @@ ip route add "$ZS_CLUSTER_CIDR" via "$ZS_NETNS_LINK_IP" dev "$ZS_HOST_VETH"
 ip netns exec "$ZS_NETNS" sysctl -qw net.ipv4.ip_forward=1
 zs_log "[$(elapsed)] network namespace $ZS_NETNS: $ZS_BRIDGE $ZS_ADVERTISE_IP/$ZS_BRIDGE_PREFIX, $ZS_NETNS_VETH $ZS_NETNS_LINK_IP/30 <-> host $ZS_HOST_VETH $ZS_HOST_LINK_IP/30"
 
-# wait_for WHAT SECONDS COMPONENT CMD...: polls CMD every 0.2s until it succeeds;
-# fails early when COMPONENT's process died.
-wait_for() {
-  local what=$1 secs=$2 comp=$3 deadline
-  shift 3
-  deadline=$(($(zs_now_ms) + secs * 1000))
-  until "$@" >/dev/null 2>&1; do
-    zs_component_pid "$comp" >/dev/null || zs_die "$comp exited while waiting for $what (see $ZS_LOG_DIR/$comp.log)"
-    (($(zs_now_ms) < deadline)) || zs_die "timed out after ${secs}s waiting for $what"
-    sleep 0.2
-  done
-  zs_log "[$(elapsed)] $what"
-}
-
 bin=$ZS_BIN_DIR
 
 # --- etcd ----------------------------------------------------------------------
@@ -223,7 +209,7 @@ zs_spawn etcd netns "$bin/etcd" \
   --initial-cluster "$ZS_CLUSTER_NAME=http://127.0.0.1:2380" \
   --unsafe-no-fsync \
   --log-level warn
-wait_for "etcd healthy" "$timeout" etcd \
+zs_wait_for "etcd healthy" "$timeout" etcd \
   ip netns exec "$ZS_NETNS" curl -fsS --max-time 2 http://127.0.0.1:2379/health
 
 # --- kube-apiserver -------------------------------------------------------------
@@ -277,7 +263,7 @@ zs_spawn kube-apiserver netns "$bin/kube-apiserver" \
   --kubelet-preferred-address-types InternalIP \
   --allow-privileged=true \
   --profiling=false
-wait_for "kube-apiserver ready (/readyz)" "$timeout" kube-apiserver \
+zs_wait_for "kube-apiserver ready (/readyz)" "$timeout" kube-apiserver \
   bash -c "[[ \$(ip netns exec '$ZS_NETNS' curl -sS --max-time 5 --cacert '$pki/ca.crt' https://127.0.0.1:6443/readyz) == ok ]]"
 
 # --- host loopback forwarder ------------------------------------------------------
@@ -285,7 +271,7 @@ wait_for "kube-apiserver ready (/readyz)" "$timeout" kube-apiserver \
 zs_spawn apiserver-forwarder host bash -c 'exec -a "$0" socat "$@"' "$(zs_forwarder_tag)" \
   "TCP-LISTEN:$ZS_APISERVER_PORT,bind=127.0.0.1,reuseaddr,fork" \
   "TCP:$ZS_ADVERTISE_IP:6443,connect-timeout=5"
-wait_for "apiserver reachable from the host at $ZS_APISERVER" "$timeout" apiserver-forwarder \
+zs_wait_for "apiserver reachable from the host at $ZS_APISERVER" "$timeout" apiserver-forwarder \
   bash -c "[[ \$(curl -sS --max-time 5 --cacert '$pki/ca.crt' '$ZS_APISERVER/readyz') == ok ]]"
 
 # --- kube-controller-manager -------------------------------------------------------
@@ -315,7 +301,7 @@ zs_spawn kube-controller-manager netns "$bin/kube-controller-manager" \
   --leader-elect=false
 
 export KUBECONFIG=$ZS_KUBECONFIG
-wait_for "ServiceAccount default/default exists (pods can be created)" "$timeout" kube-controller-manager \
+zs_wait_for "ServiceAccount default/default exists (pods can be created)" "$timeout" kube-controller-manager \
   "$bin/kubectl" get serviceaccount default --namespace default --request-timeout 5s
 
 up_ok=1

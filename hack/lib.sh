@@ -272,6 +272,34 @@ zs_spawn() {
   zs_die "$name did not start (see $log)"
 }
 
+# zs_wait_for WHAT SECONDS COMPONENT CMD...: polls CMD every 0.2 s until it
+# succeeds, then logs WHAT (prefixed with the caller's `elapsed`, when it has
+# one); fails early, with the end of COMPONENT's log, when its process died.
+zs_wait_for() {
+  local what=$1 secs=$2 comp=$3 deadline log
+  shift 3
+  log=$ZS_LOG_DIR/$comp.log
+  deadline=$(($(zs_now_ms) + secs * 1000))
+  until "$@" >/dev/null 2>&1; do
+    if ! zs_component_pid "$comp" >/dev/null; then
+      tail -n 20 "$log" >&2 2>/dev/null || true
+      zs_die "$comp exited while waiting for $what (see $log)"
+    fi
+    if (($(zs_now_ms) >= deadline)); then
+      tail -n 20 "$log" >&2 2>/dev/null || true
+      zs_die "timed out after ${secs}s waiting for $what"
+    fi
+    sleep 0.2
+  done
+  if declare -F elapsed >/dev/null; then zs_log "[$(elapsed)] $what"; else zs_log "$what"; fi
+}
+
+# zs_chart_app_version [CHART_DIR]: the chart's appVersion (the image tag its
+# defaults name); CHART_DIR defaults to charts/zeroscale.
+zs_chart_app_version() {
+  sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "${1:-$ZS_ROOT/charts/zeroscale}/Chart.yaml"
+}
+
 # zs_stop_pids SIGNAL_WAIT_SECONDS PID...: SIGTERM, wait, then SIGKILL and wait.
 zs_stop_pids() {
   local grace=$1 pid deadline

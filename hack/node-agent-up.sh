@@ -73,7 +73,7 @@ if [[ -z $images ]]; then
     fi
     # The product image (charts/zeroscale): one image, the command picks the binary.
     # Tagged dev (hack/image.sh) or the chart's appVersion (image.tag's default).
-    app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ZS_ROOT/charts/zeroscale/Chart.yaml")
+    app_version=$(zs_chart_app_version)
     if [[ -x $controller || -x $activator ]]; then
       for name in zeroscale/zeroscale zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version}; do
         echo "  \"$name\":"

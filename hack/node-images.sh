@@ -91,7 +91,7 @@ done
 mkdir -p "$ctx_root/zeroscale/bin"
 for b in "${bins[@]}"; do strip -o "$ctx_root/zeroscale/bin/$(basename "$b")" "$b"; done
 packages_of "${bins[@]}" >"$ctx_root/zeroscale/packages.txt"
-app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ZS_ROOT/charts/zeroscale/Chart.yaml")
+app_version=$(zs_chart_app_version)
 build zeroscale zeroscale.Dockerfile zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version}
 
 zs_log "images built in $(($(zs_now_ms) - start_ms)) ms"

@@ -92,21 +92,6 @@ zs_write_kubeconfig "$node/coredns.kubeconfig" "$in_ns" system:coredns coredns
   zs_die "net.bridge.bridge-nf-call-iptables cannot be set in $ZS_NETNS (br_netfilter missing?)"
 "${ns[@]}" sysctl -qw net.ipv4.conf.all.route_localnet=1
 
-wait_for() { # WHAT SECONDS COMPONENT CMD...
-  local what=$1 secs=$2 comp=$3 deadline
-  shift 3
-  deadline=$(($(zs_now_ms) + secs * 1000))
-  until "$@" >/dev/null 2>&1; do
-    if [[ $comp != - ]] && ! zs_component_pid "$comp" >/dev/null; then
-      tail -n 20 "$ZS_LOG_DIR/$comp.log" >&2
-      zs_die "$comp exited while waiting for $what (see $ZS_LOG_DIR/$comp.log)"
-    fi
-    (($(zs_now_ms) < deadline)) || { [[ $comp == - ]] || tail -n 20 "$ZS_LOG_DIR/$comp.log" >&2; zs_die "timed out after ${secs}s waiting for $what"; }
-    sleep 0.2
-  done
-  zs_log "[$(elapsed)] $what"
-}
-
 # --- containerd ---------------------------------------------------------------------
 cat >"$node/cni/net.d/10-zeroscale.conflist" <<EOF
 {
@@ -166,7 +151,7 @@ ctr_() { ctr --address "$sock" --namespace k8s.io "$@"; }
 if ! zs_component_pid containerd >/dev/null; then
   zs_spawn containerd node containerd --config "$node/containerd/config.toml"
 fi
-wait_for "containerd answers" 30 containerd ctr_ version
+zs_wait_for "containerd answers" 30 containerd ctr_ version
 
 # --- images ---------------------------------------------------------------------------
 # Each image the engine has is loaded when containerd lacks it or has an older
@@ -183,7 +168,7 @@ load_image() {
   printf '%s' "$id" >"$stamp"
   zs_log "[$(elapsed)] loaded image $ref"
 }
-app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ZS_ROOT/charts/zeroscale/Chart.yaml")
+app_version=$(zs_chart_app_version)
 load_image zeroscale/pause:1 || zs_die "no zeroscale/pause:1 image in the Docker engine: run hack/node-images.sh (or node-up.sh --images)"
 for ref in zeroscale/fn-echo:dev zeroscale/fn-echo:latest zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version}; do
   load_image "$ref" || zs_log "note: no $ref in the Docker engine (hack/node-images.sh builds it)"
@@ -251,8 +236,8 @@ if ! zs_component_pid kubelet >/dev/null; then
     --node-ip "$node_ip" \
     --v 1
 fi
-wait_for "kubelet healthy" "$timeout" kubelet "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10248/healthz
-wait_for "Node $ZS_KUBELET_NODE_NAME Ready" "$timeout" kubelet \
+zs_wait_for "kubelet healthy" "$timeout" kubelet "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10248/healthz
+zs_wait_for "Node $ZS_KUBELET_NODE_NAME Ready" "$timeout" kubelet \
   bash -c "[[ \$('$ZS_BIN_DIR/kubectl' get node '$ZS_KUBELET_NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null) == True ]]"
 
 # --- kube-proxy ------------------------------------------------------------------------------
@@ -275,7 +260,7 @@ EOF
 if ! zs_component_pid kube-proxy >/dev/null; then
   zs_spawn kube-proxy node "$ZS_BIN_DIR/kube-proxy" --config "$node/kube-proxy.yaml" --v 1
 fi
-wait_for "kube-proxy healthy" "$timeout" kube-proxy "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
+zs_wait_for "kube-proxy healthy" "$timeout" kube-proxy "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 
 # --- kube-scheduler ---------------------------------------------------------------------------
 if ! zs_component_pid kube-scheduler >/dev/null; then
@@ -285,7 +270,7 @@ if ! zs_component_pid kube-scheduler >/dev/null; then
     --authorization-kubeconfig "$node/kube-scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
 fi
-wait_for "kube-scheduler healthy" "$timeout" kube-scheduler "${ns[@]}" curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz
+zs_wait_for "kube-scheduler healthy" "$timeout" kube-scheduler "${ns[@]}" curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz
 
 # --- CoreDNS --------------------------------------------------------------------------------------
 # Runs like the control plane (a process in the netns, listening on the node's
@@ -354,6 +339,6 @@ EOF
 if ! zs_component_pid coredns >/dev/null; then
   zs_spawn coredns node "$ZS_BIN_DIR/coredns" -conf "$node/Corefile"
 fi
-wait_for "CoreDNS ready" "$timeout" coredns "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10254/ready
+zs_wait_for "CoreDNS ready" "$timeout" coredns "${ns[@]}" curl -fsS --max-time 2 http://127.0.0.1:10254/ready
 
 zs_log "node $ZS_KUBELET_NODE_NAME up in $(elapsed) (containerd $sock; pod logs $node/pod-logs)"

@@ -55,7 +55,7 @@ chart=$ZS_ROOT/charts/zeroscale
 # --- the tree says VERSION everywhere ------------------------------------------
 cmake_version=$(sed -n 's/^project(zeroscale VERSION \([^ )]*\).*/\1/p' "$ZS_ROOT/CMakeLists.txt")
 chart_version=$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart/Chart.yaml")
-app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart/Chart.yaml")
+app_version=$(zs_chart_app_version "$chart")
 for pair in "CMakeLists.txt project(VERSION)=$cmake_version" "Chart.yaml version=$chart_version" \
   "Chart.yaml appVersion=$app_version"; do
   [[ ${pair##*=} == "$version" ]] || zs_die "${pair%=*} is ${pair##*=}, not $version: bump it first"
