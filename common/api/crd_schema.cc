@@ -226,10 +226,12 @@ const json& CrdSpecSchema() {
   return *schema;
 }
 
+bool IsUnderstoodKeyword(std::string_view keyword) { return KnownKeywords().contains(keyword); }
+
 absl::Status CheckSchema(const json& schema, const json& value, const std::string& path) {
   if (!schema.is_object()) return absl::InternalError(Cat(path, ": no schema"));
   for (auto it = schema.begin(); it != schema.end(); ++it) {
-    if (!KnownKeywords().contains(it.key())) {
+    if (!IsUnderstoodKeyword(it.key())) {
       return absl::InternalError(
           Cat(path, ": schema keyword ", it.key(), " is not understood by CheckSchema"));
     }

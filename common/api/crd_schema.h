@@ -37,4 +37,8 @@ nlohmann::json PruneToSchema(const nlohmann::json& schema, const nlohmann::json&
 // True when a CEL rule with this message has a C++ twin.
 bool HasCelTwin(std::string_view message);
 
+// True when CheckSchema understands this OpenAPI keyword (it refuses a schema
+// with any other, so the CRD cannot grow a rule the C++ would skip).
+bool IsUnderstoodKeyword(std::string_view keyword);
+
 }  // namespace zs::api
