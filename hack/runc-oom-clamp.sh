@@ -7,11 +7,10 @@
 # pipe". containerd's restrict_oom_score_adj would clamp it, but containerd
 # turns that option off outside a user namespace. So for `create`/`run`,
 # clamp the bundle's process.oomScoreAdj to what this process may set (its
-# own value), then run runc unchanged. With the capability, a no-op.
+# own value), then run runc unchanged. node-up.sh uses it only where root
+# lacks the capability; elsewhere containerd calls runc directly.
 set -euo pipefail
 runc=${ZS_RUNC:-runc}
-cap_bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
-if (((0x$cap_bnd >> 24) & 1)); then exec "$runc" "$@"; fi
 bundle="" cmd="" prev=""
 for a in "$@"; do
   case $prev in --bundle | -b) bundle=$a ;; esac
