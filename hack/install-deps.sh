@@ -22,6 +22,7 @@ packages=(
   containerd runc containernetworking-plugins debootstrap
   # benchmarks and observability
   wrk nginx-light prometheus
+  libnats-dev libhiredis-dev nats-server redis-server
 )
 
 missing=()
@@ -43,7 +44,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # nginx and prometheus come with services that we do not want running.
-for svc in nginx prometheus; do
+for svc in nginx prometheus redis-server nats-server; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
