@@ -1,11 +1,13 @@
 #include "common/api/function.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
 #include <tuple>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_split.h"
 #include "common/api/crd_schema.h"
 #include "common/api/quantity.h"
 #include "common/cron/cron.h"
@@ -30,7 +32,16 @@ constexpr char kTriggerNameNotDnsLabel[] =
     "must be a DNS label: at most 63 characters, lowercase letters, digits and '-', "
     "starting and ending with a letter or digit";
 constexpr char kTriggerOneSource[] = "must set exactly one of schedule, nats and redis";
-constexpr char kTriggerBrokersNotBuilt[] = "nats and redis triggers are not built yet; only schedule is";
+constexpr char kTriggerDelivery[] =
+    "delivery is for nats and redis triggers only; a nats trigger needs delivery.deadLetter.subject, "
+    "a redis trigger may set delivery.deadLetter.stream";
+constexpr char kNatsUrl[] =
+    "must be nats://host:port or tls://host:port, or a comma-separated list of them without spaces";
+constexpr char kNatsName[] = "must be 1 to 256 letters, digits, '-' and '_'";
+constexpr char kNatsSubject[] =
+    "must be dot-separated tokens of printable characters without spaces; '*' is one token, '>' the last";
+constexpr char kRedisAddress[] = "must be host:port";
+constexpr char kRedisDeadLetterLoop[] = "delivery.deadLetter.stream must not be the stream the trigger reads";
 constexpr char kCronSyntax[] =
     "must be 5 cron fields (minute hour day-of-month month day-of-week) with numbers, names, *, ?, "
     "ranges, steps and lists, or one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly";
@@ -206,8 +217,48 @@ void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
                &source.starting_deadline_seconds);
       trigger.schedule = std::move(source);
     }
-    trigger.nats = r.Object(t, "nats", path + ".nats") != nullptr;
-    trigger.redis = r.Object(t, "redis", path + ".redis") != nullptr;
+    auto secret_ref = [&r](const json& parent, const char* key, const std::string& ref_path,
+                           std::optional<SecretKeyRef>* out) {
+      if (const json* ref = r.Object(parent, key, ref_path)) {
+        SecretKeyRef value;
+        r.String(*ref, "name", ref_path + ".name", &value.name);
+        r.String(*ref, "key", ref_path + ".key", &value.key);
+        *out = std::move(value);
+      }
+    };
+    if (const json* nats = r.Object(t, "nats", path + ".nats")) {
+      NatsSource source;
+      r.String(*nats, "url", path + ".nats.url", &source.url);
+      r.String(*nats, "stream", path + ".nats.stream", &source.stream);
+      r.String(*nats, "subject", path + ".nats.subject", &source.subject);
+      r.String(*nats, "consumer", path + ".nats.consumer", &source.consumer);
+      secret_ref(*nats, "credentialsSecretRef", path + ".nats.credentialsSecretRef",
+                 &source.credentials_secret_ref);
+      trigger.nats = std::move(source);
+    }
+    if (const json* redis = r.Object(t, "redis", path + ".redis")) {
+      RedisSource source;
+      r.String(*redis, "address", path + ".redis.address", &source.address);
+      r.String(*redis, "stream", path + ".redis.stream", &source.stream);
+      r.String(*redis, "group", path + ".redis.group", &source.group);
+      secret_ref(*redis, "passwordSecretRef", path + ".redis.passwordSecretRef", &source.password_secret_ref);
+      trigger.redis = std::move(source);
+    }
+    if (const json* delivery = r.Object(t, "delivery", path + ".delivery")) {
+      DeliverySpec& d = trigger.delivery;
+      trigger.has_delivery = true;
+      r.Int(*delivery, "maxInFlight", path + ".delivery.maxInFlight", &d.max_in_flight);
+      r.Int(*delivery, "maxAttempts", path + ".delivery.maxAttempts", &d.max_attempts);
+      r.Int(*delivery, "backoffSeconds", path + ".delivery.backoffSeconds", &d.backoff_seconds);
+      r.Int(*delivery, "maxBackoffSeconds", path + ".delivery.maxBackoffSeconds", &d.max_backoff_seconds);
+      if (const json* dead = r.Object(*delivery, "deadLetter", path + ".delivery.deadLetter")) {
+        r.String(*dead, "subject", path + ".delivery.deadLetter.subject", &d.dead_letter_subject);
+        r.String(*dead, "stream", path + ".delivery.deadLetter.stream", &d.dead_letter_stream);
+      }
+    }
+    if (trigger.redis && trigger.delivery.dead_letter_stream.empty() && trigger.delivery.dead_letter_subject.empty()) {
+      trigger.delivery.dead_letter_stream = trigger.redis->stream + ".dead";
+    }
     if (const json* request = r.Object(t, "request", path + ".request")) {
       r.String(*request, "method", path + ".request.method", &trigger.request.method);
       r.String(*request, "path", path + ".request.path", &trigger.request.path);
@@ -239,6 +290,144 @@ void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
 absl::Status Invalid(std::string_view path, std::string_view why);
 absl::Status CheckRange(std::string_view path, int64_t value, int64_t lo, int64_t hi);
 
+absl::Status ValidateTriggerRequest(const std::string& path, const TriggerRequest& req) {
+  bool method_ok = !req.method.empty() && req.method.size() <= 16;
+  for (char c : req.method) method_ok = method_ok && c >= 'A' && c <= 'Z';
+  if (!method_ok) return Invalid(path + ".request.method", "must be an HTTP method in capitals, e.g. POST");
+  bool path_ok = req.path.starts_with('/') && req.path.size() <= Bounds::kMaxTriggerPathBytes;
+  for (char c : req.path) path_ok = path_ok && c >= 0x21 && c <= 0x7e;
+  if (!path_ok) {
+    return Invalid(path + ".request.path",
+                   Cat("must start with '/' and be printable ASCII without spaces, at most ",
+                       Bounds::kMaxTriggerPathBytes, " characters"));
+  }
+  if (req.headers.size() > Bounds::kMaxTriggerHeaders) {
+    return Invalid(path + ".request.headers",
+                   Cat("must have at most ", Bounds::kMaxTriggerHeaders, " items"));
+  }
+  for (size_t h = 0; h < req.headers.size(); ++h) {
+    const auto& [name, value] = req.headers[h];
+    const std::string header_path = Cat(path, ".request.headers[", h, "]");
+    if (!IsHeaderName(name))
+      return Invalid(header_path + ".name", "must be 1 to 256 letters, digits and '-'");
+    for (size_t j = 0; j < h; ++j) {
+      if (req.headers[j].first == name)
+        return Invalid(header_path + ".name", Cat("Duplicate value \"", name, "\""));
+    }
+    if (IsReservedHeader(name)) return Invalid(header_path, kHeaderReserved);
+    bool printable = value.size() <= 4096;
+    for (char c : value) printable = printable && c >= 0x20 && c <= 0x7e;
+    if (!printable)
+      return Invalid(header_path + ".value", "must be printable ASCII, at most 4096 characters");
+  }
+  if (req.body.size() > Bounds::kMaxTriggerBodyBytes) {
+    return Invalid(path + ".request.body", Cat("must be at most ", Bounds::kMaxTriggerBodyBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsNatsName(std::string_view name) {
+  if (name.empty() || name.size() > Bounds::kMaxBrokerFieldBytes) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A NATS subject: tokens separated by '.', none empty, no whitespace; with
+// `wildcards`, a token may be '*' and the last one '>'.
+bool IsNatsSubject(std::string_view subject, bool wildcards) {
+  if (subject.empty() || subject.size() > Bounds::kMaxBrokerFieldBytes) return false;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = subject.find('.', start);
+    const std::string_view token = subject.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (token.empty()) return false;
+    for (char c : token) {
+      if (c <= 0x20 || c >= 0x7f) return false;
+    }
+    const bool wildcard = token.find_first_of("*>") != std::string_view::npos;
+    if (wildcard) {
+      if (!wildcards || token.size() != 1) return false;
+      if (token == ">" && dot != std::string_view::npos) return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool IsNatsUrl(std::string_view urls) {
+  if (urls.empty() || urls.size() > Bounds::kMaxBrokerFieldBytes) return false;
+  for (std::string_view url : absl::StrSplit(urls, ',')) {
+    if (!url.starts_with("nats://") && !url.starts_with("tls://")) return false;
+    if (url.substr(url.find("://") + 3).empty()) return false;
+    for (char c : url) {
+      if (c <= 0x20 || c >= 0x7f) return false;
+    }
+  }
+  return true;
+}
+
+absl::Status ValidateSecretRef(const std::string& path, const std::optional<SecretKeyRef>& ref) {
+  if (!ref) return absl::OkStatus();
+  if (ref->name.empty()) return Invalid(path + ".name", "is required");
+  if (ref->key.empty()) return Invalid(path + ".key", "is required");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNats(const std::string& path, const NatsSource& n, const DeliverySpec& d) {
+  if (!IsNatsUrl(n.url)) return Invalid(path + ".nats.url", kNatsUrl);
+  if (!IsNatsName(n.stream)) return Invalid(path + ".nats.stream", kNatsName);
+  if (!n.subject.empty() && !IsNatsSubject(n.subject, true)) return Invalid(path + ".nats.subject", kNatsSubject);
+  if (!n.consumer.empty() && !IsNatsName(n.consumer)) return Invalid(path + ".nats.consumer", kNatsName);
+  if (absl::Status ref = ValidateSecretRef(path + ".nats.credentialsSecretRef", n.credentials_secret_ref);
+      !ref.ok())
+    return ref;
+  if (!IsNatsSubject(d.dead_letter_subject, false)) {
+    return Invalid(path + ".delivery.deadLetter.subject",
+                   "must be dot-separated tokens of printable characters without spaces or wildcards");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRedis(const std::string& path, const RedisSource& r, const DeliverySpec& d) {
+  const size_t colon = r.address.rfind(':');
+  bool address_ok = !r.address.empty() && r.address.size() <= Bounds::kMaxBrokerFieldBytes &&
+                    colon != std::string::npos && colon > 0 && colon + 1 < r.address.size();
+  for (size_t i = 0; address_ok && i < r.address.size(); ++i) {
+    const char c = r.address[i];
+    address_ok = c > 0x20 && c < 0x7f && c != '/';
+    if (i > colon) address_ok = address_ok && c >= '0' && c <= '9';
+  }
+  if (!address_ok) return Invalid(path + ".redis.address", kRedisAddress);
+  auto key_ok = [](std::string_view key) {
+    return !key.empty() && key.size() <= Bounds::kMaxBrokerFieldBytes &&
+           std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  };
+  constexpr char kKey[] = "must be 1 to 256 printable characters without spaces";
+  if (!key_ok(r.stream)) return Invalid(path + ".redis.stream", kKey);
+  if (!r.group.empty() && !key_ok(r.group)) return Invalid(path + ".redis.group", kKey);
+  if (absl::Status ref = ValidateSecretRef(path + ".redis.passwordSecretRef", r.password_secret_ref); !ref.ok())
+    return ref;
+  if (!key_ok(d.dead_letter_stream)) return Invalid(path + ".delivery.deadLetter.stream", kKey);
+  if (d.dead_letter_stream == r.stream)
+    return Invalid(path, kRedisDeadLetterLoop);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDelivery(const std::string& path, const DeliverySpec& d) {
+  const std::string p = path + ".delivery.";
+  if (absl::Status s = CheckRange(p + "maxInFlight", d.max_in_flight, 1, Bounds::kMaxInFlight); !s.ok()) return s;
+  if (absl::Status s = CheckRange(p + "maxAttempts", d.max_attempts, 1, Bounds::kMaxAttempts); !s.ok()) return s;
+  if (absl::Status s = CheckRange(p + "backoffSeconds", d.backoff_seconds, 0, Bounds::kMaxBackoffSeconds); !s.ok())
+    return s;
+  if (absl::Status s = CheckRange(p + "maxBackoffSeconds", d.max_backoff_seconds, 1, Bounds::kMaxBackoffSeconds);
+      !s.ok())
+    return s;
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
   if (triggers.size() > Bounds::kMaxTriggers) {
     return Invalid("spec.triggers", Cat("must have at most ", Bounds::kMaxTriggers, " items"));
@@ -253,7 +442,22 @@ absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
     }
     const int sources = (t.schedule ? 1 : 0) + (t.nats ? 1 : 0) + (t.redis ? 1 : 0);
     if (sources != 1) return Invalid(path, kTriggerOneSource);
-    if (t.nats || t.redis) return Invalid(path, kTriggerBrokersNotBuilt);
+    const bool delivery_ok =
+        t.nats ? t.has_delivery && !t.delivery.dead_letter_subject.empty() && t.delivery.dead_letter_stream.empty()
+        : t.redis ? t.delivery.dead_letter_subject.empty()
+                  : !t.has_delivery;
+    if (!delivery_ok) return Invalid(path, kTriggerDelivery);
+    if (absl::Status request = ValidateTriggerRequest(path, t.request); !request.ok()) return request;
+    if (t.nats) {
+      if (absl::Status nats = ValidateNats(path, *t.nats, t.delivery); !nats.ok()) return nats;
+    }
+    if (t.redis) {
+      if (absl::Status redis = ValidateRedis(path, *t.redis, t.delivery); !redis.ok()) return redis;
+    }
+    if (t.nats || t.redis) {
+      if (absl::Status delivery = ValidateDelivery(path, t.delivery); !delivery.ok()) return delivery;
+      continue;
+    }
     const ScheduleSource& s = *t.schedule;
     if (s.cron.empty()) return Invalid(path + ".schedule.cron", "is required");
     if (s.cron.size() > Bounds::kMaxCronBytes) {
@@ -274,39 +478,6 @@ absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
                                       *s.starting_deadline_seconds, 1, Bounds::kMaxStartingDeadlineSeconds);
           !d.ok())
         return d;
-    }
-    const TriggerRequest& req = t.request;
-    bool method_ok = !req.method.empty() && req.method.size() <= 16;
-    for (char c : req.method) method_ok = method_ok && c >= 'A' && c <= 'Z';
-    if (!method_ok) return Invalid(path + ".request.method", "must be an HTTP method in capitals, e.g. POST");
-    bool path_ok = req.path.starts_with('/') && req.path.size() <= Bounds::kMaxTriggerPathBytes;
-    for (char c : req.path) path_ok = path_ok && c >= 0x21 && c <= 0x7e;
-    if (!path_ok) {
-      return Invalid(path + ".request.path",
-                     Cat("must start with '/' and be printable ASCII without spaces, at most ",
-                         Bounds::kMaxTriggerPathBytes, " characters"));
-    }
-    if (req.headers.size() > Bounds::kMaxTriggerHeaders) {
-      return Invalid(path + ".request.headers",
-                     Cat("must have at most ", Bounds::kMaxTriggerHeaders, " items"));
-    }
-    for (size_t h = 0; h < req.headers.size(); ++h) {
-      const auto& [name, value] = req.headers[h];
-      const std::string header_path = Cat(path, ".request.headers[", h, "]");
-      if (!IsHeaderName(name))
-        return Invalid(header_path + ".name", "must be 1 to 256 letters, digits and '-'");
-      for (size_t j = 0; j < h; ++j) {
-        if (req.headers[j].first == name)
-          return Invalid(header_path + ".name", Cat("Duplicate value \"", name, "\""));
-      }
-      if (IsReservedHeader(name)) return Invalid(header_path, kHeaderReserved);
-      bool printable = value.size() <= 4096;
-      for (char c : value) printable = printable && c >= 0x20 && c <= 0x7e;
-      if (!printable)
-        return Invalid(header_path + ".value", "must be printable ASCII, at most 4096 characters");
-    }
-    if (req.body.size() > Bounds::kMaxTriggerBodyBytes) {
-      return Invalid(path + ".request.body", Cat("must be at most ", Bounds::kMaxTriggerBodyBytes, " bytes"));
     }
   }
   return absl::OkStatus();
@@ -557,7 +728,10 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
   }
   ReadTriggers(r, *spec, &out.triggers);
   if (!r.status().ok()) return r.status();
-  if (auto it = object.find("status"); it != object.end()) fn.status = DecodeFunctionStatus(*it);
+  if (auto it = object.find("status"); it != object.end()) {
+    fn.status = DecodeFunctionStatus(*it);
+    fn.trigger_statuses = DecodeTriggerStatuses(*it);
+  }
   return fn;
 }
 
@@ -694,6 +868,30 @@ json EncodeFunctionSpec(const FunctionSpec& spec) {
           trigger["schedule"]["startingDeadlineSeconds"] = *t.schedule->starting_deadline_seconds;
         }
       }
+      auto secret_ref = [](const SecretKeyRef& ref) { return json{{"name", ref.name}, {"key", ref.key}}; };
+      if (t.nats) {
+        json nats = {{"url", t.nats->url}, {"stream", t.nats->stream}};
+        if (!t.nats->subject.empty()) nats["subject"] = t.nats->subject;
+        if (!t.nats->consumer.empty()) nats["consumer"] = t.nats->consumer;
+        if (t.nats->credentials_secret_ref) nats["credentialsSecretRef"] = secret_ref(*t.nats->credentials_secret_ref);
+        trigger["nats"] = std::move(nats);
+      }
+      if (t.redis) {
+        json redis = {{"address", t.redis->address}, {"stream", t.redis->stream}};
+        if (!t.redis->group.empty()) redis["group"] = t.redis->group;
+        if (t.redis->password_secret_ref) redis["passwordSecretRef"] = secret_ref(*t.redis->password_secret_ref);
+        trigger["redis"] = std::move(redis);
+      }
+      if (t.has_delivery) {
+        const DeliverySpec& d = t.delivery;
+        json delivery = {{"maxInFlight", d.max_in_flight},
+                         {"maxAttempts", d.max_attempts},
+                         {"backoffSeconds", d.backoff_seconds},
+                         {"maxBackoffSeconds", d.max_backoff_seconds}};
+        if (!d.dead_letter_subject.empty()) delivery["deadLetter"]["subject"] = d.dead_letter_subject;
+        if (!d.dead_letter_stream.empty()) delivery["deadLetter"]["stream"] = d.dead_letter_stream;
+        trigger["delivery"] = std::move(delivery);
+      }
       json request = {{"method", t.request.method}, {"path", t.request.path}};
       if (!t.request.headers.empty()) {
         json headers = json::array();
@@ -769,6 +967,12 @@ std::vector<TriggerStatus> DecodeTriggerStatuses(const json& status) {
     s.failed = count("failed");
     s.missed = count("missed");
     s.interrupted = count("interrupted");
+    s.last_fire_time = opt("lastFireTime");
+    s.dead_lettered = count("deadLettered");
+    if (auto f = t.find("pending"); f != t.end() && f->is_number_integer()) s.pending = f->get<int64_t>();
+    s.connected = opt("connected").value_or("");
+    s.reason = opt("reason").value_or("");
+    s.message = opt("message").value_or("");
     out.push_back(std::move(s));
   }
   return out;
@@ -787,9 +991,21 @@ json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers) {
       t["activeTick"] = *s.active_tick;
       t["activeHolder"] = s.active_holder;
     }
+    if (s.last_fire_time) t["lastFireTime"] = *s.last_fire_time;
+    if (s.dead_lettered != 0) t["deadLettered"] = s.dead_lettered;
+    if (s.pending) t["pending"] = *s.pending;
+    if (!s.connected.empty()) t["connected"] = s.connected;
+    if (!s.reason.empty()) t["reason"] = s.reason;
+    if (!s.message.empty()) t["message"] = s.message;
     out.push_back(std::move(t));
   }
   return out;
+}
+
+std::string BrokerConsumerName(std::string_view ns, std::string_view function, const TriggerSpec& trigger) {
+  if (trigger.nats && !trigger.nats->consumer.empty()) return trigger.nats->consumer;
+  if (trigger.redis && !trigger.redis->group.empty()) return trigger.redis->group;
+  return Cat("zeroscale-", ns, "-", function, "-", trigger.name);
 }
 
 std::optional<double> MemoryRequestBytes(const FunctionSpec& spec) {

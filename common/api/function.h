@@ -55,6 +55,10 @@ struct Bounds {
   static constexpr size_t kMaxTriggerBodyBytes = 65536;
   static constexpr size_t kMaxTriggerPathBytes = 2048;
   static constexpr size_t kMaxCronBytes = 128;
+  static constexpr int32_t kMaxInFlight = 1000;
+  static constexpr int32_t kMaxAttempts = 100;
+  static constexpr int32_t kMaxBackoffSeconds = 86400;
+  static constexpr size_t kMaxBrokerFieldBytes = 256;
 };
 
 // The spec fields that shape the Function's pods beyond its container's
@@ -118,13 +122,55 @@ struct TriggerRequest {
   friend bool operator==(const TriggerRequest&, const TriggerRequest&) = default;
 };
 
+// A key of a Secret in the Function's namespace.
+struct SecretKeyRef {
+  std::string name;
+  std::string key;
+  friend bool operator==(const SecretKeyRef&, const SecretKeyRef&) = default;
+};
+
+// spec.triggers[].nats: a NATS JetStream durable pull consumer.
+struct NatsSource {
+  std::string url;      // nats://host:port, or a comma-separated list
+  std::string stream;   // the JetStream stream (it must exist)
+  std::string subject;  // filter subject; empty: every subject of the stream
+  // Durable consumer name, created if absent. Default (Decode):
+  // zeroscale-<namespace>-<function>-<trigger>.
+  std::string consumer;
+  std::optional<SecretKeyRef> credentials_secret_ref;  // a .creds file
+  friend bool operator==(const NatsSource&, const NatsSource&) = default;
+};
+
+// spec.triggers[].redis: a consumer group of a Redis stream.
+struct RedisSource {
+  std::string address;  // host:port
+  std::string stream;
+  // Consumer group, created if absent. Default (Decode): as NatsSource::consumer.
+  std::string group;
+  std::optional<SecretKeyRef> password_secret_ref;
+  friend bool operator==(const RedisSource&, const RedisSource&) = default;
+};
+
+// spec.triggers[].delivery: how broker messages are delivered (brokers only).
+struct DeliverySpec {
+  int32_t max_in_flight = 10;           // concurrent invocations per trigger component replica
+  int32_t max_attempts = 5;             // then dead-letter
+  int32_t backoff_seconds = 1;          // before the 2nd attempt; doubles per attempt
+  int32_t max_backoff_seconds = 300;    // the cap of the doubling
+  std::string dead_letter_subject;      // NATS: required
+  std::string dead_letter_stream;       // Redis: default <stream>.dead
+  friend bool operator==(const DeliverySpec&, const DeliverySpec&) = default;
+};
+
 struct TriggerSpec {
   std::string name;
+  // Exactly one source.
   std::optional<ScheduleSource> schedule;
-  // Broker sources, reserved in the API and refused until they are built.
-  bool nats = false;
-  bool redis = false;
+  std::optional<NatsSource> nats;
+  std::optional<RedisSource> redis;
   TriggerRequest request;
+  DeliverySpec delivery;
+  bool has_delivery = false;  // whether spec.triggers[].delivery was given
   friend bool operator==(const TriggerSpec&, const TriggerSpec&) = default;
 };
 
@@ -176,6 +222,18 @@ struct TriggerStatus {
   int64_t failed = 0;       // answered otherwise, or not at all
   int64_t missed = 0;       // skipped: past startingDeadlineSeconds, or Forbid
   int64_t interrupted = 0;  // claimed by a process that died before the outcome
+
+  // Broker triggers (nats, redis), written by every replica of the trigger
+  // component that consumes: counts are sums over replicas (each adds what
+  // it did since its last write), the rest is the last writer's view.
+  std::optional<std::string> last_fire_time;  // the last invocation sent
+  int64_t dead_lettered = 0;                  // given up after maxAttempts
+  std::optional<int64_t> pending;             // the backlog: undelivered + unacknowledged
+  // Whether the consumer is connected: "True", "False" (reason, message say
+  // why), empty for schedules. The controller's TriggersReady condition.
+  std::string connected;
+  std::string reason;
+  std::string message;
   friend bool operator==(const TriggerStatus&, const TriggerStatus&) = default;
 };
 
@@ -199,6 +257,10 @@ struct Function {
   ObjectMeta metadata;
   FunctionSpec spec;
   FunctionStatus status;
+  // status.triggers, written by the trigger component (DecodeTriggerStatuses);
+  // apart from FunctionStatus so that the controller's status writes neither
+  // compare nor carry it. The controller reads it for TriggersReady.
+  std::vector<TriggerStatus> trigger_statuses;
 };
 
 // Decodes a Function object. Absent fields take the documented defaults; a field
@@ -233,6 +295,10 @@ nlohmann::json EncodeFunctionStatus(const FunctionStatus& status);
 // stays blind to trigger writes.
 std::vector<TriggerStatus> DecodeTriggerStatuses(const nlohmann::json& status);
 nlohmann::json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers);
+
+// The durable consumer (nats) or consumer group (redis) a broker trigger
+// reads through: the spec's, else zeroscale-<namespace>-<function>-<trigger>.
+std::string BrokerConsumerName(std::string_view ns, std::string_view function, const TriggerSpec& trigger);
 
 // The memory request in bytes, if the spec has one that parses.
 std::optional<double> MemoryRequestBytes(const FunctionSpec& spec);

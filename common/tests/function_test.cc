@@ -212,6 +212,71 @@ TEST(FunctionRoundTrip, StatusSurvivesEncodeDecode) {
   EXPECT_EQ(s.FindCondition("Active")->reason, "NoTraffic");
 }
 
+json WithTriggers(const json& triggers) {
+  json o = Minimal();
+  o["spec"]["triggers"] = triggers;
+  return o;
+}
+
+TEST(FunctionBrokerTriggers, DecodeWithDefaults) {
+  FunctionSpec spec = DecodeSpec(WithTriggers(json::parse(R"([
+    {"name": "jobs", "nats": {"url": "nats://n:4222", "stream": "JOBS"},
+     "delivery": {"deadLetter": {"subject": "dead.jobs"}}},
+    {"name": "orders", "redis": {"address": "r:6379", "stream": "orders",
+                                 "passwordSecretRef": {"name": "redis", "key": "pw"}}}
+  ])")));
+  ASSERT_EQ(spec.triggers.size(), 2u);
+  const TriggerSpec& jobs = spec.triggers[0];
+  ASSERT_TRUE(jobs.nats);
+  EXPECT_EQ(jobs.delivery.max_in_flight, 10);
+  EXPECT_EQ(jobs.delivery.max_attempts, 5);
+  EXPECT_EQ(jobs.delivery.backoff_seconds, 1);
+  EXPECT_EQ(jobs.delivery.max_backoff_seconds, 300);
+  EXPECT_EQ(jobs.delivery.dead_letter_subject, "dead.jobs");
+  EXPECT_EQ(BrokerConsumerName("default", "hello", jobs), "zeroscale-default-hello-jobs");
+  const TriggerSpec& orders = spec.triggers[1];
+  ASSERT_TRUE(orders.redis);
+  EXPECT_EQ(orders.delivery.dead_letter_stream, "orders.dead");
+  ASSERT_TRUE(orders.redis->password_secret_ref);
+  EXPECT_EQ(orders.redis->password_secret_ref->key, "pw");
+  EXPECT_TRUE(ValidateFunctionSpec(spec).ok()) << ValidateFunctionSpec(spec);
+  // Round trip.
+  FunctionSpec again = DecodeSpec(WithTriggers(EncodeFunctionSpec(spec)["triggers"]));
+  EXPECT_EQ(again.triggers, spec.triggers);
+}
+
+TEST(FunctionBrokerTriggers, SubjectsAndUrls) {
+  auto verdict = [](const std::string& subject, const std::string& url) {
+    json t = {{"name", "jobs"},
+              {"nats", {{"url", url}, {"stream", "JOBS"}, {"subject", subject}}},
+              {"delivery", {{"deadLetter", {{"subject", "dead"}}}}}};
+    auto fn = DecodeFunction(WithTriggers(json::array({t})));
+    return fn.ok() && ValidateFunctionSpec(fn->spec).ok();
+  };
+  for (const char* ok : {"a", "a.b", "a.*", "*.b.>", ">", "orders.eu-1_x"}) EXPECT_TRUE(verdict(ok, "nats://n:1")) << ok;
+  for (const char* bad : {"a..b", ".a", "a.", "a.>.b", "a*", "a b", "a.>x"}) EXPECT_FALSE(verdict(bad, "nats://n:1")) << bad;
+  EXPECT_TRUE(verdict("a", "nats://n:1,tls://u:p@m:2"));
+  for (const char* bad : {"http://n:1", "nats://", "nats://n:1, nats://m:2", "nats://n:1,"})
+    EXPECT_FALSE(verdict("a", bad)) << bad;
+}
+
+TEST(FunctionBrokerTriggers, StatusSurvivesEncodeDecode) {
+  TriggerStatus s;
+  s.name = "orders";
+  s.fired = 7;
+  s.succeeded = 5;
+  s.failed = 2;
+  s.dead_lettered = 1;
+  s.pending = 0;
+  s.last_fire_time = "2026-12-02T10:00:00Z";
+  s.connected = "False";
+  s.reason = "BrokerUnavailable";
+  s.message = "redis r:6379: connection refused";
+  json status = {{"triggers", EncodeTriggerStatuses({s})}};
+  EXPECT_EQ(DecodeTriggerStatuses(status), std::vector<TriggerStatus>{s});
+  EXPECT_EQ(status["triggers"][0]["pending"], 0) << "an empty backlog is written, not omitted";
+}
+
 TEST(Quantity, Parses) {
   EXPECT_DOUBLE_EQ(*ParseQuantity("128Mi"), 128.0 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(*ParseQuantity("1G"), 1e9);
