@@ -16,6 +16,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
       libyaml-cpp-dev libcurl4-openssl-dev prometheus-cpp-dev libgtest-dev libgmock-dev \
       libboost-dev libboost-system-dev nlohmann-json3-dev libssl-dev libhowardhinnant-date-dev \
+      libnats-dev libhiredis-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -21,6 +21,8 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/time_format.h"
+#include "triggers/brokers/manager.h"
+#include "triggers/brokers/sources.h"
 #include "triggers/invoker.h"
 #include "triggers/metrics.h"
 #include "triggers/options.h"
@@ -49,7 +51,8 @@ sigset_t BlockStopSignals() {
 int main(int argc, char** argv) {
   zs::triggers::Options options;
   zs::FlagSet flags("zeroscale-triggers",
-                    "Fires the schedule triggers of zeroscale.dev Functions through the activator.");
+                    "Fires the schedule triggers and consumes the broker triggers of zeroscale.dev Functions, "
+                    "invoking them through the activator.");
   options.Register(flags);
   if (std::optional<int> exit_code =
           zs::http::StartBinary(flags, argc, argv, "triggers", options.version, options.log_level)) {
@@ -99,6 +102,24 @@ int main(int argc, char** argv) {
   zs::triggers::Scheduler scheduler(**client, schedule_clock, invoker, metrics,
                                     [&functions] { return functions.List(); },
                                     {options.activator_url, identity, "zeroscale-triggers"});
+
+  // Broker triggers run on every replica (the broker shares the messages
+  // among them), from the moment the Function cache is synced.
+  zs::triggers::BrokerManager::Options broker_options;
+  broker_options.activator_url = options.activator_url;
+  broker_options.identity = identity;
+  broker_options.consumer_defaults.drain = options.drain_timeout;
+  broker_options.ack_wait_margin = options.broker_ack_wait_margin;
+  broker_options.secret_refresh = options.broker_secret_refresh;
+  broker_options.status_every = options.broker_status_interval;
+  zs::triggers::BrokerManager brokers(**client, clock, invoker, metrics, &zs::triggers::MakeBrokerSource,
+                                      [&functions] { return functions.List(); }, broker_options);
+  std::jthread broker_thread([&](const std::stop_token& stop) {
+    while (!functions.WaitForSync(std::chrono::milliseconds(100))) {
+      if (stop.stop_requested()) return;
+    }
+    brokers.Run(stop);
+  });
 
   std::unique_ptr<zs::http::AdminServer> metrics_server;
   if (!zs::http::IsDisabledAddress(options.metrics_bind_address)) {
@@ -174,6 +195,8 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   zs::log::Info("stopping", {{"signal", signal}});
   shutting_down = true;
+  // Broker consumers drain beside the schedule leader's drain.
+  broker_thread.request_stop();
   if (elector) {
     elector->Stop();
     elector->Join();
@@ -182,6 +205,8 @@ int main(int argc, char** argv) {
     unelected.join();
     if (running) scheduler.Drain(options.drain_timeout);
   }
+  // Consumers drain (up to --drain-timeout) and record what they did.
+  broker_thread.join();
   functions.Stop();
   (*probes)->Stop();
   if (metrics_server) metrics_server->Stop();

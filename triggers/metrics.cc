@@ -25,6 +25,15 @@ TriggerMetrics::TriggerMetrics()
               .Help("Conditional writes of status.triggers by result: ok, conflict (another writer "
                     "changed the Function; retried), error.")
               .Register(*registry_)),
+      pending_(BuildGauge()
+                   .Name("zeroscale_trigger_pending")
+                   .Help("Broker triggers: messages not yet delivered to the consumer group plus messages "
+                         "delivered and not acknowledged, as the broker reports it.")
+                   .Register(*registry_)),
+      connected_(BuildGauge()
+                     .Name("zeroscale_trigger_connected")
+                     .Help("Broker triggers: 1 while this replica's consumer is connected to its broker.")
+                     .Register(*registry_)),
       leader_(BuildGauge()
                   .Name("zeroscale_triggers_leader")
                   .Help("1 while this replica holds the triggers Lease and fires schedules.")
@@ -55,6 +64,28 @@ void TriggerMetrics::CountStatusWrite(const std::string& result) {
   status_writes_.Add({{"result", result}}).Increment();
 }
 
+namespace {
+constexpr char kPendingSeries[] = "#pending";
+constexpr char kConnectedSeries[] = "#connected";
+}  // namespace
+
+void TriggerMetrics::SetPending(const TriggerId& id, double messages) {
+  {
+    std::lock_guard lock(mu_);
+    series_[{id.ns, id.function}].insert({id.trigger, kPendingSeries});
+  }
+  pending_.Add({{"namespace", id.ns}, {"function", id.function}, {"trigger", id.trigger}}).Set(messages);
+}
+
+void TriggerMetrics::SetConnected(const TriggerId& id, bool connected) {
+  {
+    std::lock_guard lock(mu_);
+    series_[{id.ns, id.function}].insert({id.trigger, kConnectedSeries});
+  }
+  connected_.Add({{"namespace", id.ns}, {"function", id.function}, {"trigger", id.trigger}})
+      .Set(connected ? 1 : 0);
+}
+
 void TriggerMetrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
 
 void TriggerMetrics::RemoveFunction(const std::string& ns, const std::string& function) {
@@ -67,7 +98,12 @@ void TriggerMetrics::RemoveFunction(const std::string& ns, const std::string& fu
     series_.erase(it);
   }
   for (const auto& [trigger, result] : series) {
-    if (result.empty()) {
+    const prometheus::Labels labels = {{"namespace", ns}, {"function", function}, {"trigger", trigger}};
+    if (result == kPendingSeries) {
+      pending_.Remove(&pending_.Add(labels));
+    } else if (result == kConnectedSeries) {
+      connected_.Remove(&connected_.Add(labels));
+    } else if (result.empty()) {
       auto& h = fire_delay_.Add({{"namespace", ns}, {"function", function}, {"trigger", trigger}},
                                 prometheus::Histogram::BucketBoundaries{});
       fire_delay_.Remove(&h);

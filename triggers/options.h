@@ -18,6 +18,10 @@ struct Options {
   std::string activator_url = "http://zeroscale-activator.zeroscale-system.svc";
   std::string identity;
   std::chrono::milliseconds drain_timeout{30'000};
+  // Broker triggers.
+  std::chrono::milliseconds broker_ack_wait_margin{30'000};
+  std::chrono::milliseconds broker_secret_refresh{60'000};
+  std::chrono::milliseconds broker_status_interval{5'000};
   std::string log_level = "info";
   bool version = false;
   // End-to-end tests only: a wall clock that runs `testing_time_scale`
@@ -41,6 +45,13 @@ struct Options {
     flags.String("identity", &identity, "Leader-election identity; empty uses hostname_pid.");
     flags.Duration("drain-timeout", &drain_timeout,
                    "On SIGTERM, how long to wait for invocations in flight before cancelling them.");
+    flags.Duration("broker-ack-wait-margin", &broker_ack_wait_margin,
+                   "Broker triggers: how long past the invocation timeout an unacknowledged message stays with "
+                   "the replica that took it before the broker delivers it to another (a crash's cost).");
+    flags.Duration("broker-secret-refresh", &broker_secret_refresh,
+                   "Broker triggers: how often the Secrets they name are read again (a change restarts the consumer).");
+    flags.Duration("broker-status-interval", &broker_status_interval,
+                   "Broker triggers: how often each replica adds what its consumers did to status.triggers.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");
     flags.Bool("version", &version, "Print the version and the git revision, then exit.");
     flags.Double("testing-time-scale", &testing_time_scale,

@@ -65,6 +65,15 @@ buckets() { # NAME NS FN PER_MINUTE_COUNTS(le=0.1 0.5 1 +Inf, cumulative)
   series 'zeroscale_scale_events_total{namespace="b",function="world",direction="down"}' '0+1x120'
   # Activator-wide: the billing log.
   series 'zeroscale_billing_lines_written_total{instance="act-1"}' '0+96x120'
+  series 'zeroscale_trigger_events_total{namespace="a",function="hello",trigger="orders",result="success",instance="trg-1"}' '0+30x120'
+  series 'zeroscale_trigger_events_total{namespace="a",function="hello",trigger="orders",result="dead_lettered",instance="trg-2"}' '0+1x120'
+  series 'zeroscale_trigger_pending{namespace="a",function="hello",trigger="orders",instance="trg-1"}' '12x120'
+  series 'zeroscale_trigger_pending{namespace="a",function="hello",trigger="orders",instance="trg-2"}' '12x120'
+  series 'zeroscale_trigger_connected{namespace="a",function="hello",trigger="orders",instance="trg-1"}' '1x120'
+  series 'zeroscale_trigger_connected{namespace="a",function="hello",trigger="orders",instance="trg-2"}' '1x120'
+  for le in 0.1 1 +Inf; do
+    series "zeroscale_trigger_fire_delay_seconds_bucket{namespace=\"b\",function=\"world\",trigger=\"nightly\",le=\"$le\"}" '0+1x120'
+  done
   series 'zeroscale_billing_lines_dropped_total{instance="act-1",reason="queue_full"}' '0x120'
   series 'zeroscale_billing_lines_dropped_total{instance="act-1",reason="write_error"}' '0x120'
   echo "    promql_expr_test:"

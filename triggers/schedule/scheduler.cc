@@ -74,14 +74,18 @@ bool Scheduler::Plan(const json& object, const api::Function& fn, SystemTime now
   bool changed = false;
   entries->clear();
   for (const api::TriggerSpec& trigger : fn.spec.triggers) {
-    if (!trigger.schedule) continue;
+    auto old = std::find_if(old_entries.begin(), old_entries.end(),
+                            [&](const api::TriggerStatus& s) { return s.name == trigger.name; });
+    if (!trigger.schedule) {
+      // A broker trigger's entry belongs to its consumers: carried as it is.
+      if (old != old_entries.end()) entries->push_back(*old);
+      continue;
+    }
     const cron::Schedule* schedule = ScheduleOf(*trigger.schedule);
     if (schedule == nullptr) continue;
     const TriggerId id{fn.metadata.namespace_, fn.metadata.name, trigger.name};
     api::TriggerStatus entry;
     entry.name = trigger.name;
-    auto old = std::find_if(old_entries.begin(), old_entries.end(),
-                            [&](const api::TriggerStatus& s) { return s.name == trigger.name; });
     if (old != old_entries.end()) entry = *old;
     if (!entry.start_time) {
       entry.start_time = FormatRfc3339(now);
