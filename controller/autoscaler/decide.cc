@@ -45,6 +45,19 @@ double WindowAverage(const std::vector<ConcurrencyPoint>& points, MonotonicTime 
   return sum / static_cast<double>(span);
 }
 
+int64_t TriggerBacklog(const api::Function& fn) {
+  int64_t total = 0;
+  for (const api::TriggerSpec& t : fn.spec.triggers) {
+    if (!t.nats && !t.redis) continue;
+    for (const api::TriggerStatus& s : fn.trigger_statuses) {
+      if (s.name == t.name && s.pending && *s.pending > 0) {
+        total += std::min<int64_t>(*s.pending, t.delivery.max_in_flight);
+      }
+    }
+  }
+  return total;
+}
+
 Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const DecisionState& state,
                 MonotonicTime now, const Tuning& tuning) {
   Decision d;
@@ -91,7 +104,7 @@ Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const Deci
   // #1352). Without any known request, idleness counts from when we started
   // tracking, so a freshly elected leader waits a full period.
   const MonotonicTime idle_since = samples.last_request_time.value_or(*st.tracking_since);
-  const bool nothing_pending = samples.in_flight == 0 && samples.queued == 0;
+  const bool nothing_pending = samples.in_flight == 0 && samples.queued == 0 && samples.backlog == 0;
   const bool idle = nothing_pending && now - idle_since >= idle_after;
   const bool recent_request =
       samples.last_request_time.has_value() && now - *samples.last_request_time < idle_after;
@@ -99,7 +112,12 @@ Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const Deci
   const int64_t stable_want = CeilDiv(d.stable_concurrency, target);
   // Requests waiting in an activator's buffer are demand that concurrency
   // (which counts forwarded requests only) does not show yet.
-  const int64_t panic_want = CeilDiv(d.panic_concurrency + static_cast<double>(samples.queued), target);
+  // So is a broker backlog: the messages a trigger will send as fast as
+  // maxInFlight lets it (those in flight are in the concurrency too, hence
+  // the max rather than a sum).
+  const int64_t panic_want = CeilDiv(
+      std::max(d.panic_concurrency + static_cast<double>(samples.queued), static_cast<double>(samples.backlog)),
+      target);
 
   // At zero: any request wakes it, sized by what is waiting.
   if (current == 0) {

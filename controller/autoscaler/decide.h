@@ -24,6 +24,11 @@ MonotonicTime BucketOf(MonotonicTime t);
 // that a function waking from idle is not diluted by a minute of nothing.
 double WindowAverage(const std::vector<ConcurrencyPoint>& points, MonotonicTime now, Duration window);
 
+// The demand of a Function's broker triggers, from status.triggers: for
+// each, its backlog (`pending`, as the trigger component last reported it)
+// bounded by `delivery.maxInFlight`, the most it sends at once.
+int64_t TriggerBacklog(const api::Function& fn);
+
 Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const DecisionState& state,
                 MonotonicTime now, const Tuning& tuning = {});
 

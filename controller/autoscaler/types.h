@@ -73,6 +73,9 @@ struct Samples {
   // Totals over the activators that reported recently.
   int64_t in_flight = 0;
   int64_t queued = 0;
+  // Broker triggers' backlog as demand (TriggerBacklog): messages waiting
+  // for the Function that the activators have not seen yet.
+  int64_t backlog = 0;
   // Activators whose reports are fresh. 0 means we know nothing about load
   // (e.g. a controller that just became leader) and must not scale down.
   int live_activators = 0;

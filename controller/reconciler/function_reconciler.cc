@@ -248,6 +248,37 @@ FunctionReconciler::Child FunctionReconciler::EnsureService(const api::Function&
   return {*std::move(applied), std::nullopt};
 }
 
+namespace {
+
+// TriggersReady, for Functions with broker triggers: whether every broker
+// consumer is connected, as the trigger component reports it in
+// status.triggers (docs/triggers.md). Schedules have no broker and no say.
+std::optional<api::Condition> TriggersReady(const api::Function& fn) {
+  const int64_t gen = fn.metadata.generation;
+  int brokers = 0;
+  for (const api::TriggerSpec& t : fn.spec.triggers) {
+    if (!t.nats && !t.redis) continue;
+    ++brokers;
+    auto it = std::find_if(fn.trigger_statuses.begin(), fn.trigger_statuses.end(),
+                           [&](const api::TriggerStatus& s) { return s.name == t.name; });
+    if (it == fn.trigger_statuses.end() || it->connected.empty()) {
+      api::Condition unknown = MakeCondition("TriggersReady", false, "Pending",
+                                             Cat("trigger ", t.name, ": no consumer has reported yet"), gen);
+      unknown.status = "Unknown";
+      return unknown;
+    }
+    if (it->connected != "True") {
+      return MakeCondition("TriggersReady", false, it->reason.empty() ? "BrokerUnavailable" : it->reason,
+                           Cat("trigger ", t.name, ": ", it->message), gen);
+    }
+  }
+  if (brokers == 0) return std::nullopt;
+  return MakeCondition("TriggersReady", true, "Connected",
+                       Cat(brokers, brokers == 1 ? " broker trigger" : " broker triggers", " connected"), gen);
+}
+
+}  // namespace
+
 api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, const json* deployment,
                                                       const ChildFailure* failure,
                                                       const std::optional<ScalingStatus>& scaling) const {
@@ -306,6 +337,7 @@ api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, c
   } else if (const api::Condition* active = fn.status.FindCondition("Active")) {
     s.conditions.push_back(*active);
   }
+  if (std::optional<api::Condition> triggers = TriggersReady(fn)) s.conditions.push_back(*triggers);
   s.last_request_time = fn.status.last_request_time;
   s.last_scale_time = fn.status.last_scale_time;
   if (scaling && scaling->last_scale_time) s.last_scale_time = FormatRfc3339(*scaling->last_scale_time);

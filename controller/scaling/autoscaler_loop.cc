@@ -141,6 +141,7 @@ void AutoscalerLoop::DecideOne(const json& object) {
   autoscaler::Samples samples = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
   samples.ready_replicas = Int32At(*deployment, "/status/readyReplicas");
   samples.current_desired = Int32At(*deployment, "/spec/replicas");
+  samples.backlog = autoscaler::TriggerBacklog(fn);
   const MonotonicTime now = clock_.Now();
 
   std::unique_lock lock(mu_);
@@ -240,6 +241,7 @@ absl::Status AutoscalerLoop::ScaleToZero(const api::Function& fn, const json& de
   autoscaler::Samples fresh = stats_.SamplesFor({fn.metadata.namespace_, fn.metadata.name});
   fresh.ready_replicas = decided_on.ready_replicas;
   fresh.current_desired = decided_on.current_desired;
+  fresh.backlog = decided_on.backlog;
   if (autoscaler::Decide(fresh, fn.spec.scaling, state_before, clock_.Now(), options_.tuning).desired != 0) {
     return absl::AbortedError("a request arrived after the decision");
   }

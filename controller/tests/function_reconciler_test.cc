@@ -94,6 +94,51 @@ TEST_F(ReconcilerTest, CreatesChildrenAndStatus) {
   EXPECT_EQ(events_.reasons, (std::vector<std::string>{"Normal/DeploymentCreated", "Normal/ServiceCreated"}));
 }
 
+// TriggersReady follows what the trigger component writes in status.triggers
+// for broker triggers; Functions with only schedules have no such condition.
+TEST_F(ReconcilerTest, TriggersReadyFollowsTheBrokerConsumers) {
+  auto condition = [this](const std::string& type) {
+    for (const json& c : Get(kube::kFunctions).value(json::json_pointer("/status/conditions"), json::array())) {
+      if (c["type"] == type) return c;
+    }
+    return json();
+  };
+  auto report = [this](const json& triggers) {
+    ASSERT_TRUE(fake_.MergePatch(kube::FunctionRef("demo", "hello"), {{"status", {{"triggers", triggers}}}}).ok());
+    ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  };
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"},
+                {"triggers",
+                 {{{"name", "nightly"}, {"schedule", {{"cron", "0 3 * * *"}}}},
+                  {{"name", "orders"}, {"redis", {{"address", "redis:6379"}, {"stream", "orders"}}}}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  EXPECT_EQ(condition("TriggersReady")["status"], "Unknown");
+  EXPECT_EQ(condition("TriggersReady")["reason"], "Pending");
+
+  report({{{"name", "nightly"}, {"fired", 3}},
+          {{"name", "orders"},
+           {"connected", "False"},
+           {"reason", "BrokerUnavailable"},
+           {"message", "redis redis:6379: connection refused"}}});
+  EXPECT_EQ(condition("TriggersReady")["status"], "False");
+  EXPECT_EQ(condition("TriggersReady")["reason"], "BrokerUnavailable");
+  EXPECT_EQ(condition("TriggersReady")["message"], "trigger orders: redis redis:6379: connection refused");
+  // The controller's status write leaves the trigger component's entries be.
+  EXPECT_EQ(Get(kube::kFunctions)["status"]["triggers"][0]["fired"], 3);
+
+  report({{{"name", "nightly"}, {"fired", 3}}, {{"name", "orders"}, {"connected", "True"}}});
+  EXPECT_EQ(condition("TriggersReady")["status"], "True");
+  EXPECT_EQ(condition("TriggersReady")["reason"], "Connected");
+  EXPECT_EQ(condition("TriggersReady")["message"], "1 broker trigger connected");
+}
+
+TEST_F(ReconcilerTest, SchedulesAloneHaveNoTriggersReady) {
+  SeedFunction({{"image", "zeroscale/fn-echo:dev"},
+                {"triggers", {{{"name", "nightly"}, {"schedule", {{"cron", "0 3 * * *"}}}}}}});
+  ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
+  for (const json& c : Get(kube::kFunctions)["status"]["conditions"]) EXPECT_NE(c["type"], "TriggersReady");
+}
+
 TEST_F(ReconcilerTest, SecondReconcileOfUnchangedFunctionWritesNothing) {
   SeedFunction({{"image", "zeroscale/fn-echo:dev"}});
   ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());

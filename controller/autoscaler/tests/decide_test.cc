@@ -111,6 +111,55 @@ TEST(Decide, BurstFromZeroWakesSizedByQueue) {
   }
 }
 
+// A broker backlog is demand before any request reaches an activator: it
+// wakes a Function at zero, sizes it (bounded by maxInFlight in
+// TriggerBacklog, by maxReplicas here) and keeps it from scaling to zero.
+TEST(Decide, BrokerBacklogWakesScalesAndHolds) {
+  const MonotonicTime now = kT0 + 1000s;
+  Samples s;
+  s.live_activators = 1;
+  s.backlog = 1;
+  Decision d = Decide(s, Spec(0, 10, 10), {}, now);
+  EXPECT_EQ(d.desired, 1);
+  EXPECT_EQ(d.reason, "wake");
+
+  s.backlog = 1000;
+  EXPECT_EQ(Decide(s, Spec(0, 10, 1), {}, now).desired, 10) << "up to maxReplicas";
+
+  // Running, idle for longer than scaleToZeroAfterSeconds, backlog left.
+  Samples idle = Load(now, 0, 2, 2);
+  idle.last_request_time = now - 600s;
+  idle.backlog = 20;
+  d = Decide(idle, Spec(0, 10, 10), {}, now);
+  EXPECT_EQ(d.desired, 2);
+  idle.backlog = 0;
+  EXPECT_LT(Decide(idle, Spec(0, 10, 10), {}, now).desired, 2);
+}
+
+TEST(TriggerBacklog, PendingBoundedByMaxInFlightPerBrokerTrigger) {
+  api::Function fn;
+  api::TriggerSpec orders;
+  orders.name = "orders";
+  orders.redis = api::RedisSource{};
+  orders.delivery.max_in_flight = 50;
+  api::TriggerSpec jobs = orders;
+  jobs.name = "jobs";
+  jobs.delivery.max_in_flight = 5;
+  api::TriggerSpec nightly;
+  nightly.name = "nightly";
+  nightly.schedule = api::ScheduleSource{};
+  fn.spec.triggers = {orders, jobs, nightly};
+  EXPECT_EQ(TriggerBacklog(fn), 0) << "nothing reported";
+  fn.trigger_statuses.resize(3);
+  fn.trigger_statuses[0].name = "orders";
+  fn.trigger_statuses[0].pending = 1000;
+  fn.trigger_statuses[1].name = "jobs";
+  fn.trigger_statuses[1].pending = 3;
+  fn.trigger_statuses[2].name = "nightly";
+  fn.trigger_statuses[2].pending = 99;  // not a broker: ignored
+  EXPECT_EQ(TriggerBacklog(fn), 50 + 3);
+}
+
 TEST(Decide, AtZeroWithoutDemandStaysZeroEvenForANewLeader) {
   const MonotonicTime now = kT0;
   Samples s;
