@@ -28,11 +28,11 @@ inline int FreeLoopbackPort() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok ? ntohs(addr.sin_port) : 0;
 }
 
 // Whether 127.0.0.1:port accepts a connection.
@@ -58,6 +58,7 @@ class ChildProcess {
 
   bool Start(const std::vector<std::string>& argv) {
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     return posix_spawnp(&pid_, args[0], nullptr, nullptr, args.data(), environ) == 0;
@@ -110,13 +111,13 @@ class BrokerServer {
     std::vector<std::string> argv;
     const std::string port = std::to_string(port_);
     if (kind_ == Kind::kNats) {
-      argv = {"nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", dir_.path(), "-l",
-              dir_.path() + "/nats.log"};
+      argv = {"nats-server", "-a",  "127.0.0.1", "-p", port,
+              "-js",         "-sd", dir_.path(), "-l", dir_.path() + "/nats.log"};
       if (!password_.empty()) argv.insert(argv.end(), {"--user", "zs", "--pass", password_});
     } else {
-      argv = {"redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", dir_.path(),
-              "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile",
-              dir_.path() + "/redis.log"};
+      argv = {"redis-server", "--bind",        "127.0.0.1", "--port",    port,
+              "--dir",        dir_.path(),     "--save",    "",          "--appendonly",
+              "yes",          "--appendfsync", "always",    "--logfile", dir_.path() + "/redis.log"};
       if (!password_.empty()) argv.insert(argv.end(), {"--requirepass", password_});
     }
     if (!process_.Start(argv)) return false;
