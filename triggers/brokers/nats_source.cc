@@ -134,6 +134,15 @@ bool IsPublishDirective(absl::string_view name) {
          absl::EqualsIgnoreCase(name, "Nats-Msg-Id");
 }
 
+// A header value on one line: NATS headers are CRLF-delimited, and an error
+// text may have line breaks.
+std::string OneLine(absl::string_view value) {
+  std::string out(value);
+  std::replace_if(
+      out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  return out;
+}
+
 // All headers of `msg`: names in byte order, each name's values in order.
 std::vector<std::pair<std::string, std::string>> Headers(natsMsg* msg) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -260,12 +269,12 @@ class NatsSource final : public MessageSource {
       headers.emplace_back(std::move(name), std::move(value));
     }
     const char* subject = natsMsg_GetSubject(original);
-    headers.emplace_back("Zeroscale-Error", error);
+    headers.emplace_back("Zeroscale-Error", OneLine(error));
     headers.emplace_back("Zeroscale-Attempts", std::to_string(message.attempt));
     headers.emplace_back("Zeroscale-Source", config_.stream);
     headers.emplace_back("Zeroscale-Source-Id", message.id);
     headers.emplace_back("Zeroscale-Source-Subject", subject == nullptr ? "" : subject);
-    headers.emplace_back("Zeroscale-Trigger", trigger);
+    headers.emplace_back("Zeroscale-Trigger", OneLine(trigger));
     if (!source_msg_id.empty()) headers.emplace_back("Zeroscale-Source-Msg-Id", source_msg_id);
     headers.emplace_back("Nats-Msg-Id", absl::StrCat(config_.stream, ":", message.id));
     for (const auto& [name, value] : headers) {

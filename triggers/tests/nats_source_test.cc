@@ -3,8 +3,15 @@
 #include "triggers/brokers/nats_source.h"
 
 #include <nats/nats.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -23,6 +30,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -32,11 +40,13 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // The test's own client: makes streams and consumers, publishes, reads back.
 class Admin {
  public:
-  explicit Admin(const std::string& url) {
+  // `creds_file`: a .creds file to authenticate with (empty: none).
+  explicit Admin(const std::string& url, const std::string& creds_file = "") {
     natsOptions* opts = nullptr;
     natsOptions_Create(&opts);
     natsOptions_SetURL(opts, url.c_str());
     natsOptions_SetTimeout(opts, 2000);
+    if (!creds_file.empty()) natsOptions_SetUserCredentialsFromFiles(opts, creds_file.c_str(), nullptr);
     status_ = natsConnection_Connect(&nc_, opts);
     natsOptions_Destroy(opts);
     if (status_ == NATS_OK) status_ = natsConnection_JetStream(&js_, nc_, nullptr);
@@ -159,7 +169,8 @@ class NatsSourceTest : public ::testing::Test {
     return c;
   }
 
-  // Fetches until `n` messages came or `deadline` passed.
+  // Fetches until `n` messages came or `within` passed.
+ public:
   static std::vector<Message> FetchN(MessageSource& source, size_t n,
                                      milliseconds within = milliseconds(10000)) {
     std::vector<Message> out;
@@ -172,6 +183,7 @@ class NatsSourceTest : public ::testing::Test {
     return out;
   }
 
+ protected:
   BrokerServer server_{BrokerServer::Kind::kNats};
   std::unique_ptr<Admin> admin_;
 };
@@ -429,7 +441,7 @@ TEST_F(NatsSourceTest, DeadLetterPublishesTheOriginalWithWhereItCameFromThenAcks
   EXPECT_TRUE(more->empty());
 }
 
-TEST_F(NatsSourceTest, DeadLetterDropsPublishDirectivesTheDeadLetterStreamWouldEnforce) {
+TEST_F(NatsSourceTest, DeadLetterDropsPublishDirectivesAndLineBreaks) {
   // Stored with the message, these would make the dead-letter stream refuse
   // the copy (wrong stream) or deduplicate it against unrelated messages.
   ASSERT_EQ(admin_->Publish("submissions.s1", "x",
@@ -439,13 +451,15 @@ TEST_F(NatsSourceTest, DeadLetterDropsPublishDirectivesTheDeadLetterStreamWouldE
   ASSERT_TRUE(source->Connect().ok());
   auto got = FetchN(*source, 1);
   ASSERT_EQ(got.size(), 1U);
-  const absl::Status s = source->DeadLetter(got[0], "timeout after 35 s", "a/b/c");
+  const absl::Status s = source->DeadLetter(got[0], "HTTP 500\r\nInternal error", "a/b/c");
   ASSERT_TRUE(s.ok()) << s;
   const Admin::Stored dead = admin_->Get("DEAD", 1);
   ASSERT_TRUE(dead.found);
   EXPECT_EQ(dead.headers.count("Nats-Expected-Stream"), 0U);
   EXPECT_EQ(dead.headers.at("Nats-Msg-Id"), std::vector<std::string>{"SUBMISSIONS:1"});
   EXPECT_EQ(dead.headers.at("Zeroscale-Source-Msg-Id"), std::vector<std::string>{"o-7"});
+  EXPECT_EQ(dead.headers.at("Zeroscale-Error"), std::vector<std::string>{"HTTP 500  Internal error"})
+      << "one header line";
 }
 
 TEST_F(NatsSourceTest, DeadLetterToASubjectNoStreamCapturesFailsAndKeepsTheMessage) {
@@ -572,6 +586,231 @@ TEST_F(NatsSourceTest, SurvivesAServerCrashAndDeliversWhatWasUnacknowledged) {
   EXPECT_LE(attempts["1"], 2);
   for (const Message& m : got) EXPECT_TRUE(source->Ack(m).ok());
   EXPECT_EQ(source->Lag().value_or(-1), 0);
+}
+
+// NATS decentralized auth for a test: NKeys (Ed25519 keys in NATS's base32
+// form) and JWTs signed with them, made with OpenSSL, so nats-server can run
+// in operator mode without the nsc tool.
+namespace nkeys {
+
+std::string Base32(const std::vector<uint8_t>& in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (uint8_t byte : in) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += kAlphabet[(buffer >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+// CRC-16/XMODEM, appended little-endian.
+std::string WithCrc(std::vector<uint8_t> raw) {
+  uint16_t crc = 0;
+  for (uint8_t byte : raw) {
+    crc ^= static_cast<uint16_t>(byte) << 8;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : crc << 1;
+  }
+  raw.push_back(static_cast<uint8_t>(crc & 0xff));
+  raw.push_back(static_cast<uint8_t>(crc >> 8));
+  return Base32(raw);
+}
+
+std::string Base64Url(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) c = c == '+' ? '-' : (c == '/' ? '_' : c);
+  return out;
+}
+
+// Type prefixes of public keys.
+constexpr uint8_t kOperator = 14 << 3;  // "O..."
+constexpr uint8_t kAccount = 0;         // "A..."
+constexpr uint8_t kUser = 20 << 3;      // "U..."
+
+struct Key {
+  std::array<uint8_t, 32> seed{};
+  std::string public_key;    // "U..."
+  std::string encoded_seed;  // "SU..."
+};
+
+Key MakeKey(uint8_t prefix) {
+  Key key;
+  RAND_bytes(key.seed.data(), static_cast<int>(key.seed.size()));
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, key.seed.data(), key.seed.size());
+  std::array<uint8_t, 32> pub{};
+  size_t len = pub.size();
+  EVP_PKEY_get_raw_public_key(pkey, pub.data(), &len);
+  EVP_PKEY_free(pkey);
+  std::vector<uint8_t> raw{prefix};
+  raw.insert(raw.end(), pub.begin(), pub.end());
+  key.public_key = WithCrc(raw);
+  constexpr uint8_t kSeed = 18 << 3;  // "S"
+  std::vector<uint8_t> seed_raw{static_cast<uint8_t>(kSeed | (prefix >> 5)),
+                                static_cast<uint8_t>((prefix & 31) << 3)};
+  seed_raw.insert(seed_raw.end(), key.seed.begin(), key.seed.end());
+  key.encoded_seed = WithCrc(seed_raw);
+  return key;
+}
+
+std::string Sign(const Key& key, const std::string& data) {
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, key.seed.data(), key.seed.size());
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::string sig(64, '\0');
+  size_t len = sig.size();
+  EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, pkey);
+  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  return sig;
+}
+
+// A v2 JWT about `subject`, signed by `issuer`; `nats` is the claim's body.
+std::string Jwt(const Key& issuer, const std::string& subject, const std::string& nats) {
+  const std::string header = Base64Url(R"({"typ":"JWT","alg":"ed25519-nkey"})");
+  const std::string claims = Base64Url(
+      absl::StrCat(R"({"jti":")", subject, R"(","iat":)", std::time(nullptr), R"(,"iss":")",
+                   issuer.public_key, R"(","name":"zs-test","sub":")", subject, R"(","nats":)", nats, "}"));
+  const std::string signed_part = header + "." + claims;
+  return signed_part + "." + Base64Url(Sign(issuer, signed_part));
+}
+
+std::string CredsFile(const std::string& user_jwt, const Key& user) {
+  return absl::StrCat("-----BEGIN NATS USER JWT-----\n", user_jwt, "\n------END NATS USER JWT------\n\n",
+                      "************************* IMPORTANT *************************\n",
+                      "NKEY Seed printed below can be used to sign and prove identity.\n\n",
+                      "-----BEGIN USER NKEY SEED-----\n", user.encoded_seed,
+                      "\n------END USER NKEY SEED------\n");
+}
+
+}  // namespace nkeys
+
+// nats-server in operator mode: one account with JetStream, and the
+// system account JetStream needs.
+class OperatorModeServer {
+ public:
+  OperatorModeServer() : port_(testing::FreeLoopbackPort()) {
+    const std::string account_jwt = nkeys::Jwt(
+        operator_, account_.public_key,
+        R"({"limits":{"subs":-1,"data":-1,"payload":-1,"imports":-1,"exports":-1,"wildcards":true,"conn":-1,)"
+        R"("leaf":-1,"mem_storage":-1,"disk_storage":-1,"streams":-1,"consumer":-1},"type":"account","version":2})");
+    std::ofstream(dir_.path() + "/operator.jwt")
+        << nkeys::Jwt(operator_, operator_.public_key, R"({"type":"operator","version":2})");
+    std::ofstream(dir_.path() + "/server.conf")
+        << "listen: 127.0.0.1:" << port_ << "\njetstream: {store_dir: \"" << dir_.path() << "\"}\n"
+        << "operator: \"" << dir_.path() << "/operator.jwt\"\nresolver: MEMORY\n"
+        << "system_account: " << system_.public_key << "\n"
+        << "resolver_preload: {\n  " << account_.public_key << ": \"" << account_jwt << "\"\n  "
+        << system_.public_key << ": \""
+        << nkeys::Jwt(operator_, system_.public_key, R"({"type":"account","version":2})") << "\"\n}\n";
+    std::ofstream(creds_path()) << Creds(account_);
+  }
+
+  // A .creds file's contents for a new user signed by `account`.
+  std::string Creds(const nkeys::Key& account) const {
+    const nkeys::Key user = nkeys::MakeKey(nkeys::kUser);
+    const std::string jwt = nkeys::Jwt(account, user.public_key,
+                                       R"({"pub":{},"sub":{},"subs":-1,"data":-1,"payload":-1,)"
+                                       R"("type":"user","version":2})");
+    return nkeys::CredsFile(jwt, user);
+  }
+  std::string Creds() const { return Creds(account_); }
+
+  bool Start() {
+    if (!process_.Start(
+            {"nats-server", "-c", dir_.path() + "/server.conf", "-l", dir_.path() + "/nats.log"})) {
+      return false;
+    }
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      if (testing::Accepts(port_)) return true;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+  }
+  void Stop() { process_.Kill(SIGKILL); }
+
+  // The server's log, to tell why it did not start.
+  std::string log() const {
+    std::ifstream in(dir_.path() + "/nats.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  std::string creds_path() const { return dir_.path() + "/admin.creds"; }
+
+ private:
+  int port_;
+  testing::ScratchDir dir_;
+  testing::ChildProcess process_;
+  nkeys::Key operator_ = nkeys::MakeKey(nkeys::kOperator);
+  nkeys::Key account_ = nkeys::MakeKey(nkeys::kAccount);
+  nkeys::Key system_ = nkeys::MakeKey(nkeys::kAccount);  // JetStream needs one
+};
+
+TEST(NatsSourceCredentials, ConnectsWithAUserJwtAndSeedAlsoAfterAServerRestart) {
+  OperatorModeServer server;
+  ASSERT_TRUE(server.Start()) << "nats-server in operator mode did not start:\n" << server.log();
+  auto admin = std::make_unique<Admin>(server.url(), server.creds_path());
+  ASSERT_EQ(admin->status(), NATS_OK);
+  ASSERT_EQ(admin->AddStream("SUBMISSIONS", {"submissions.>"}), NATS_OK);
+  ASSERT_EQ(admin->Publish("submissions.a", "one"), 1U);
+
+  NatsSourceConfig config;
+  config.url = server.url();
+  config.stream = "SUBMISSIONS";
+  config.consumer = "grader";
+  config.io_timeout = milliseconds(2000);
+
+  // No credentials, or a user of an account the server does not know.
+  absl::Status s = MakeNatsSource(config)->Connect();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("authorization violation"));
+  config.credentials = server.Creds(nkeys::MakeKey(nkeys::kAccount));
+  s = MakeNatsSource(config)->Connect();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("authorization violation"));
+  config.credentials = "not a creds file";
+  s = MakeNatsSource(config)->Connect();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), Not(HasSubstr("not a creds file"))) << "credentials never go into errors";
+
+  config.credentials = server.Creds();
+  auto source = MakeNatsSource(config);
+  s = source->Connect();
+  ASSERT_TRUE(s.ok()) << s;
+  auto got = NatsSourceTest::FetchN(*source, 1);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_TRUE(source->Ack(got[0]).ok());
+
+  // nats.c reconnects on its own, signing the new server nonce with the
+  // credentials it is given from memory (no file to have disappeared).
+  admin.reset();
+  server.Stop();
+  ASSERT_TRUE(server.Start());
+  absl::Status reconnect = absl::UnknownError("not tried");
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!reconnect.ok() && Clock::now() < deadline) {
+    reconnect = source->Connect();
+    if (!reconnect.ok()) std::this_thread::sleep_for(milliseconds(100));  // poll interval
+  }
+  ASSERT_TRUE(reconnect.ok()) << reconnect;
+  admin = std::make_unique<Admin>(server.url(), server.creds_path());
+  ASSERT_NE(admin->Publish("submissions.a", "two"), 0U);
+  got = NatsSourceTest::FetchN(*source, 1);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].body, "two");
+  EXPECT_TRUE(source->Ack(got[0]).ok());
 }
 
 }  // namespace
