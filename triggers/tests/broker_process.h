@@ -71,6 +71,14 @@ class ChildProcess {
     waitpid(pid_, &status, 0);
     pid_ = -1;
   }
+  // Whether it has not exited yet (reaps it if it has).
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == 0) return true;
+    pid_ = -1;
+    return false;
+  }
   pid_t pid() const { return pid_; }
 
  private:
@@ -106,7 +114,8 @@ class BrokerServer {
   explicit BrokerServer(Kind kind, std::string password = "")
       : kind_(kind), password_(std::move(password)), port_(FreeLoopbackPort()) {}
 
-  // Starts the server and waits up to 10 s for it to accept connections.
+  // Starts the server and waits up to 10 s for it to accept connections
+  // (false at once if it exits: see its log in dir()).
   bool Start() {
     std::vector<std::string> argv;
     const std::string port = std::to_string(port_);
@@ -124,12 +133,17 @@ class BrokerServer {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       if (Accepts(port_)) return true;
+      if (!process_.Running()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
   }
   // SIGKILL by default: a crash, not a shutdown.
   void Stop(int signal = SIGKILL) { process_.Kill(signal); }
+  // Sends `signal` and leaves the process be (SIGSTOP: a server that hangs).
+  void Signal(int signal) {
+    if (process_.pid() > 0) ::kill(process_.pid(), signal);
+  }
 
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
