@@ -268,6 +268,9 @@ class RedisSource : public MessageSource {
 
   absl::StatusOr<int64_t> Lag() override {
     if (absl::Status status = EnsureConnected(); !status.ok()) return status;
+    // The delivery loop stops fetching while its invocations fill every slot
+    // (for up to an invocation's timeout) but keeps reading the lag.
+    if (absl::Status status = RenewRetries(); !status.ok()) return status;
     absl::StatusOr<Reply> groups = Run({"XINFO", "GROUPS", config_.stream});
     if (!groups.ok()) return groups.status();
     if (IsError(groups->get())) return StreamError(config_.stream, groups->get());
@@ -510,40 +513,46 @@ class RedisSource : public MessageSource {
     return first_error;
   }
 
-  // (1) This source's retries that are due, and idle-time renewals of those
-  // still waiting past ack_wait / 2.
-  absl::Status ServeRetries(size_t limit, std::vector<Message>& out) {
-    if (retries_.empty()) return absl::OkStatus();
+  // Renews the idle time of the retries that have waited ack_wait / 2 and
+  // are not due yet, so that no consumer claims one before its delay.
+  absl::Status RenewRetries() {
     const Clock::time_point now = Clock::now();
-    std::vector<std::pair<Clock::time_point, std::string>> due;
     std::vector<std::pair<std::string, std::string>> renew;
     for (const auto& [id, retry] : retries_) {
-      if (retry.due <= now) {
-        due.emplace_back(retry.due, id);
-      } else if (now - retry.held_since >= config_.ack_wait / 2) {
+      if (retry.due > now && now - retry.held_since >= config_.ack_wait / 2) {
         renew.emplace_back(id, MinIdle(now - retry.held_since));
       }
     }
-    if (!renew.empty()) {
-      // JUSTID: resets the idle time without counting a delivery.
-      std::vector<Args> commands;
-      commands.reserve(renew.size());
-      for (const auto& [id, min_idle] : renew) {
-        commands.push_back(
-            {"XCLAIM", config_.stream, config_.group, config_.consumer, min_idle, id, "JUSTID"});
+    if (renew.empty()) return absl::OkStatus();
+    // JUSTID: resets the idle time without counting a delivery.
+    std::vector<Args> commands;
+    commands.reserve(renew.size());
+    for (const auto& [id, min_idle] : renew) {
+      commands.push_back({"XCLAIM", config_.stream, config_.group, config_.consumer, min_idle, id, "JUSTID"});
+    }
+    absl::StatusOr<std::vector<Reply>> replies = Pipeline(commands);
+    if (!replies.ok()) return replies.status();
+    const Clock::time_point renewed = Clock::now();
+    for (size_t i = 0; i < renew.size(); ++i) {
+      const redisReply* reply = (*replies)[i].get();
+      if (IsError(reply)) return StreamError(config_.stream, reply);
+      if (IsArray(reply) && reply->elements == 1) {
+        retries_[renew[i].first].held_since = renewed;
+      } else {
+        retries_.erase(renew[i].first);  // another consumer's now, or gone
       }
-      absl::StatusOr<std::vector<Reply>> replies = Pipeline(commands);
-      if (!replies.ok()) return replies.status();
-      const Clock::time_point renewed = Clock::now();
-      for (size_t i = 0; i < renew.size(); ++i) {
-        const redisReply* reply = (*replies)[i].get();
-        if (IsError(reply)) return StreamError(config_.stream, reply);
-        if (IsArray(reply) && reply->elements == 1) {
-          retries_[renew[i].first].held_since = renewed;
-        } else {
-          retries_.erase(renew[i].first);  // another consumer's now, or gone
-        }
-      }
+    }
+    return absl::OkStatus();
+  }
+
+  // (1) This source's retries that are due (after renewing those waiting).
+  absl::Status ServeRetries(size_t limit, std::vector<Message>& out) {
+    if (retries_.empty()) return absl::OkStatus();
+    if (absl::Status status = RenewRetries(); !status.ok()) return status;
+    const Clock::time_point now = Clock::now();
+    std::vector<std::pair<Clock::time_point, std::string>> due;
+    for (const auto& [id, retry] : retries_) {
+      if (retry.due <= now) due.emplace_back(retry.due, id);
     }
     // The longest due first, in batches, until `limit` messages are out: an
     // entry deleted meanwhile takes no message's place.

@@ -18,9 +18,10 @@
 //   XPENDING right after the claim. Entries deleted from the stream while
 //   pending are dropped from the group (Redis 7 does it in XCLAIM itself;
 //   older servers reply nil, and the entry is XACKed) and never handed out.
-//   While a Retry() waits longer than ack_wait / 2, Fetch renews the entry's
-//   idle time (XCLAIM ... JUSTID, which counts no delivery) so that no
-//   consumer claims it before its delay.
+//   While a Retry() waits longer than ack_wait / 2, Fetch and Lag renew the
+//   entry's idle time (XCLAIM ... JUSTID, which counts no delivery) so that
+//   no consumer claims it before its delay. (The delivery loop stops
+//   fetching while its invocations fill every slot, but not reading Lag.)
 // - Message: id = entry ID, subject = stream key, no headers, body = the
 //   entry's fields as a JSON object in entry order (a repeated field keeps its
 //   first position and its last value; bytes that are not UTF-8 become

@@ -403,6 +403,33 @@ TEST_F(RedisSourceTest, RetryLongerThanAckWaitStaysWithItsConsumer) {
   EXPECT_EQ(redelivered[0].attempt, 2);
 }
 
+// The delivery loop stops fetching while every slot is busy, but reads the lag.
+TEST_F(RedisSourceTest, RetryLongerThanAckWaitStaysWithItsConsumerThatOnlyReadsLag) {
+  RedisSourceConfig config = Config("a");
+  config.ack_wait = milliseconds(800);
+  std::unique_ptr<MessageSource> holder = Connected(config);
+  config.consumer = "b";
+  std::unique_ptr<MessageSource> other = Connected(config);
+  client_->Xadd("orders", {"k", "v"});
+  absl::StatusOr<std::vector<Message>> got = holder->Fetch(10, milliseconds(0));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1U);
+
+  const milliseconds delay(2400);
+  const Clock::time_point retried = Clock::now();
+  ASSERT_TRUE(holder->Retry((*got)[0], delay).ok());
+  while (MillisSince(retried) < delay.count()) {
+    absl::StatusOr<std::vector<Message>> stolen = other->Fetch(10, milliseconds(50));
+    ASSERT_TRUE(stolen.ok()) << stolen.status();
+    ASSERT_THAT(*stolen, IsEmpty()) << "another consumer claimed a retry waiting for its delay";
+    EXPECT_EQ(holder->Lag().value_or(-1), 1);
+  }
+  absl::StatusOr<std::vector<Message>> mine = holder->Fetch(10, milliseconds(0));
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_EQ(mine->size(), 1U);
+  EXPECT_EQ((*mine)[0].attempt, 2);
+}
+
 TEST_F(RedisSourceTest, RetryOfAnEntryAnotherConsumerTookIsLeftToIt) {
   std::unique_ptr<MessageSource> slow = Connected(Config("a"));
   std::unique_ptr<MessageSource> other = Connected(Config("b"));
