@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_split.h"
 #include "common/api/crd_schema.h"
 #include "common/api/quantity.h"
 #include "common/cron/cron.h"
@@ -359,12 +358,18 @@ bool IsNatsSubject(std::string_view subject, bool wildcards) {
 
 bool IsNatsUrl(std::string_view urls) {
   if (urls.empty() || urls.size() > Bounds::kMaxBrokerFieldBytes) return false;
-  for (std::string_view url : absl::StrSplit(urls, ',')) {
+  size_t start = 0;
+  while (true) {
+    const size_t comma = urls.find(',', start);
+    const std::string_view url =
+        urls.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     if (!url.starts_with("nats://") && !url.starts_with("tls://")) return false;
     if (url.substr(url.find("://") + 3).empty()) return false;
     for (char c : url) {
       if (c <= 0x20 || c >= 0x7f) return false;
     }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
   }
   return true;
 }

@@ -109,15 +109,15 @@ Decision Decide(const Samples& samples, const api::ScalingSpec& spec, const Deci
   const bool recent_request =
       samples.last_request_time.has_value() && now - *samples.last_request_time < idle_after;
 
-  const int64_t stable_want = CeilDiv(d.stable_concurrency, target);
+  // A broker backlog (TriggerBacklog) is demand the activators have not
+  // seen yet: the messages a trigger will send as fast as maxInFlight lets
+  // it. Those in flight are in the concurrency too, hence max, not a sum.
+  const double backlog = static_cast<double>(samples.backlog);
+  const int64_t stable_want = CeilDiv(std::max(d.stable_concurrency, backlog), target);
   // Requests waiting in an activator's buffer are demand that concurrency
   // (which counts forwarded requests only) does not show yet.
-  // So is a broker backlog: the messages a trigger will send as fast as
-  // maxInFlight lets it (those in flight are in the concurrency too, hence
-  // the max rather than a sum).
-  const int64_t panic_want = CeilDiv(
-      std::max(d.panic_concurrency + static_cast<double>(samples.queued), static_cast<double>(samples.backlog)),
-      target);
+  const int64_t panic_want =
+      CeilDiv(std::max(d.panic_concurrency + static_cast<double>(samples.queued), backlog), target);
 
   // At zero: any request wakes it, sized by what is waiting.
   if (current == 0) {

@@ -104,7 +104,7 @@ TEST_F(ReconcilerTest, TriggersReadyFollowsTheBrokerConsumers) {
     return json();
   };
   auto report = [this](const json& triggers) {
-    ASSERT_TRUE(fake_.MergePatch(kube::FunctionRef("demo", "hello"), {{"status", {{"triggers", triggers}}}}).ok());
+    ASSERT_TRUE(fake_.PatchStatus(kube::FunctionRef("demo", "hello"), {{"status", {{"triggers", triggers}}}}).ok());
     ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
   };
   SeedFunction({{"image", "zeroscale/fn-echo:dev"},

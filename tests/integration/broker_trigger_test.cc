@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "common/kube/resource.h"
 #include "common/strings.h"
 #include "tests/integration/cluster_testing.h"
@@ -111,7 +112,7 @@ class Recorder {
       if (header_end == std::string::npos) {
         header_end = data.find("\r\n\r\n");
         if (header_end != std::string::npos) {
-          const std::string lower = AsciiLower(data.substr(0, header_end));
+          const std::string lower = absl::AsciiStrToLower(data.substr(0, header_end));
           const size_t cl = lower.find("\r\ncontent-length:");
           if (cl != std::string::npos) content_length = std::stoul(lower.substr(cl + 17));
         }
@@ -123,8 +124,8 @@ class Recorder {
       return;
     }
     auto header = [&](const std::string& name) {
-      const std::string lower = AsciiLower(data.substr(0, header_end));
-      const size_t at = lower.find("\r\n" + AsciiLower(name) + ":");
+      const std::string lower = absl::AsciiStrToLower(data.substr(0, header_end));
+      const size_t at = lower.find("\r\n" + absl::AsciiStrToLower(name) + ":");
       if (at == std::string::npos) return std::string();
       const size_t start = at + name.size() + 3;
       std::string value = data.substr(start, data.find("\r\n", start) - start);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -18,7 +19,7 @@ bool IsForwardable(const std::string& name, const std::string& value) {
   for (char c : value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
-  const std::string lower = AsciiLower(name);
+  const std::string lower = absl::AsciiStrToLower(name);
   return lower != "host" && lower != "content-length" && lower != "transfer-encoding" && lower != "connection" &&
          lower != "expect" && lower != "upgrade" && lower != "te" && lower != "x-request-id" &&
          !lower.starts_with("x-zeroscale-");
@@ -64,7 +65,7 @@ Invocation Consumer::BuildInvocation(const ConsumerSettings& settings, const Mes
   inv.body = message.body;
   bool content_type = false;
   auto add = [&](const std::string& name, const std::string& value) {
-    if (AsciiLower(name) == "content-type") {
+    if (absl::AsciiStrToLower(name) == "content-type") {
       if (content_type) return;
       content_type = true;
     }

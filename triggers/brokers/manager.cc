@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/escaping.h"
+#include "common/kube/errors.h"
 #include "common/kube/resource.h"
 #include "common/log.h"
 #include "common/strings.h"

@@ -239,7 +239,7 @@ class ConsumerTest : public ::testing::Test {
   }
   void Publish(int n) {
     std::lock_guard lock(broker_->mu);
-    for (int i = 0; i < n; ++i) broker_->queue.push_back(Msg(std::to_string(broker_->queue.size() + 1000 + i)));
+    for (int i = 0; i < n; ++i) broker_->queue.push_back(Msg(std::to_string(1000 + published_++)));
   }
   size_t Acked() {
     std::lock_guard lock(broker_->mu);
@@ -247,6 +247,7 @@ class ConsumerTest : public ::testing::Test {
   }
 
   std::shared_ptr<MemorySource::Shared> broker_ = std::make_shared<MemorySource::Shared>();
+  int published_ = 0;
   ScriptedInvoker invoker_;
   TriggerMetrics metrics_;
   ConsumerSettings settings_;
