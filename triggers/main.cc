@@ -50,9 +50,10 @@ sigset_t BlockStopSignals() {
 
 int main(int argc, char** argv) {
   zs::triggers::Options options;
-  zs::FlagSet flags("zeroscale-triggers",
-                    "Fires the schedule triggers and consumes the broker triggers of zeroscale.dev Functions, "
-                    "invoking them through the activator.");
+  zs::FlagSet flags(
+      "zeroscale-triggers",
+      "Fires the schedule triggers and consumes the broker triggers of zeroscale.dev Functions, "
+      "invoking them through the activator.");
   options.Register(flags);
   if (std::optional<int> exit_code =
           zs::http::StartBinary(flags, argc, argv, "triggers", options.version, options.log_level)) {
@@ -112,8 +113,9 @@ int main(int argc, char** argv) {
   broker_options.ack_wait_margin = options.broker_ack_wait_margin;
   broker_options.secret_refresh = options.broker_secret_refresh;
   broker_options.status_every = options.broker_status_interval;
-  zs::triggers::BrokerManager brokers(**client, clock, invoker, metrics, &zs::triggers::MakeBrokerSource,
-                                      [&functions] { return functions.List(); }, broker_options);
+  zs::triggers::BrokerManager brokers(
+      **client, clock, invoker, metrics, &zs::triggers::MakeBrokerSource,
+      [&functions] { return functions.List(); }, broker_options);
   std::jthread broker_thread([&](const std::stop_token& stop) {
     while (!functions.WaitForSync(std::chrono::milliseconds(100))) {
       if (stop.stop_requested()) return;

@@ -45,11 +45,13 @@ struct Options {
     flags.String("identity", &identity, "Leader-election identity; empty uses hostname_pid.");
     flags.Duration("drain-timeout", &drain_timeout,
                    "On SIGTERM, how long to wait for invocations in flight before cancelling them.");
-    flags.Duration("broker-ack-wait-margin", &broker_ack_wait_margin,
-                   "Broker triggers: how long past the invocation timeout an unacknowledged message stays with "
-                   "the replica that took it before the broker delivers it to another (a crash's cost).");
-    flags.Duration("broker-secret-refresh", &broker_secret_refresh,
-                   "Broker triggers: how often the Secrets they name are read again (a change restarts the consumer).");
+    flags.Duration(
+        "broker-ack-wait-margin", &broker_ack_wait_margin,
+        "Broker triggers: how long past the invocation timeout an unacknowledged message stays with "
+        "the replica that took it before the broker delivers it to another (a crash's cost).");
+    flags.Duration(
+        "broker-secret-refresh", &broker_secret_refresh,
+        "Broker triggers: how often the Secrets they name are read again (a change restarts the consumer).");
     flags.Duration("broker-status-interval", &broker_status_interval,
                    "Broker triggers: how often each replica adds what its consumers did to status.triggers.");
     flags.String("log-level", &log_level, "debug, info, warn or error.");

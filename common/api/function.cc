@@ -255,7 +255,8 @@ void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
         r.String(*dead, "stream", path + ".delivery.deadLetter.stream", &d.dead_letter_stream);
       }
     }
-    if (trigger.redis && trigger.delivery.dead_letter_stream.empty() && trigger.delivery.dead_letter_subject.empty()) {
+    if (trigger.redis && trigger.delivery.dead_letter_stream.empty() &&
+        trigger.delivery.dead_letter_subject.empty()) {
       trigger.delivery.dead_letter_stream = trigger.redis->stream + ".dead";
     }
     if (const json* request = r.Object(t, "request", path + ".request")) {
@@ -328,7 +329,8 @@ absl::Status ValidateTriggerRequest(const std::string& path, const TriggerReques
 bool IsNatsName(std::string_view name) {
   if (name.empty() || name.size() > Bounds::kMaxBrokerFieldBytes) return false;
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -384,7 +386,8 @@ absl::Status ValidateSecretRef(const std::string& path, const std::optional<Secr
 absl::Status ValidateNats(const std::string& path, const NatsSource& n, const DeliverySpec& d) {
   if (!IsNatsUrl(n.url)) return Invalid(path + ".nats.url", kNatsUrl);
   if (!IsNatsName(n.stream)) return Invalid(path + ".nats.stream", kNatsName);
-  if (!n.subject.empty() && !IsNatsSubject(n.subject, true)) return Invalid(path + ".nats.subject", kNatsSubject);
+  if (!n.subject.empty() && !IsNatsSubject(n.subject, true))
+    return Invalid(path + ".nats.subject", kNatsSubject);
   if (!n.consumer.empty() && !IsNatsName(n.consumer)) return Invalid(path + ".nats.consumer", kNatsName);
   if (absl::Status ref = ValidateSecretRef(path + ".nats.credentialsSecretRef", n.credentials_secret_ref);
       !ref.ok())
@@ -413,21 +416,25 @@ absl::Status ValidateRedis(const std::string& path, const RedisSource& r, const 
   constexpr char kKey[] = "must be 1 to 256 printable characters without spaces";
   if (!key_ok(r.stream)) return Invalid(path + ".redis.stream", kKey);
   if (!r.group.empty() && !key_ok(r.group)) return Invalid(path + ".redis.group", kKey);
-  if (absl::Status ref = ValidateSecretRef(path + ".redis.passwordSecretRef", r.password_secret_ref); !ref.ok())
+  if (absl::Status ref = ValidateSecretRef(path + ".redis.passwordSecretRef", r.password_secret_ref);
+      !ref.ok())
     return ref;
   if (!key_ok(d.dead_letter_stream)) return Invalid(path + ".delivery.deadLetter.stream", kKey);
-  if (d.dead_letter_stream == r.stream)
-    return Invalid(path, kRedisDeadLetterLoop);
+  if (d.dead_letter_stream == r.stream) return Invalid(path, kRedisDeadLetterLoop);
   return absl::OkStatus();
 }
 
 absl::Status ValidateDelivery(const std::string& path, const DeliverySpec& d) {
   const std::string p = path + ".delivery.";
-  if (absl::Status s = CheckRange(p + "maxInFlight", d.max_in_flight, 1, Bounds::kMaxInFlight); !s.ok()) return s;
-  if (absl::Status s = CheckRange(p + "maxAttempts", d.max_attempts, 1, Bounds::kMaxAttempts); !s.ok()) return s;
-  if (absl::Status s = CheckRange(p + "backoffSeconds", d.backoff_seconds, 0, Bounds::kMaxBackoffSeconds); !s.ok())
+  if (absl::Status s = CheckRange(p + "maxInFlight", d.max_in_flight, 1, Bounds::kMaxInFlight); !s.ok())
     return s;
-  if (absl::Status s = CheckRange(p + "maxBackoffSeconds", d.max_backoff_seconds, 1, Bounds::kMaxBackoffSeconds);
+  if (absl::Status s = CheckRange(p + "maxAttempts", d.max_attempts, 1, Bounds::kMaxAttempts); !s.ok())
+    return s;
+  if (absl::Status s = CheckRange(p + "backoffSeconds", d.backoff_seconds, 0, Bounds::kMaxBackoffSeconds);
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          CheckRange(p + "maxBackoffSeconds", d.max_backoff_seconds, 1, Bounds::kMaxBackoffSeconds);
       !s.ok())
     return s;
   return absl::OkStatus();
@@ -447,10 +454,10 @@ absl::Status ValidateTriggers(const std::vector<TriggerSpec>& triggers) {
     }
     const int sources = (t.schedule ? 1 : 0) + (t.nats ? 1 : 0) + (t.redis ? 1 : 0);
     if (sources != 1) return Invalid(path, kTriggerOneSource);
-    const bool delivery_ok =
-        t.nats ? t.has_delivery && !t.delivery.dead_letter_subject.empty() && t.delivery.dead_letter_stream.empty()
-        : t.redis ? t.delivery.dead_letter_subject.empty()
-                  : !t.has_delivery;
+    const bool delivery_ok = t.nats ? t.has_delivery && !t.delivery.dead_letter_subject.empty() &&
+                                          t.delivery.dead_letter_stream.empty()
+                             : t.redis ? t.delivery.dead_letter_subject.empty()
+                                       : !t.has_delivery;
     if (!delivery_ok) return Invalid(path, kTriggerDelivery);
     if (absl::Status request = ValidateTriggerRequest(path, t.request); !request.ok()) return request;
     if (t.nats) {
@@ -878,13 +885,15 @@ json EncodeFunctionSpec(const FunctionSpec& spec) {
         json nats = {{"url", t.nats->url}, {"stream", t.nats->stream}};
         if (!t.nats->subject.empty()) nats["subject"] = t.nats->subject;
         if (!t.nats->consumer.empty()) nats["consumer"] = t.nats->consumer;
-        if (t.nats->credentials_secret_ref) nats["credentialsSecretRef"] = secret_ref(*t.nats->credentials_secret_ref);
+        if (t.nats->credentials_secret_ref)
+          nats["credentialsSecretRef"] = secret_ref(*t.nats->credentials_secret_ref);
         trigger["nats"] = std::move(nats);
       }
       if (t.redis) {
         json redis = {{"address", t.redis->address}, {"stream", t.redis->stream}};
         if (!t.redis->group.empty()) redis["group"] = t.redis->group;
-        if (t.redis->password_secret_ref) redis["passwordSecretRef"] = secret_ref(*t.redis->password_secret_ref);
+        if (t.redis->password_secret_ref)
+          redis["passwordSecretRef"] = secret_ref(*t.redis->password_secret_ref);
         trigger["redis"] = std::move(redis);
       }
       if (t.has_delivery) {

@@ -153,12 +153,12 @@ struct RedisSource {
 
 // spec.triggers[].delivery: how broker messages are delivered (brokers only).
 struct DeliverySpec {
-  int32_t max_in_flight = 10;           // concurrent invocations per trigger component replica
-  int32_t max_attempts = 5;             // then dead-letter
-  int32_t backoff_seconds = 1;          // before the 2nd attempt; doubles per attempt
-  int32_t max_backoff_seconds = 300;    // the cap of the doubling
-  std::string dead_letter_subject;      // NATS: required
-  std::string dead_letter_stream;       // Redis: default <stream>.dead
+  int32_t max_in_flight = 10;         // concurrent invocations per trigger component replica
+  int32_t max_attempts = 5;           // then dead-letter
+  int32_t backoff_seconds = 1;        // before the 2nd attempt; doubles per attempt
+  int32_t max_backoff_seconds = 300;  // the cap of the doubling
+  std::string dead_letter_subject;    // NATS: required
+  std::string dead_letter_stream;     // Redis: default <stream>.dead
   friend bool operator==(const DeliverySpec&, const DeliverySpec&) = default;
 };
 

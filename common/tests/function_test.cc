@@ -253,8 +253,10 @@ TEST(FunctionBrokerTriggers, SubjectsAndUrls) {
     auto fn = DecodeFunction(WithTriggers(json::array({t})));
     return fn.ok() && ValidateFunctionSpec(fn->spec).ok();
   };
-  for (const char* ok : {"a", "a.b", "a.*", "*.b.>", ">", "orders.eu-1_x"}) EXPECT_TRUE(verdict(ok, "nats://n:1")) << ok;
-  for (const char* bad : {"a..b", ".a", "a.", "a.>.b", "a*", "a b", "a.>x"}) EXPECT_FALSE(verdict(bad, "nats://n:1")) << bad;
+  for (const char* ok : {"a", "a.b", "a.*", "*.b.>", ">", "orders.eu-1_x"})
+    EXPECT_TRUE(verdict(ok, "nats://n:1")) << ok;
+  for (const char* bad : {"a..b", ".a", "a.", "a.>.b", "a*", "a b", "a.>x"})
+    EXPECT_FALSE(verdict(bad, "nats://n:1")) << bad;
   EXPECT_TRUE(verdict("a", "nats://n:1,tls://u:p@m:2"));
   for (const char* bad : {"http://n:1", "nats://", "nats://n:1, nats://m:2", "nats://n:1,"})
     EXPECT_FALSE(verdict("a", bad)) << bad;

@@ -274,7 +274,8 @@ std::optional<api::Condition> TriggersReady(const api::Function& fn) {
   }
   if (brokers == 0) return std::nullopt;
   return MakeCondition("TriggersReady", true, "Connected",
-                       Cat(brokers, brokers == 1 ? " broker trigger" : " broker triggers", " connected"), gen);
+                       Cat(brokers, brokers == 1 ? " broker trigger" : " broker triggers", " connected"),
+                       gen);
 }
 
 }  // namespace

@@ -98,13 +98,15 @@ TEST_F(ReconcilerTest, CreatesChildrenAndStatus) {
 // for broker triggers; Functions with only schedules have no such condition.
 TEST_F(ReconcilerTest, TriggersReadyFollowsTheBrokerConsumers) {
   auto condition = [this](const std::string& type) {
-    for (const json& c : Get(kube::kFunctions).value(json::json_pointer("/status/conditions"), json::array())) {
+    for (const json& c :
+         Get(kube::kFunctions).value(json::json_pointer("/status/conditions"), json::array())) {
       if (c["type"] == type) return c;
     }
     return json();
   };
   auto report = [this](const json& triggers) {
-    ASSERT_TRUE(fake_.PatchStatus(kube::FunctionRef("demo", "hello"), {{"status", {{"triggers", triggers}}}}).ok());
+    ASSERT_TRUE(
+        fake_.PatchStatus(kube::FunctionRef("demo", "hello"), {{"status", {{"triggers", triggers}}}}).ok());
     ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
   };
   SeedFunction({{"image", "zeroscale/fn-echo:dev"},

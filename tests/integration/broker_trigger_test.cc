@@ -190,12 +190,14 @@ class Nats {
   }
   void Publish(const std::string& subject, const std::string& data) {
     jsPubAck* ack = nullptr;
-    ASSERT_EQ(js_Publish(&ack, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), nullptr, nullptr),
-              NATS_OK);
+    ASSERT_EQ(
+        js_Publish(&ack, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), nullptr, nullptr),
+        NATS_OK);
     jsPubAck_Destroy(ack);
   }
   // Data of every message in `stream`, by sequence, with header `header`.
-  std::vector<std::pair<std::string, std::string>> Read(const std::string& stream, const std::string& header) {
+  std::vector<std::pair<std::string, std::string>> Read(const std::string& stream,
+                                                        const std::string& header) {
     std::vector<std::pair<std::string, std::string>> out;
     for (uint64_t seq = 1;; ++seq) {
       natsMsg* m = nullptr;
@@ -301,14 +303,17 @@ TEST_F(BrokerTriggerTest, NoMessageLostWhenReplicasAreKilledMidStream) {
   Nats nats(nats_.nats_url());
   nats.AddStream("JOBS", "jobs.>");
   nats.AddStream("DEAD", "dead.>");
-  CreateFunction(json::array(
-      {{{"name", "orders"},
-        {"redis", {{"address", redis_.address()}, {"stream", "orders"}}},
-        {"delivery", {{"maxInFlight", 4}, {"maxAttempts", 2}, {"backoffSeconds", 0}}}},
-       {{"name", "jobs"},
-        {"nats", {{"url", nats_.nats_url()}, {"stream", "JOBS"}, {"subject", "jobs.>"}}},
-        {"delivery",
-         {{"maxInFlight", 4}, {"maxAttempts", 2}, {"backoffSeconds", 0}, {"deadLetter", {{"subject", "dead.jobs"}}}}}}}));
+  CreateFunction(
+      json::array({{{"name", "orders"},
+                    {"redis", {{"address", redis_.address()}, {"stream", "orders"}}},
+                    {"delivery", {{"maxInFlight", 4}, {"maxAttempts", 2}, {"backoffSeconds", 0}}}},
+                   {{"name", "jobs"},
+                    {"nats", {{"url", nats_.nats_url()}, {"stream", "JOBS"}, {"subject", "jobs.>"}}},
+                    {"delivery",
+                     {{"maxInFlight", 4},
+                      {"maxAttempts", 2},
+                      {"backoffSeconds", 0},
+                      {"deadLetter", {{"subject", "dead.jobs"}}}}}}}));
   StartReplica();
   StartReplica();
   const std::vector<std::string> orders = Bodies("order", 300, 10);
@@ -350,7 +355,8 @@ TEST_F(BrokerTriggerTest, NoMessageLostWhenReplicasAreKilledMidStream) {
   EXPECT_EQ(std::set<std::string>(redis_dead.begin(), redis_dead.end()).size(), 30u);
   EXPECT_EQ(std::set<std::string>(nats_dead.begin(), nats_dead.end()).size(), 30u);
   // Nothing left in the brokers: the survivors drained both backlogs.
-  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("pending", -1) == 0; }, seconds(30)))
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return TriggerStatus("orders").value("pending", -1) == 0; }, seconds(30)))
       << TriggerStatus("orders").dump();
   ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("jobs").value("pending", -1) == 0; }, seconds(30)))
       << TriggerStatus("jobs").dump();
@@ -370,14 +376,15 @@ TEST_F(BrokerTriggerTest, HealthyReplicasNeverProcessAMessageTwice) {
   for (const auto& h : recorder_.Hits()) attempts.insert(h.attempt);
   EXPECT_EQ(attempts, std::set<std::string>{"1"});
   // Every replica's counts add up in status.
-  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("succeeded", 0) == 400; }, seconds(30)))
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return TriggerStatus("orders").value("succeeded", 0) == 400; }, seconds(30)))
       << TriggerStatus("orders").dump();
   EXPECT_EQ(TriggerStatus("orders").value("connected", ""), "True");
 }
 
 TEST_F(BrokerTriggerTest, ABrokerThatDiesIsReportedAndConsumptionResumes) {
-  CreateFunction(json::array({{{"name", "orders"},
-                               {"redis", {{"address", redis_.address()}, {"stream", "orders"}}}}}));
+  CreateFunction(
+      json::array({{{"name", "orders"}, {"redis", {{"address", redis_.address()}, {"stream", "orders"}}}}}));
   StartReplica();
   ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("connected", "") == "True"; },
                                seconds(30)));
@@ -403,8 +410,8 @@ TEST_F(BrokerTriggerTest, CredentialsComeFromTheNamedSecret) {
                                  {"stream", "orders"},
                                  {"passwordSecretRef", {{"name", "redis"}, {"key", "password"}}}}}}}));
   StartReplica();
-  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("reason", "") == "SecretUnavailable"; },
-                               seconds(30)))
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return TriggerStatus("orders").value("reason", "") == "SecretUnavailable"; }, seconds(30)))
       << TriggerStatus("orders").dump();
   EXPECT_NE(TriggerStatus("orders").value("message", "").find("not found"), std::string::npos);
 
@@ -413,19 +420,21 @@ TEST_F(BrokerTriggerTest, CredentialsComeFromTheNamedSecret) {
                  {"metadata", {{"name", "redis"}, {"namespace", ns_->name()}}},
                  {"stringData", {{"password", "wrong"}}}};
   ASSERT_TRUE(client_->Create(kube::kSecrets.In(ns_->name()), secret).ok());
-  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("reason", "") == "BrokerUnavailable"; },
-                               seconds(30)))
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return TriggerStatus("orders").value("reason", "") == "BrokerUnavailable"; }, seconds(30)))
       << TriggerStatus("orders").dump();
   const std::string message = TriggerStatus("orders").value("message", "");
-  EXPECT_TRUE(message.find("WRONGPASS") != std::string::npos || message.find("invalid password") != std::string::npos)
+  EXPECT_TRUE(message.find("WRONGPASS") != std::string::npos ||
+              message.find("invalid password") != std::string::npos)
       << message;
 
   secret["stringData"]["password"] = "s3cret";
   ASSERT_TRUE(client_->Update(kube::kSecrets.In(ns_->name()).Named("redis"), secret).ok());
-  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("orders").value("connected", "") == "True"; },
-                               seconds(30)))
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return TriggerStatus("orders").value("connected", "") == "True"; }, seconds(30)))
       << TriggerStatus("orders").dump();
-  Run(Cat("redis-cli -p ", locked.port(), " -a s3cret --no-auth-warning XADD orders '*' body hello > /dev/null"));
+  Run(Cat("redis-cli -p ", locked.port(),
+          " -a s3cret --no-auth-warning XADD orders '*' body hello > /dev/null"));
   ASSERT_TRUE(testing::WaitFor([&] { return recorder_.Succeeded("orders").size() == 1; }, seconds(30)));
 }
 

@@ -20,14 +20,15 @@ bool IsForwardable(const std::string& name, const std::string& value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
   const std::string lower = absl::AsciiStrToLower(name);
-  return lower != "host" && lower != "content-length" && lower != "transfer-encoding" && lower != "connection" &&
-         lower != "expect" && lower != "upgrade" && lower != "te" && lower != "x-request-id" &&
-         !lower.starts_with("x-zeroscale-");
+  return lower != "host" && lower != "content-length" && lower != "transfer-encoding" &&
+         lower != "connection" && lower != "expect" && lower != "upgrade" && lower != "te" &&
+         lower != "x-request-id" && !lower.starts_with("x-zeroscale-");
 }
 
 std::string Describe(const InvocationResult& result, std::chrono::milliseconds timeout) {
   if (result.status != 0) return Cat("HTTP ", result.status);
-  if (result.error.find("imeout") != std::string::npos || result.error.find("imed out") != std::string::npos) {
+  if (result.error.find("imeout") != std::string::npos ||
+      result.error.find("imed out") != std::string::npos) {
     return Cat("no answer within ", timeout.count() / 1000, " s (", result.error, ")");
   }
   return result.error.empty() ? std::string("no answer") : result.error;
@@ -83,9 +84,8 @@ Invocation Consumer::BuildInvocation(const ConsumerSettings& settings, const Mes
   inv.headers.emplace_back(settings.subject_header, message.subject);
   inv.headers.emplace_back("X-Zeroscale-Attempt", std::to_string(message.attempt));
   // The same for every attempt: the Function's idempotency key.
-  inv.headers.emplace_back(
-      "X-Request-Id", Cat("trigger-", settings.id.ns, "-", settings.id.function, "-", settings.id.trigger, "-",
-                          message.id));
+  inv.headers.emplace_back("X-Request-Id", Cat("trigger-", settings.id.ns, "-", settings.id.function, "-",
+                                               settings.id.trigger, "-", message.id));
   return inv;
 }
 
@@ -106,9 +106,9 @@ void Consumer::Disconnected(const absl::Status& status, const char* reason) {
   metrics_.SetConnected(settings_.id, false);
   if (was) {
     log::Warn("broker trigger disconnected", {{"namespace", settings_.id.ns},
-                                               {"function", settings_.id.function},
-                                               {"trigger", settings_.id.trigger},
-                                               {"error", std::string(status.message())}});
+                                              {"function", settings_.id.function},
+                                              {"trigger", settings_.id.trigger},
+                                              {"error", std::string(status.message())}});
   }
 }
 
@@ -221,9 +221,8 @@ void Consumer::SettleOne(Flight flight, const InvocationResult& result) {
     if (!dead.ok()) {
       // Not acknowledged: the broker redelivers it, and its next failure
       // (or this same attempt count) dead-letters it again.
-      log::Warn("dead-lettering failed; the message stays", {{"trigger", trigger},
-                                                              {"message", m.id},
-                                                              {"error", std::string(dead.message())}});
+      log::Warn("dead-lettering failed; the message stays",
+                {{"trigger", trigger}, {"message", m.id}, {"error", std::string(dead.message())}});
       dead_letter_error_ = std::string(dead.message());
       std::lock_guard lock(mu_);
       state_.connected = false;
@@ -242,10 +241,8 @@ void Consumer::SettleOne(Flight flight, const InvocationResult& result) {
       }
     }
     metrics_.CountEvent(settings_.id, "dead_lettered");
-    log::Info("message dead-lettered", {{"trigger", trigger},
-                                        {"message", m.id},
-                                        {"attempts", m.attempt},
-                                        {"error", error}});
+    log::Info("message dead-lettered",
+              {{"trigger", trigger}, {"message", m.id}, {"attempts", m.attempt}, {"error", error}});
     return;
   }
   if (absl::Status retried = source_->Retry(m, Backoff(settings_.delivery, m.attempt)); !retried.ok()) {

@@ -61,7 +61,8 @@ namespace {
 
 std::string KeyString(const TriggerId& id) { return Cat(id.ns, "/", id.function, "/", id.trigger); }
 
-std::optional<std::string> Later(const std::optional<std::string>& written, const std::optional<SystemTime>& t) {
+std::optional<std::string> Later(const std::optional<std::string>& written,
+                                 const std::optional<SystemTime>& t) {
   if (!t) return written;
   const std::string formatted = FormatRfc3339(*t);
   if (!written) return formatted;
@@ -71,8 +72,9 @@ std::optional<std::string> Later(const std::optional<std::string>& written, cons
 
 }  // namespace
 
-BrokerManager::BrokerManager(kube::KubeClient& client, Clock& clock, Invoker& invoker, TriggerMetrics& metrics,
-                             SourceFactory factory, ListFunctions list_functions, Options options)
+BrokerManager::BrokerManager(kube::KubeClient& client, Clock& clock, Invoker& invoker,
+                             TriggerMetrics& metrics, SourceFactory factory, ListFunctions list_functions,
+                             Options options)
     : client_(client),
       clock_(clock),
       invoker_(invoker),
@@ -143,7 +145,8 @@ void BrokerManager::StartConsumer(const api::Function& fn, const api::TriggerSpe
   settings.headers = trigger.request.headers;
   settings.subject_header = trigger.nats ? "X-Zeroscale-Subject" : "X-Zeroscale-Stream";
   settings.delivery = trigger.delivery;
-  settings.invocation_timeout = std::chrono::seconds(fn.spec.buffer.timeout_seconds + fn.spec.timeout_seconds + 5);
+  settings.invocation_timeout =
+      std::chrono::seconds(fn.spec.buffer.timeout_seconds + fn.spec.timeout_seconds + 5);
 
   BrokerSourceSpec spec;
   spec.id = entry.id;
@@ -154,7 +157,8 @@ void BrokerManager::StartConsumer(const api::Function& fn, const api::TriggerSpe
   spec.ack_wait = settings.invocation_timeout + options_.ack_wait_margin;
   std::unique_ptr<MessageSource> source = factory_(spec);
 
-  entry.consumer = std::make_unique<Consumer>(std::move(source), invoker_, clock_, metrics_, std::move(settings));
+  entry.consumer =
+      std::make_unique<Consumer>(std::move(source), invoker_, clock_, metrics_, std::move(settings));
   entry.seen = ConsumerState{};
   Consumer* consumer = entry.consumer.get();
   std::shared_ptr<std::atomic<bool>> finished = entry.finished;
@@ -224,7 +228,8 @@ void BrokerManager::Sync() {
     it = entries_.erase(it);
   }
   // Consumers that finished draining are joined and freed.
-  std::erase_if(stopping_, [](const std::unique_ptr<Entry>& e) { return !e->consumer || e->finished->load(); });
+  std::erase_if(stopping_,
+                [](const std::unique_ptr<Entry>& e) { return !e->consumer || e->finished->load(); });
 }
 
 bool BrokerManager::WriteStatus() {
@@ -250,7 +255,8 @@ bool BrokerManager::WriteFunction(const std::string& ns, const std::string& name
     bool changed = false;
     std::vector<Entry*> written;
     for (const api::TriggerSpec& trigger : fn->spec.triggers) {
-      auto found = std::find_if(old.begin(), old.end(), [&](const auto& s) { return s.name == trigger.name; });
+      auto found =
+          std::find_if(old.begin(), old.end(), [&](const auto& s) { return s.name == trigger.name; });
       api::TriggerStatus status;
       status.name = trigger.name;
       if (found != old.end()) status = *found;
@@ -292,8 +298,8 @@ bool BrokerManager::WriteFunction(const std::string& ns, const std::string& name
       continue;
     }
     metrics_.CountStatusWrite("error");
-    log::Warn("writing broker trigger status", {{"function", Cat(ns, "/", name)},
-                                                {"error", std::string(result.status().message())}});
+    log::Warn("writing broker trigger status",
+              {{"function", Cat(ns, "/", name)}, {"error", std::string(result.status().message())}});
     return false;
   }
   return false;

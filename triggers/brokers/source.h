@@ -84,7 +84,8 @@ class MessageSource {
   //   Zeroscale-Trigger: <namespace>/<function>/<trigger>
   // Not acknowledged unless the publish was confirmed (JetStream PubAck,
   // XADD reply), so a failed publish loses nothing.
-  virtual absl::Status DeadLetter(const Message& message, const std::string& error, const std::string& trigger) = 0;
+  virtual absl::Status DeadLetter(const Message& message, const std::string& error,
+                                  const std::string& trigger) = 0;
 
   // The backlog: messages not yet delivered to the group plus messages
   // delivered and not acknowledged (NATS: num_pending + num_ack_pending;

@@ -37,9 +37,9 @@ class MemorySource final : public MessageSource {
  public:
   struct Shared {
     std::mutex mu;
-    std::vector<Message> queue;                                          // undelivered
+    std::vector<Message> queue;  // undelivered
     std::map<std::string, std::pair<Message, std::chrono::steady_clock::time_point>> retries;
-    std::set<std::string> held;                                          // delivered, not settled
+    std::set<std::string> held;  // delivered, not settled
     std::vector<std::string> acked;
     std::vector<std::pair<Message, std::string>> dead;
     std::vector<std::pair<std::string, milliseconds>> retry_log;
@@ -226,8 +226,8 @@ class ConsumerTest : public ::testing::Test {
     settings_.drain = milliseconds(2000);
   }
   void StartConsumer() {
-    consumer_ = std::make_unique<Consumer>(std::make_unique<MemorySource>(broker_), invoker_, RealClock::Get(),
-                                           metrics_, settings_);
+    consumer_ = std::make_unique<Consumer>(std::make_unique<MemorySource>(broker_), invoker_,
+                                           RealClock::Get(), metrics_, settings_);
     thread_ = std::jthread([this](const std::stop_token& stop) { consumer_->Run(stop); });
   }
   void StopConsumer() {
@@ -278,19 +278,20 @@ TEST(ConsumerRequest, CarriesTheMessageAndWhereItCameFrom) {
   m.subject = "orders";
   m.attempt = 2;
   m.content_type = "application/json";
-  m.headers = {{"Nats-Msg-Id", "abc"}, {"X-Zeroscale-Trigger", "forged"}, {"Host", "evil"},
-               {"X-Request-Id", "forged"}, {"Bad Name", "x"}, {"X-Multi", "line\r\nInjected: 1"}};
+  m.headers = {{"Nats-Msg-Id", "abc"}, {"X-Zeroscale-Trigger", "forged"},
+               {"Host", "evil"},       {"X-Request-Id", "forged"},
+               {"Bad Name", "x"},      {"X-Multi", "line\r\nInjected: 1"}};
   const Invocation inv = Consumer::BuildInvocation(s, m);
   EXPECT_EQ(inv.url, "http://a/fn/shop/vend/order");
   EXPECT_EQ(inv.method, "POST");
   EXPECT_EQ(inv.body, R"({"sku":"cola"})");
   using P = std::pair<std::string, std::string>;
-  EXPECT_THAT(inv.headers, ::testing::ElementsAre(
-                               P{"Nats-Msg-Id", "abc"}, P{"Content-Type", "application/json"},
-                               P{"X-Tenant", "acme"}, P{"X-Zeroscale-Trigger", "orders"},
-                               P{"X-Zeroscale-Message-Id", "1700000000000-0"}, P{"X-Zeroscale-Stream", "orders"},
-                               P{"X-Zeroscale-Attempt", "2"},
-                               P{"X-Request-Id", "trigger-shop-vend-orders-1700000000000-0"}));
+  EXPECT_THAT(inv.headers,
+              ::testing::ElementsAre(P{"Nats-Msg-Id", "abc"}, P{"Content-Type", "application/json"},
+                                     P{"X-Tenant", "acme"}, P{"X-Zeroscale-Trigger", "orders"},
+                                     P{"X-Zeroscale-Message-Id", "1700000000000-0"},
+                                     P{"X-Zeroscale-Stream", "orders"}, P{"X-Zeroscale-Attempt", "2"},
+                                     P{"X-Request-Id", "trigger-shop-vend-orders-1700000000000-0"}));
 }
 
 TEST_F(ConsumerTest, AcknowledgesEachMessageAfterItsTwoHundred) {
