@@ -602,7 +602,11 @@ TEST(DashboardTest, QueriesAreSimpleAndUseOnlyZeroscaleMetrics) {
                                        "zeroscale_function_ready_replicas",
                                        "zeroscale_scale_events_total",
                                        "zeroscale_billing_lines_written_total",
-                                       "zeroscale_billing_lines_dropped_total"};
+                                       "zeroscale_billing_lines_dropped_total",
+                                       "zeroscale_trigger_events_total",
+                                       "zeroscale_trigger_pending",
+                                       "zeroscale_trigger_connected",
+                                       "zeroscale_trigger_fire_delay_seconds_bucket"};
   // Per activator, not per Function: these carry no namespace/function labels.
   const std::set<std::string> activator_wide = {"zeroscale_billing_lines_written_total",
                                                 "zeroscale_billing_lines_dropped_total"};

@@ -154,7 +154,7 @@ class Recorder {
   std::vector<Hit> hits_;
 };
 
-std::string Run(const std::string& command) {
+std::string Shell(const std::string& command) {
   std::string out;
   FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return out;
@@ -271,12 +271,12 @@ class BrokerTriggerTest : public ::testing::Test {
     FILE* f = fopen(file.c_str(), "w");
     fwrite(script.data(), 1, script.size(), f);
     fclose(f);
-    Run(Cat("redis-cli -p ", redis_.port(), " < ", file, " > /dev/null"));
+    Shell(Cat("redis-cli -p ", redis_.port(), " < ", file, " > /dev/null"));
   }
   // The `body` field of each entry of a Redis stream.
   std::vector<std::string> RedisBodies(const std::string& stream) {
     std::vector<std::string> out;
-    std::istringstream lines(Run(Cat("redis-cli -p ", redis_.port(), " XRANGE ", stream, " - +")));
+    std::istringstream lines(Shell(Cat("redis-cli -p ", redis_.port(), " XRANGE ", stream, " - +")));
     std::string line, previous;
     while (std::getline(lines, line)) {
       if (previous == "body") out.push_back(line);
@@ -347,10 +347,14 @@ TEST_F(BrokerTriggerTest, NoMessageLostWhenReplicasAreKilledMidStream) {
   std::multiset<std::string> nats_dead;
   for (const auto& [data, source] : nats.Read("DEAD", "Zeroscale-Source-Id")) nats_dead.insert(data);
   for (const std::string& b : orders) {
-    if (b.find("fail") != std::string::npos) EXPECT_GE(redis_dead.count(b), 1u) << b << " not dead-lettered";
+    if (b.find("fail") != std::string::npos) {
+      EXPECT_GE(redis_dead.count(b), 1u) << b << " not dead-lettered";
+    }
   }
   for (const std::string& b : jobs) {
-    if (b.find("fail") != std::string::npos) EXPECT_GE(nats_dead.count(b), 1u) << b << " not dead-lettered";
+    if (b.find("fail") != std::string::npos) {
+      EXPECT_GE(nats_dead.count(b), 1u) << b << " not dead-lettered";
+    }
   }
   EXPECT_EQ(std::set<std::string>(redis_dead.begin(), redis_dead.end()).size(), 30u);
   EXPECT_EQ(std::set<std::string>(nats_dead.begin(), nats_dead.end()).size(), 30u);
@@ -433,7 +437,7 @@ TEST_F(BrokerTriggerTest, CredentialsComeFromTheNamedSecret) {
   ASSERT_TRUE(
       testing::WaitFor([&] { return TriggerStatus("orders").value("connected", "") == "True"; }, seconds(30)))
       << TriggerStatus("orders").dump();
-  Run(Cat("redis-cli -p ", locked.port(),
+  Shell(Cat("redis-cli -p ", locked.port(),
           " -a s3cret --no-auth-warning XADD orders '*' body hello > /dev/null"));
   ASSERT_TRUE(testing::WaitFor([&] { return recorder_.Succeeded("orders").size() == 1; }, seconds(30)));
 }

@@ -22,6 +22,10 @@ extern char** environ;
 
 namespace zs::triggers::testing {
 
+// Debian installs nats-server in /usr/sbin, which a non-login PATH may lack.
+inline const char* const kNatsServer =
+    access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server" : "nats-server";
+
 // A port nobody listens on now (bound to 0, read, closed).
 inline int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -120,7 +124,7 @@ class BrokerServer {
     std::vector<std::string> argv;
     const std::string port = std::to_string(port_);
     if (kind_ == Kind::kNats) {
-      argv = {"nats-server", "-a",  "127.0.0.1", "-p", port,
+      argv = {kNatsServer,   "-a",  "127.0.0.1", "-p", port,
               "-js",         "-sd", dir_.path(), "-l", dir_.path() + "/nats.log"};
       if (!password_.empty()) argv.insert(argv.end(), {"--user", "zs", "--pass", password_});
     } else {

@@ -114,6 +114,27 @@ class SchedulerTest : public ::testing::Test {
   TriggerMetrics metrics_;
 };
 
+// The scheduler writes status.triggers whole; the entries of broker
+// triggers, which the consumers write, pass through its writes untouched.
+TEST_F(SchedulerTest, CarriesTheEntriesOfBrokerTriggers) {
+  SeedFunction({{"cron", "* * * * *"}});
+  json fn = *fake_.Get(kube::FunctionRef("demo", "backup"));
+  fn["spec"]["triggers"].push_back({{"name", "orders"}, {"redis", {{"address", "r:6379"}, {"stream", "orders"}}}});
+  ASSERT_TRUE(fake_.Update(kube::FunctionRef("demo", "backup"), fn).ok());
+  const json orders = {{"name", "orders"}, {"fired", 9},           {"succeeded", 8},        {"failed", 1},
+                       {"missed", 0},      {"interrupted", 0},     {"deadLettered", 1},     {"pending", 4},
+                       {"connected", "True"}};
+  ASSERT_TRUE(fake_.PatchStatus(kube::FunctionRef("demo", "backup"), {{"status", {{"triggers", {orders}}}}}).ok());
+  FakeInvoker invoker;
+  auto scheduler = Make(invoker, "a");
+  scheduler->Pass();
+  const json triggers = (*fake_.Get(kube::FunctionRef("demo", "backup")))["status"]["triggers"];
+  ASSERT_EQ(triggers.size(), 2u) << triggers;
+  EXPECT_EQ(triggers[0]["name"], "tick");
+  EXPECT_TRUE(triggers[0].contains("startTime"));
+  EXPECT_EQ(triggers[1], orders);
+}
+
 TEST_F(SchedulerTest, FiresEachTickOnceThroughTheActivatorAndRecordsTheOutcome) {
   SeedFunction({{"cron", "* * * * *"}, {"timeZone", "UTC"}, {"concurrencyPolicy", "Allow"}});
   FakeInvoker invoker;
