@@ -190,11 +190,11 @@ void Consumer::Settle() {
     if (it == flights_.end()) continue;
     Flight flight = std::move(it->second);
     flights_.erase(it);
-    SettleOne(std::move(flight), d.result);
+    SettleOne(flight, d.result);
   }
 }
 
-void Consumer::SettleOne(Flight flight, const InvocationResult& result) {
+void Consumer::SettleOne(const Flight& flight, const InvocationResult& result) {
   const Message& m = flight.message;
   if (result.cancelled) return;  // shutting down: left to the broker to redeliver
   const bool ok = result.status >= 200 && result.status < 300;

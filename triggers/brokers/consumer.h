@@ -110,7 +110,7 @@ class Consumer {
   bool Connect(const std::stop_token& stop);
   void Disconnected(const absl::Status& status, const char* reason = "BrokerUnavailable");
   void Settle();
-  void SettleOne(Flight flight, const InvocationResult& result);
+  void SettleOne(const Flight& flight, const InvocationResult& result);
   void Start(Message message);
   void RefreshLag(bool force);
   void Drain();
