@@ -438,7 +438,7 @@ TEST_F(BrokerTriggerTest, CredentialsComeFromTheNamedSecret) {
       testing::WaitFor([&] { return TriggerStatus("orders").value("connected", "") == "True"; }, seconds(30)))
       << TriggerStatus("orders").dump();
   Shell(Cat("redis-cli -p ", locked.port(),
-          " -a s3cret --no-auth-warning XADD orders '*' body hello > /dev/null"));
+            " -a s3cret --no-auth-warning XADD orders '*' body hello > /dev/null"));
   ASSERT_TRUE(testing::WaitFor([&] { return recorder_.Succeeded("orders").size() == 1; }, seconds(30)));
 }
 

@@ -124,8 +124,8 @@ class BrokerServer {
     std::vector<std::string> argv;
     const std::string port = std::to_string(port_);
     if (kind_ == Kind::kNats) {
-      argv = {kNatsServer,   "-a",  "127.0.0.1", "-p", port,
-              "-js",         "-sd", dir_.path(), "-l", dir_.path() + "/nats.log"};
+      argv = {kNatsServer, "-a",  "127.0.0.1", "-p", port,
+              "-js",       "-sd", dir_.path(), "-l", dir_.path() + "/nats.log"};
       if (!password_.empty()) argv.insert(argv.end(), {"--user", "zs", "--pass", password_});
     } else {
       argv = {"redis-server", "--bind",        "127.0.0.1", "--port",    port,

@@ -119,12 +119,14 @@ class SchedulerTest : public ::testing::Test {
 TEST_F(SchedulerTest, CarriesTheEntriesOfBrokerTriggers) {
   SeedFunction({{"cron", "* * * * *"}});
   json fn = *fake_.Get(kube::FunctionRef("demo", "backup"));
-  fn["spec"]["triggers"].push_back({{"name", "orders"}, {"redis", {{"address", "r:6379"}, {"stream", "orders"}}}});
+  fn["spec"]["triggers"].push_back(
+      {{"name", "orders"}, {"redis", {{"address", "r:6379"}, {"stream", "orders"}}}});
   ASSERT_TRUE(fake_.Update(kube::FunctionRef("demo", "backup"), fn).ok());
-  const json orders = {{"name", "orders"}, {"fired", 9},           {"succeeded", 8},        {"failed", 1},
-                       {"missed", 0},      {"interrupted", 0},     {"deadLettered", 1},     {"pending", 4},
-                       {"connected", "True"}};
-  ASSERT_TRUE(fake_.PatchStatus(kube::FunctionRef("demo", "backup"), {{"status", {{"triggers", {orders}}}}}).ok());
+  const json orders = {{"name", "orders"},  {"fired", 9},   {"succeeded", 8},
+                       {"failed", 1},       {"missed", 0},  {"interrupted", 0},
+                       {"deadLettered", 1}, {"pending", 4}, {"connected", "True"}};
+  ASSERT_TRUE(
+      fake_.PatchStatus(kube::FunctionRef("demo", "backup"), {{"status", {{"triggers", {orders}}}}}).ok());
   FakeInvoker invoker;
   auto scheduler = Make(invoker, "a");
   scheduler->Pass();
