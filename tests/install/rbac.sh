@@ -117,8 +117,12 @@ done
 denied "$triggers" update functions.zeroscale.dev default status
 denied "$triggers" patch deployments.apps default scale
 denied "$triggers" get leases.coordination.k8s.io default
-denied "$triggers" get secrets "$ns"
+# Secrets: get by name only, for the credentials a broker trigger names
+# (triggers.readSecrets); never list or watch them.
+allowed "$triggers" get secrets "$ns"
 denied "$triggers" list secrets
+denied "$triggers" watch secrets
+denied "$triggers" create secrets "$ns"
 denied "$triggers" list pods
 denied "$triggers" create events default
 
