@@ -20,6 +20,13 @@ ZS_K8S_CACHE=${ZS_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zeroscale/k8s}
 ZS_K8S_DIR=$ZS_K8S_CACHE/$K8S_VERSION
 ZS_BIN_DIR=$ZS_K8S_DIR/bin
 ZS_BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy etcd helm coredns)
+# The example Functions (examples/<name>/main.cc), imaged as
+# zeroscale/example-<name>:dev by node-images.sh for the real node.
+ZS_EXAMPLES=()
+for _example in "$ZS_ROOT"/examples/*/main.cc; do
+  [[ -e $_example ]] && ZS_EXAMPLES+=("$(basename "$(dirname "$_example")")")
+done
+unset _example
 
 # One cluster per name; the name is also the network namespace's name.
 ZS_CLUSTER_NAME=${ZS_CLUSTER_NAME:-zs-cluster}

@@ -3,6 +3,7 @@
 # engine, from this checkout's build (no registry, no C++ build inside Docker):
 #   zeroscale/zeroscale:dev  (+ :<chart appVersion>)  controller, activator, triggers
 #   zeroscale/fn-echo:dev    (+ :latest)               the sample function
+#   zeroscale/example-NAME:dev                         each example of examples/ (ZS_EXAMPLES)
 #   zeroscale/pause:1                                  the pod sandbox image
 # on a debian:bookworm base made with debootstrap when the engine has none
 # (hack/lib-docker.sh). Layers are cached by the engine: when only the
@@ -10,6 +11,8 @@
 #
 # Usage: hack/node-images.sh [--build-dir DIR]   (default $ZS_BUILD_DIR or build/)
 # Prints nothing on stdout; hack/node-up.sh loads the images into the node.
+# An example whose binary is not built is left out (with a note): the tests
+# that use them build them.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +23,7 @@ build_dir=${ZS_BUILD_DIR:-$ZS_ROOT/build}
 while (($# > 0)); do
   case $1 in
     --build-dir) build_dir=${2:?}; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) zs_die "unknown argument $1 (see --help)" ;;
   esac
   shift
@@ -55,7 +58,8 @@ packages_of() {
   done | cut -d: -f1 | sort -u | grep -v -x -e libc6 -e libgcc-s1 -e libstdc++6 || true
 }
 
-# build NAME DOCKERFILE TAG...: docker build of context $ctx_root/NAME.
+# build NAME DOCKERFILE TAG...: docker build of context $ctx_root/NAME, with
+# @NAME@ in DOCKERFILE replaced by NAME.
 build() {
   local name=$1 dockerfile=$2 log
   shift 2
@@ -63,7 +67,7 @@ build() {
   local t
   for t in "$@"; do tags+=(-t "$t"); done
   log=$ctx_root/$name.log
-  cp "$ZS_HACK_DIR/images/$dockerfile" "$ctx_root/$name/Dockerfile"
+  sed "s/@NAME@/$name/g" "$ZS_HACK_DIR/images/$dockerfile" >"$ctx_root/$name/Dockerfile"
   docker build "${network[@]}" "${tags[@]}" "$ctx_root/$name" >"$log" 2>&1 \
     || { tail -30 "$log" >&2; zs_die "docker build of $1 failed"; }
   zs_log "built $* ($(docker image inspect --format '{{.Size}}' "$1" | awk '{printf "%.1f MiB", $1/1048576}'))"
@@ -81,6 +85,19 @@ mkdir -p "$ctx_root/fn-echo/bin"
 strip -o "$ctx_root/fn-echo/bin/fn-echo" "$fn_echo"
 packages_of "$fn_echo" >"$ctx_root/fn-echo/packages.txt"
 build fn-echo fn-echo.Dockerfile zeroscale/fn-echo:dev zeroscale/fn-echo:latest
+
+# --- examples ----------------------------------------------------------------------
+for name in "${ZS_EXAMPLES[@]}"; do
+  bin=$build_dir/examples/example-$name
+  if [[ ! -x $bin ]]; then
+    zs_log "note: no $bin; zeroscale/example-$name not built (ninja -C $build_dir example-$name)"
+    continue
+  fi
+  mkdir -p "$ctx_root/$name/bin"
+  strip -o "$ctx_root/$name/bin/example-$name" "$bin"
+  packages_of "$bin" >"$ctx_root/$name/packages.txt"
+  build "$name" example.Dockerfile "zeroscale/example-$name:dev"
+done
 
 # --- zeroscale ---------------------------------------------------------------------
 bins=()

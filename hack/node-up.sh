@@ -177,7 +177,9 @@ load_image() {
 }
 app_version=$(zs_chart_app_version)
 load_image zeroscale/pause:1 || zs_die "no zeroscale/pause:1 image in the Docker engine: run hack/node-images.sh (or node-up.sh --images)"
-for ref in zeroscale/fn-echo:dev zeroscale/fn-echo:latest zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version}; do
+images=(zeroscale/fn-echo:dev zeroscale/fn-echo:latest zeroscale/zeroscale:dev ${app_version:+zeroscale/zeroscale:$app_version})
+for name in "${ZS_EXAMPLES[@]}"; do images+=("zeroscale/example-$name:dev"); done
+for ref in "${images[@]}"; do
   load_image "$ref" || zs_log "note: no $ref in the Docker engine (hack/node-images.sh builds it)"
 done
 
