@@ -242,10 +242,7 @@ void LogJson(const nlohmann::json& line) {
   // "time" first, then the line's own fields (nlohmann::json sorts keys).
   std::string text = "{\"time\":\"" + NowRfc3339() + "\"";
   const std::string fields = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (line.is_object() && fields.size() > 2)
-    text += "," + fields.substr(1);
-  else
-    text += "}";
+  text += line.is_object() && fields.size() > 2 ? "," + fields.substr(1) : std::string("}");
   std::lock_guard lock(log_mu);
   std::cout << text << '\n' << std::flush;
 }
