@@ -8,7 +8,8 @@
 #   --agent    zs-node-agent binary (default: $ZS_BUILD_DIR/hack/node-agent/zs-node-agent, ZS_BUILD_DIR=build)
 #   --fn-echo  fn-echo binary mapped to the zeroscale/fn-echo image (default: in the agent's build dir)
 #              zeroscale/zeroscale (the chart's image) maps to the controller and activator
-#              binaries of the agent's build dir when they are built.
+#              binaries of the agent's build dir when they are built, and
+#              zeroscale/example-<name>:dev to the examples built there.
 #   --images   image map to use instead of the generated one
 #   --restart  restart a running agent
 # State in .cache/cluster/<name>/node-agent/ (images.yaml, pods/), log in logs/node-agent.log.
@@ -29,7 +30,7 @@ while (($# > 0)); do
     --images) images=${2:?}; shift ;;
     --restart) restart=1 ;;
     --timeout) timeout=${2:?}; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) zs_die "unknown argument $1 (see --help)" ;;
   esac
   shift
@@ -71,6 +72,13 @@ if [[ -z $images ]]; then
     else
       zs_log "warning: no fn-echo binary at $fn_echo; the zeroscale/fn-echo image will not run"
     fi
+    # The examples (examples/<name>) that are built: hack/demo.sh runs one.
+    for name in "${ZS_EXAMPLES[@]}"; do
+      bin=$build/examples/example-$name
+      [[ -x $bin ]] || continue
+      bin=$(realpath "$bin")
+      echo "  \"zeroscale/example-$name:dev\": {entrypoint: \"$bin\", files: {/usr/local/bin/example-$name: \"$bin\"}}"
+    done
     # The product image (charts/zeroscale): one image, the command picks the binary.
     # Tagged dev (hack/image.sh) or the chart's appVersion (image.tag's default).
     app_version=$(zs_chart_app_version)
