@@ -2,8 +2,10 @@
 # The README's demo: on a fresh machine, installs and builds what it needs,
 # starts the local cluster and the node agent, runs controller and activator,
 # applies examples/hello.yaml, calls it from zero, bursts it, waits for it to
-# return to zero, and prints what happened. Leaves the cluster running
-# (hack/cluster-down.sh stops it); controller and activator stop with the demo.
+# return to zero, lets a schedule wake another Function, then feeds a Redis
+# stream to the stream-processor example (examples/stream) from zero, and
+# prints what happened. Leaves the cluster running (hack/cluster-down.sh
+# stops it); controller, activator, triggers and Redis stop with the demo.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,7 +19,7 @@ hack/build-k8s.sh
 # shellcheck source=hack/lib.sh
 source hack/lib.sh
 zs_cmake_configure "$build_dir"
-ninja -C "$build_dir" zeroscale-controller zeroscale-activator zeroscale-triggers zs-node-agent fn-echo
+ninja -C "$build_dir" zeroscale-controller zeroscale-activator zeroscale-triggers zs-node-agent fn-echo example-stream
 
 step "local cluster"
 hack/cluster-up.sh
@@ -93,3 +95,27 @@ k get fn backup -n demo -o jsonpath='{.status.triggers[0]}'; echo
 echo "its billing line:"
 grep '"client_request_id":"trigger-' "$logs/billing.jsonl" | head -n 1
 curl -s 127.0.0.1:19092/metrics | grep -E '^zeroscale_trigger_(events_total|fire_delay_seconds_(sum|count))' || true
+
+step "a broker from zero: examples/stream consumes a Redis stream"
+# A Redis in the cluster's network namespace on the node IP: the Function's
+# pod reaches it through its gateway, zeroscale-triggers through the host route.
+redis=$ZS_ADVERTISE_IP:16379
+ip netns exec "$ZS_NETNS" redis-server --bind "$ZS_ADVERTISE_IP" --port 16379 --save '' --appendonly no \
+  --protected-mode no >"$logs/redis.log" 2>&1 &
+pids+=($!)
+rcli() { redis-cli -h "$ZS_ADVERTISE_IP" -p 16379 "$@"; }
+until rcli ping >/dev/null 2>&1; do sleep 0.2; done
+sed -e "s/redis\.default\.svc:6379/$redis/g" -e 's/scaleToZeroAfterSeconds: 30/scaleToZeroAfterSeconds: 15/' \
+  examples/stream/function.yaml | k apply -n demo -f -
+until [[ $(k get fn stream -n demo -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}/{.status.desiredReplicas}' 2>/dev/null) == True/0 ]]; do sleep 0.2; done
+echo "at zero; adding 6 payments and one poison entry to the stream 'payments'"
+for i in 1 2 3 4 5 6; do
+  rcli XADD payments '*' account "$(if ((i % 2)); then echo alice; else echo bob; fi)" amount "$((i * 10))" >/dev/null
+done
+rcli XADD payments '*' account mallory amount lots >/dev/null
+until [[ $(rcli XLEN payments.dead) == 1 && $(rcli HGET totals bob) == 120 ]]; do sleep 0.5; done
+echo "running totals in Redis (alice 90, bob 120):"; rcli HGETALL totals | paste - -
+echo "dead-lettered after 3 attempts:"; rcli XRANGE payments.dead - + | paste -sd' '
+echo "its billing lines (one per entry, three for the poison one):"
+grep '"client_request_id":"trigger-demo-stream-' "$logs/billing.jsonl" | jq -c '{client_request_id, code, cold_start, pod}'
+echo "the Function returns to zero 15 s after the last entry: hack/kubectl.sh get fn -n demo"
