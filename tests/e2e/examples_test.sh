@@ -250,12 +250,25 @@ while read -r entry; do
   key=$(jq -r .key <<<"$entry" | base64 -d)
   jq -r .dump <<<"$entry" | base64 -d | rcli -n 1 -x RESTORE "$key" 0 >/dev/null
 done <"$ZS_TEST_TMP/backup.jsonl"
-differ=0
+# value_of DB KEY: the key's type and value, members sorted where order
+# does not matter.
+value_of() {
+  local type
+  type=$(rcli -n "$1" TYPE "$2")
+  case $type in
+    string) echo "string $(rcli -n "$1" GET "$2")" ;;
+    hash) echo "hash $(rcli -n "$1" HGETALL "$2" | paste - - | sort | paste -sd' ')" ;;
+    list) echo "list $(rcli -n "$1" LRANGE "$2" 0 -1 | paste -sd' ')" ;;
+    set) echo "set $(rcli -n "$1" SMEMBERS "$2" | sort | paste -sd' ')" ;;
+    *) echo "$type" ;;
+  esac
+}
+differ=()
 while read -r key; do
-  [[ $(rcli -n 0 DUMP "$key") == "$(rcli -n 1 DUMP "$key")" ]] || differ=$((differ + 1))
+  [[ $(value_of 0 "$key") == "$(value_of 1 "$key")" ]] || differ+=("$key")
 done < <(rcli -n 0 --scan)
-check "restored, every key has its value back ($(rcli -n 1 DBSIZE) keys, $differ differ)" \
-  [ "$(rcli -n 1 DBSIZE)/$differ" = "$keys/0" ]
+check "restored, every key has its value back ($(rcli -n 1 DBSIZE) keys; differ: ${differ[*]})" \
+  [ "$(rcli -n 1 DBSIZE)/${#differ[@]}" = "$keys/0" ]
 
 # --- stream processor -------------------------------------------------------------------
 say "stream: 30 payments and one poison entry on a Redis stream"
