@@ -189,13 +189,6 @@ bool IsHeaderName(std::string_view name) {
   return true;
 }
 
-// None that would reframe the request or forge what the trigger itself sets.
-bool IsReservedHeader(std::string_view name) {
-  const std::string lower = AsciiLower(name);
-  return lower == "host" || lower == "content-length" || lower == "transfer-encoding" ||
-         lower == "connection" || lower.starts_with("x-zeroscale-");
-}
-
 void ReadTriggers(Reader& r, const json& spec, std::vector<TriggerSpec>* out) {
   auto it = spec.find("triggers");
   if (it == spec.end() || it->is_null()) return;
@@ -314,7 +307,7 @@ absl::Status ValidateTriggerRequest(const std::string& path, const TriggerReques
       if (req.headers[j].first == name)
         return Invalid(header_path + ".name", Cat("Duplicate value \"", name, "\""));
     }
-    if (IsReservedHeader(name)) return Invalid(header_path, kHeaderReserved);
+    if (IsReservedTriggerHeader(name)) return Invalid(header_path, kHeaderReserved);
     bool printable = value.size() <= 4096;
     for (char c : value) printable = printable && c >= 0x20 && c <= 0x7e;
     if (!printable)
@@ -1014,6 +1007,12 @@ json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers) {
     out.push_back(std::move(t));
   }
   return out;
+}
+
+bool IsReservedTriggerHeader(std::string_view name) {
+  const std::string lower = AsciiLower(name);
+  return lower == "host" || lower == "content-length" || lower == "transfer-encoding" ||
+         lower == "connection" || lower.starts_with("x-zeroscale-");
 }
 
 std::string BrokerConsumerName(std::string_view ns, std::string_view function, const TriggerSpec& trigger) {

@@ -296,6 +296,11 @@ nlohmann::json EncodeFunctionStatus(const FunctionStatus& status);
 std::vector<TriggerStatus> DecodeTriggerStatuses(const nlohmann::json& status);
 nlohmann::json EncodeTriggerStatuses(const std::vector<TriggerStatus>& triggers);
 
+// A header a trigger may not send: one that would reframe the request (Host,
+// Content-Length, Transfer-Encoding, Connection) or forge what zeroscale
+// sets (X-Zeroscale-*). Case-insensitive.
+bool IsReservedTriggerHeader(std::string_view name);
+
 // The durable consumer (nats) or consumer group (redis) a broker trigger
 // reads through: the spec's, else zeroscale-<namespace>-<function>-<trigger>.
 std::string BrokerConsumerName(std::string_view ns, std::string_view function, const TriggerSpec& trigger);

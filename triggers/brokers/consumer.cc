@@ -19,10 +19,11 @@ bool IsForwardable(const std::string& name, const std::string& value) {
   for (char c : value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
+  if (api::IsReservedTriggerHeader(name)) return false;
+  // Beyond what a trigger's own headers may not be: hop-by-hop headers of the
+  // publisher's, and the request id, which names the message instead.
   const std::string lower = absl::AsciiStrToLower(name);
-  return lower != "host" && lower != "content-length" && lower != "transfer-encoding" &&
-         lower != "connection" && lower != "expect" && lower != "upgrade" && lower != "te" &&
-         lower != "x-request-id" && !lower.starts_with("x-zeroscale-");
+  return lower != "expect" && lower != "upgrade" && lower != "te" && lower != "x-request-id";
 }
 
 std::string Describe(const InvocationResult& result, std::chrono::milliseconds timeout) {

@@ -59,6 +59,11 @@ struct BrokerManager::Entry {
 
 namespace {
 
+// The Secret key a broker trigger names for its credentials, if any.
+const std::optional<api::SecretKeyRef>& SecretRefOf(const api::TriggerSpec& trigger) {
+  return trigger.nats ? trigger.nats->credentials_secret_ref : trigger.redis->password_secret_ref;
+}
+
 std::string KeyString(const TriggerId& id) { return Cat(id.ns, "/", id.function, "/", id.trigger); }
 
 std::optional<std::string> Later(const std::optional<std::string>& written,
@@ -119,10 +124,8 @@ std::optional<std::string> BrokerManager::ReadSecret(const std::string& ns,
 }
 
 void BrokerManager::StartConsumer(const api::Function& fn, const api::TriggerSpec& trigger, Entry& entry) {
-  const std::optional<api::SecretKeyRef>& ref =
-      trigger.nats ? trigger.nats->credentials_secret_ref : trigger.redis->password_secret_ref;
   std::string error;
-  std::optional<std::string> secret = ReadSecret(fn.metadata.namespace_, ref, &error);
+  std::optional<std::string> secret = ReadSecret(fn.metadata.namespace_, SecretRefOf(trigger), &error);
   entry.secret_checked = clock_.Now();
   if (!secret) {
     entry.reason = "SecretUnavailable";
@@ -195,10 +198,8 @@ void BrokerManager::Sync() {
       } else if (entry->spec != spec) {
         restart = true;
       } else if (clock_.Now() - entry->secret_checked >= options_.secret_refresh) {
-        const std::optional<api::SecretKeyRef>& ref =
-            trigger.nats ? trigger.nats->credentials_secret_ref : trigger.redis->password_secret_ref;
         std::string error;
-        std::optional<std::string> secret = ReadSecret(id.ns, ref, &error);
+        std::optional<std::string> secret = ReadSecret(id.ns, SecretRefOf(trigger), &error);
         entry->secret_checked = clock_.Now();
         restart = !entry->consumer || !secret || *secret != entry->secret;
       }
