@@ -54,17 +54,8 @@ rcli() { redis-cli -h "$ZS_ADVERTISE_IP" -p "$redis_port" "$@"; }
 wait_for 10 "redis-server answers on $redis_addr" rcli ping
 
 # --- zeroscale on the host ---------------------------------------------------------
-grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
+start_zeroscale "$ns" "$controller_bin" "$activator_bin"
 tm_port=$(free_port)
-billing=$ZS_TEST_TMP/billing.jsonl
-start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-  --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
-  --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s \
-  --activator-url "http://127.0.0.1:$proxy_port"
-start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-  --controller-address "127.0.0.1:$grpc_port" --bind-address "127.0.0.1:$proxy_port" \
-  --metrics-bind-address "127.0.0.1:$am_port" --health-probe-bind-address 127.0.0.1:0 \
-  --billing-log "$billing"
 start_bg triggers "$triggers_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
   --metrics-bind-address "127.0.0.1:$tm_port" --health-probe-bind-address 127.0.0.1:0 \
   --activator-url "http://127.0.0.1:$proxy_port" \

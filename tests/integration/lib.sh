@@ -49,6 +49,24 @@ start_bg() {
   ZS_TEST_PIDS+=("$LAST_PID")
 }
 
+# start_zeroscale NS CONTROLLER ACTIVATOR: the controller and the activator
+# on the host, watching NS, on free loopback ports, the activator writing its
+# billing log. Sets grpc_port, cm_port (controller metrics), proxy_port,
+# am_port (activator metrics) and billing (the log's path).
+start_zeroscale() {
+  local ns=$1 controller_bin=$2 activator_bin=$3
+  grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
+  billing=$ZS_TEST_TMP/billing.jsonl
+  start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
+    --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
+    --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s \
+    --activator-url "http://127.0.0.1:$proxy_port"
+  start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
+    --controller-address "127.0.0.1:$grpc_port" --bind-address "127.0.0.1:$proxy_port" \
+    --metrics-bind-address "127.0.0.1:$am_port" --health-probe-bind-address 127.0.0.1:0 \
+    --billing-log "$billing"
+}
+
 stop_all_bg() {
   local pid
   for pid in "${ZS_TEST_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
