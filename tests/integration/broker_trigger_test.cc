@@ -220,6 +220,7 @@ class BrokerTriggerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     client_ = testing::ClusterClient();
+    ASSERT_NO_FATAL_FAILURE(testing::ApplyFunctionCrd(*client_));
     ns_ = std::make_unique<testing::ClusterNamespace>(*client_, "brokers");
     ASSERT_TRUE(redis_.Start());
     ASSERT_TRUE(nats_.Start());

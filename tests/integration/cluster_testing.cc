@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "common/kube/config.h"
+#include "common/kube/resource.h"
 #include "common/strings.h"
+#include "common/yaml.h"
 
 namespace zs::testing {
 namespace {
@@ -58,6 +60,25 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
     std::this_thread::sleep_for(poll);
   }
   return done();
+}
+
+void ApplyFunctionCrd(kube::KubeClient& client) {
+  auto docs = YamlFileToJson(Cat(ZS_SOURCE_DIR, "/deploy/crds/zeroscale.dev_functions.yaml"));
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  ASSERT_EQ(docs->size(), 1u);
+  const nlohmann::json& crd = docs->front();
+  const std::string name = crd["metadata"]["name"];
+  auto applied = client.Apply(kube::kCustomResourceDefinitions.Named(name), crd,
+                              {.field_manager = "zeroscale-tests", .force = true});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  // Established alone is not enough: discovery can lag a moment behind it.
+  const bool served = WaitFor(
+      [&] {
+        auto list = client.List(kube::kFunctions.In("default"), {});
+        return list.ok();
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(100));
+  ASSERT_TRUE(served) << "the apiserver does not serve " << name << " 60 s after the CRD was applied";
 }
 
 int RunInClusterNetns(const std::string& command, std::string* output) {

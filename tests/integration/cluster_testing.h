@@ -23,6 +23,12 @@ std::string ClusterNetns();
 // A client for ClusterKubeconfig(); aborts the test (FAIL) when it cannot be built.
 std::unique_ptr<kube::CurlKubeClient> ClusterClient();
 
+// Server-side applies deploy/crds/zeroscale.dev_functions.yaml (the tree
+// this test was built from) and waits until the apiserver serves Functions.
+// Tests that create Functions call it: no test may rely on another having
+// installed the CRD first, since ctest orders and filters them freely.
+void ApplyFunctionCrd(kube::KubeClient& client);
+
 // Polls `done` every `poll` until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
              std::chrono::milliseconds poll = std::chrono::milliseconds(50));
