@@ -86,7 +86,10 @@ TEST_F(FramingTest, EndlessChunkExtensionIsCutWithFlatMemory) {
   // The read buffer is bounded (framing.h ReadBufferLimit): growth stays far
   // below the 32 MiB sent (the unbounded version grew by about as much).
   EXPECT_LT(ResidentKiB() - before, 8 * 1024);
-  EXPECT_EQ(upstream_.hits("/echo"), 1);  // the head went out before the body broke
+  // The head may or may not have reached the replica before the body broke
+  // (the proxy streams, and the cut can win the race with the upstream
+  // connect); it never went out twice.
+  EXPECT_LE(upstream_.hits("/echo"), 1);
   EXPECT_TRUE(Eventually([&] {
     return Metric("zeroscale_rejected_requests_total", {{"function", "echo"}, {"reason", "bad_request"}}) ==
            1;
