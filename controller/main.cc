@@ -171,6 +171,8 @@ int main(int argc, char** argv) {
   } else {
     zs::log::Warn("gRPC calls are not authenticated: set --grpc-allowed-identities");
   }
+  // Which activator serves each capped Function (docs/invocation.md).
+  zs::autoscaler::PlacementBoard placement({}, clock);
   zs::autoscaler::AutoscalerService service(
       // The elector's view is read from the clock: it ends at the renew
       // deadline even before on_stopped_leading has run.
@@ -179,7 +181,7 @@ int main(int argc, char** argv) {
        [&metrics](const std::string& result) { metrics.CountWake(result); },
        [&metrics] { metrics.CountRejectedStatsReport(); },
        [&metrics](const std::string& reason) { metrics.CountRefusedGrpcCall(reason); }},
-      authenticate);
+      authenticate, &placement);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),

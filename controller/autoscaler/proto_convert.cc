@@ -99,6 +99,18 @@ absl::StatusOr<StatsReport> FromProto(const pb::StatsReport& report) {
                                        ReportLimits::kMaxActivatorIdLength));
   }
   out.activator_id = report.activator_id();
+  // The address other activators relay to: host:port, nothing else.
+  if (!report.relay_address().empty()) {
+    const std::string& address = report.relay_address();
+    const size_t colon = address.rfind(':');
+    const bool port_ok =
+        colon != std::string::npos && colon + 1 < address.size() && address.size() - colon - 1 <= 5 &&
+        address.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+        std::stoi(address.substr(colon + 1)) > 0 && std::stoi(address.substr(colon + 1)) < 65536;
+    const bool host_ok = colon > 0 && address.size() <= ReportLimits::kMaxActivatorIdLength &&
+                         address.find_first_of(" /?#@\r\n\t") == std::string::npos;
+    if (!port_ok || !host_ok) return Invalid("relay_address", Cat("\"", address, "\" is not host:port"));
+  }
   if (report.has_window_end()) {
     absl::StatusOr<SystemTime> end = FromProto(report.window_end());
     if (!end.ok()) return Invalid("window_end", View(end.status().message()));

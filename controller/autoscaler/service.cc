@@ -11,12 +11,13 @@ namespace zs::autoscaler {
 namespace pb = zeroscale::v1alpha1;
 
 AutoscalerService::AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader,
-                                     Hooks hooks, Authenticate authenticate)
+                                     Hooks hooks, Authenticate authenticate, PlacementBoard* placement)
     : stats_(stats),
       scaler_(scaler),
       is_leader_(std::move(is_leader)),
       hooks_(std::move(hooks)),
-      authenticate_(std::move(authenticate)) {}
+      authenticate_(std::move(authenticate)),
+      placement_(placement) {}
 
 grpc::Status AutoscalerService::Authorize(const grpc::ServerContext& context) const {
   if (!authenticate_) return grpc::Status::OK;
@@ -42,6 +43,14 @@ grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
   if (grpc::Status refused = Authorize(*context); !refused.ok()) return refused;
   pb::StatsReport report;
   bool warned = false;
+  const uint64_t serial = next_stream_.fetch_add(1);
+  struct Leave {
+    PlacementBoard* board;
+    uint64_t serial;
+    ~Leave() {
+      if (board != nullptr) board->OnStreamEnded(serial);
+    }
+  } leave{placement_, serial};
   while (stream->Read(&report)) {
     pb::StatsAck ack;
     if (!is_leader_()) {
@@ -53,6 +62,10 @@ grpc::Status AutoscalerService::StreamStats(grpc::ServerContext* context,
     if (converted.ok()) {
       stats_.Ingest(*converted);
       if (hooks_.on_report) hooks_.on_report();
+      if (placement_ != nullptr) {
+        if (auto placement = placement_->OnReport(serial, report))
+          *ack.mutable_placement() = std::move(*placement);
+      }
     } else {
       // Refused whole and counted; the stream goes on (the next report may
       // be sane). Logged once per stream: a broken activator sends one a second.

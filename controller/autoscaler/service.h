@@ -12,6 +12,9 @@
 // - A report with any figure out of range is refused whole (counted, logged
 //   once per stream), and the stream goes on.
 //
+// Placement (optional): every valid report also goes to the PlacementBoard,
+// and its answer rides on the ack; a stream's end is the activator leaving.
+//
 // Authentication (optional): `authenticate` sees every call's metadata first
 // (see authenticator.h); a call it refuses gets its status, with nothing read,
 // recorded or scaled, and is counted (hooks.on_refused).
@@ -25,9 +28,11 @@
 // own beyond the thread-safe parts it was given.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 
+#include "controller/autoscaler/placement_board.h"
 #include "controller/autoscaler/scaler.h"
 #include "controller/autoscaler/stats_aggregator.h"
 #include "proto/zeroscale.grpc.pb.h"
@@ -47,7 +52,7 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
   };
   using Authenticate = std::function<grpc::Status(const grpc::ServerContext&)>;
   AutoscalerService(StatsAggregator& stats, Scaler& scaler, std::function<bool()> is_leader, Hooks hooks = {},
-                    Authenticate authenticate = {});
+                    Authenticate authenticate = {}, PlacementBoard* placement = nullptr);
 
   grpc::Status StreamStats(grpc::ServerContext* context,
                            grpc::ServerReaderWriter<zeroscale::v1alpha1::StatsAck,
@@ -61,6 +66,8 @@ class AutoscalerService final : public zeroscale::v1alpha1::Autoscaler::Service 
   std::function<bool()> is_leader_;
   Hooks hooks_;
   Authenticate authenticate_;
+  PlacementBoard* placement_;
+  std::atomic<uint64_t> next_stream_{1};
   grpc::Status Authorize(const grpc::ServerContext& context) const;
 
   void Count(const std::string& wake_result) const {
