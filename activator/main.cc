@@ -83,6 +83,18 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   Metrics metrics(registry);
   LoadTracker load(clock, activator_id);
+  // Who serves capped Functions among the activators (placement.h).
+  Placement placement(activator_id);
+  std::string relay_address = options.relay_address;
+  if (relay_address.empty()) {
+    const char* pod_ip = std::getenv("POD_IP");
+    auto bind = http::ParseBindAddress(options.bind_address);
+    if (pod_ip != nullptr && *pod_ip != '\0' && bind.ok() && bind->port != 0) {
+      const std::string ip = pod_ip;
+      relay_address =
+          ip.find(':') != std::string::npos ? Cat("[", ip, "]:", bind->port) : Cat(ip, ":", bind->port);
+    }
+  }
 
   std::unique_ptr<BillingSink> billing = std::make_unique<NullBillingSink>();
   BillingLog* billing_log = nullptr;
@@ -142,6 +154,11 @@ int main(int argc, char** argv) {
     stats_options.controller_address = options.controller_address;
     if (leader) stats_options.resolve = [&leader] { return leader->Resolve(); };
     stats_options.activator_id = activator_id;
+    stats_options.relay_address = relay_address;
+    stats_options.placement = &placement;
+    stats_options.on_placement = [&metrics](const Placement::View& view) {
+      metrics.placement_activators().Set(static_cast<double>(view.ids.size()));
+    };
     stats_options.interval = options.stats_interval;
     // The controller admits calls by the identity of this token (TokenReview).
     std::string token_path = options.controller_token_file;
@@ -169,6 +186,7 @@ int main(int argc, char** argv) {
   RequestBuffer::Options buffer_options;
   buffer_options.max_total = options.max_buffered_requests;
   buffer_options.catalog = &catalog;
+  buffer_options.placement = &placement;
   RequestBuffer buffer(buffer_options, clock, endpoints, *waker, &meter);
 
   ProxyOptions proxy_options;
@@ -184,7 +202,7 @@ int main(int argc, char** argv) {
   proxy_options.forward.connect_timeout = options.connect_timeout;
   proxy_options.forward.client_body_timeout = options.client_body_timeout;
   proxy_options.upstream_idle_timeout = options.upstream_idle_timeout;
-  auto proxy = Proxy::Start(proxy_options, ProxyDeps{catalog, buffer, meter, clock});
+  auto proxy = Proxy::Start(proxy_options, ProxyDeps{catalog, buffer, meter, clock, &placement});
   if (!proxy.ok()) return Fail(std::string(proxy.status().message()));
 
   std::atomic<bool> draining{false};

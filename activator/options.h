@@ -18,7 +18,8 @@ struct Options {
   std::string controller_token_file;  // empty: the ServiceAccount token, when mounted
   std::string leader_election_namespace = "zeroscale-system";
   std::string leader_election_id = "zeroscale-controller";
-  std::string activator_id;  // empty: hostname
+  std::string activator_id;   // empty: hostname
+  std::string relay_address;  // empty: $POD_IP and the --bind-address port
   std::string watch_namespace;
   std::string domain = "fn.zeroscale.internal";
   std::string default_memory = "128Mi";
@@ -59,6 +60,10 @@ struct Options {
                  "Namespace of the controller's leader Lease.");
     flags.String("leader-election-id", &leader_election_id, "Name of the controller's leader Lease.");
     flags.String("activator-id", &activator_id, "Identity in stats reports; empty uses the hostname.");
+    flags.String("relay-address", &relay_address,
+                 "host:port where the other activators reach this proxy to hand over requests for capped "
+                 "Functions this one owns; empty: $POD_IP with the --bind-address port, or no part in "
+                 "placement when POD_IP is unset (this activator then serves every Function itself).");
     flags.String("namespace", &watch_namespace, "Namespace to serve; empty serves all namespaces.");
     flags.String("domain", &domain, "Host-based routing domain: <name>.<namespace>.<domain>.");
     flags.String("default-memory", &default_memory, "Memory billed for a Function without a memory request.");

@@ -253,6 +253,14 @@ class Proxy::Impl::Connection {
   // Handles one request whose head is in `parser`; returns whether the
   // connection may serve another.
   asio::awaitable<bool> HandleRequest(RequestParser& parser);
+  // A capped Function with several activators: relays the request to its
+  // owner, or holds it while this new owner may not start yet. nullopt:
+  // serve it here; otherwise it was answered, and the value says whether
+  // the connection may go on. A request another member relayed here
+  // (`relayed_in`) may be held, never relayed on.
+  asio::awaitable<std::optional<bool>> PlaceCapped(RequestParser& parser,
+                                                   std::shared_ptr<const FunctionConfig> config,
+                                                   MonotonicTime arrival, bool relayed_in);
   // Holds the request in the buffer until it is admitted or fails.
   // While held, the client's socket is watched: a client that leaves takes
   // its request back out of the buffer (kClientClosed).
@@ -541,6 +549,13 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   auto route = ResolveRoute(FromBeast(request.target()), FromBeast(request[bhttp::field::host]),
                             proxy_.options_.domain);
   std::shared_ptr<const FunctionConfig> config = route ? LookupFunction(deps.catalog, *route) : nullptr;
+  // Only a member activator may hand a request over; a client's mark is dropped.
+  const bool relayed_in =
+      TakeRelayMark(request) && deps.placement != nullptr && deps.placement->IsPeerHost(client_ip_);
+  if (config && config->max_concurrency > 0 && deps.placement != nullptr) {
+    std::optional<bool> answered = co_await PlaceCapped(parser, config, arrival, relayed_in);
+    if (answered) co_return *answered;
+  }
   if (!config) {
     inv.code = Spec(ProxyError::kUnknownFunction).http_status;
     inv.error = ProxyError::kUnknownFunction;
@@ -679,6 +694,90 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const bool keep =
       co_await WriteError(inv.error, function_name, inv.request_id, version, consumed, client_keep_alive);
   co_return keep;
+}
+
+asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
+    RequestParser& parser, std::shared_ptr<const FunctionConfig> config, MonotonicTime arrival,
+    bool relayed_in) {
+  const ProxyDeps& deps = proxy_.deps_;
+  Request& request = parser.get();
+  const MonotonicTime deadline = arrival + config->buffer_timeout;
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive() && !proxy_.draining_.load();
+  const bool expect_continue =
+      version >= 11 && beast::iequals(request[bhttp::field::expect], beast::string_view("100-continue"));
+  const bool head_request = request.method() == bhttp::verb::head;
+  std::string upgrade;
+  bool prepared = false;
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (;;) {
+    const Placement::Route where = deps.placement->RouteCapped(config->key);
+    if (where.decision == Placement::Decision::kServe) {
+      if (prepared) TakeRelayMark(request);  // the placement moved to us meanwhile
+      co_return std::nullopt;
+    }
+    if (clock().Now() >= deadline || cut_.cut()) {
+      // Never reached an owner that could take it: answered and metered
+      // here, as the buffer would have.
+      Invocation inv;
+      inv.arrival_wall = clock().WallNow();
+      inv.method = std::string(FromBeast(request.method_string()));
+      AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
+      inv.function = config;
+      inv.buffered = true;
+      inv.queued = clock().Now() - arrival;
+      inv.error = cut_.cut() ? ProxyError::kShuttingDown : ProxyError::kQueueTimeout;
+      inv.code = Spec(inv.error).http_status;
+      deps.meter.Finish(inv);
+      const bool keep = co_await WriteError(inv.error, config->key.String(), inv.request_id, version,
+                                            parser.is_done(), keep_alive);
+      co_return keep;
+    }
+    // A request a member handed over is never handed on (no relay loops
+    // while two views disagree): it waits here until this activator's view
+    // makes it the owner with nobody else busy.
+    if (where.decision == Placement::Decision::kRelay && !relayed_in) {
+      if (!prepared) {
+        upgrade = UpgradeToForward(request);
+        PrepareRelayRequest(request, client_ip_, deps.placement->self(), upgrade);
+        prepared = true;
+      }
+      Endpoint owner;
+      if (ParseEndpoint(where.address, &owner)) {
+        owner.pod = where.owner;
+        const EndpointSlot slot(owner);
+        ClientExchange exchange{stream_, buffer_, parser, std::string_view()};
+        exchange.version = version;
+        exchange.head_request = head_request;
+        exchange.keep_alive = keep_alive;
+        exchange.expect_continue = expect_continue;
+        exchange.draining = &proxy_.draining_;
+        exchange.upgrade = upgrade;
+        exchange.cut = &cut_;
+        // The owner may hold it for up to buffer.timeoutSeconds, then run it
+        // for up to timeoutSeconds; it enforces both.
+        const Duration limit = config->buffer_timeout + config->timeout + std::chrono::seconds(5);
+        const ForwardResult result =
+            co_await Forward(worker_.pool, exchange, slot, limit, proxy_.options_.forward, clock());
+        if (!result.connect_failed) {
+          deps.meter.OnRelayed(true);
+          if (!result.request_body_read && !parser.is_done()) linger_ = true;
+          if (result.response_started) co_return result.error == ProxyError::kNone&& result.client_reusable;
+          const ProxyError error =
+              result.error == ProxyError::kNone ? ProxyError::kUpstreamError : result.error;
+          const bool keep = co_await WriteError(error, config->key.String(), NewRequestId(), version,
+                                                parser.is_done(), keep_alive);
+          co_return keep;
+        }
+        deps.meter.OnRelayed(false);
+      }
+    }
+    // Held here as the new owner, or the owner could not be reached: look
+    // again shortly (a new placement arrives with the next stats ack).
+    pause.expires_after(std::min<Duration>(std::chrono::milliseconds(20), deadline - clock().Now()));
+    error_code ec;
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Proxy>> Proxy::Start(ProxyOptions options, ProxyDeps deps) {

@@ -1,6 +1,8 @@
 // The activator's HTTP/1.1 reverse proxy: accepts client connections and runs
 // each request through the stages lookup -> buffer -> balance -> forward ->
-// meter.
+// meter. With several activators, a request for a capped Function that
+// another activator owns is relayed to it right after lookup
+// (admission/placement.h); the owner runs the stages.
 //
 // Threads: `threads` workers, each an io_context run by one thread (as
 // Envoy's workers); a connection lives on one worker, and so does its pool of
@@ -33,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "activator/admission/buffer.h"
 #include "activator/admission/catalog.h"
+#include "activator/admission/placement.h"
 #include "activator/http/forward.h"
 #include "activator/http/parse.h"
 #include "activator/metering/meter.h"
@@ -59,6 +62,9 @@ struct ProxyDeps {
   RequestBuffer& buffer;
   Meter& meter;
   const Clock& clock;
+  // Several activators: who serves capped Functions (placement.h); null:
+  // this activator serves everything.
+  const Placement* placement = nullptr;
 };
 
 class Proxy {

@@ -32,6 +32,8 @@ struct Lease::State {
   Wake wake = Wake::kIdle;
   // An activation is open from its first Wake until endpoints appear.
   bool activation_open = false;
+  // A Wake of the open activation scaled the Function from zero (counted).
+  bool activation_counted = false;
   MonotonicTime wake_sent{};
   MonotonicTime next_wake_allowed{};
   Duration wake_backoff{0};
@@ -146,7 +148,11 @@ std::optional<Admission> RequestBuffer::Acquire(const std::shared_ptr<const Func
     // The fair share of the total: max_total / (n + 1), n counting this Function.
     const int64_t holding_others = holding_.load(std::memory_order_relaxed) - (state->holding ? 1 : 0);
     const int64_t share = std::max<int64_t>(1, options_.max_total / (holding_others + 2));
-    full = held >= config->buffer_max_requests || held >= share;
+    const int32_t max_requests =
+        options_.placement != nullptr && config->max_concurrency == 0
+            ? options_.placement->BufferShare(config->key, config->buffer_max_requests)
+            : config->buffer_max_requests;
+    full = held >= max_requests || held >= share;
     if (!full) {
       int64_t total = total_.load(std::memory_order_relaxed);
       do {
@@ -244,6 +250,7 @@ bool RequestBuffer::ShouldWakeLocked(State& state, const EndpointSet& ready, Mon
   ++state.wake_generation;
   if (!state.activation_open) {
     state.activation_open = true;
+    state.activation_counted = false;
     *cold_start = true;
   }
   return true;
@@ -257,12 +264,18 @@ void RequestBuffer::SendWake(const std::shared_ptr<State>& state, bool cold_star
     config = state->config;
     generation = state->wake_generation;
   }
-  if (events_ != nullptr && cold_start) events_->OnColdStart(*config);
   log::Info("waking function", {{"function", state->key.String()}, {"cold_start", cold_start}});
   auto alive = alive_;
-  waker_.Wake(state->key, [this, alive, state, config, generation](const absl::Status& status) {
+  waker_.Wake(state->key, [this, alive, state, config, generation](const absl::Status& status, bool scaled) {
     if (!alive->load()) return;
     if (events_ != nullptr) events_->OnWakeDone(*config, status);
+    bool count = false;
+    {
+      std::lock_guard lock(state->mu);
+      count = status.ok() && scaled && !state->activation_counted;
+      if (count) state->activation_counted = true;
+    }
+    if (count && events_ != nullptr) events_->OnColdStart(*config);
     std::lock_guard lock(state->mu);
     if (state->wake_generation != generation || state->wake != State::Wake::kWaking) return;
     if (status.ok()) {

@@ -24,8 +24,11 @@
 // again; its state is freed.
 //
 // Waking. On the first held request of an activation (a request held while
-// the Function has no ready endpoint) the buffer calls Waker::Wake once and
-// counts a cold start. Later held requests do not call it again. A new
+// the Function has no ready endpoint) the buffer calls Waker::Wake once; the
+// activation is counted as a cold start (BufferEvents::OnColdStart) when a
+// Wake of it reports that it scaled the Function from zero, which the
+// controller tells one caller only, so several activators holding requests
+// for the same Function count one cold start between them. Later held requests do not call it again. A new
 // activation (new Wake, new cold start) begins only after the Function had
 // ready endpoints and lost them all. Within one activation Wake is called
 // again (not counted as a cold start) when the previous call failed (after
@@ -59,6 +62,7 @@
 #include "activator/admission/catalog.h"
 #include "activator/admission/endpoints.h"
 #include "activator/admission/function_config.h"
+#include "activator/admission/placement.h"
 #include "activator/admission/waker.h"
 #include "activator/errors.h"
 #include "common/clock.h"
@@ -123,6 +127,9 @@ class RequestBuffer {
     Duration rewake_after = std::chrono::seconds(30);
     // Where deleted Functions are noticed; null: never (tests of the buffer alone).
     const FunctionCatalog* catalog = nullptr;
+    // With several activators: an uncapped Function's buffer.maxRequests is
+    // split between them (Placement::BufferShare); null: all of it here.
+    const Placement* placement = nullptr;
   };
 
   RequestBuffer(Options options, const Clock& clock, EndpointSource& endpoints, Waker& waker,

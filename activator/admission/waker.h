@@ -15,7 +15,10 @@ namespace zs::activator {
 class Waker {
  public:
   virtual ~Waker() = default;
-  using Done = std::function<void(absl::Status)>;
+  // `scaled`: this call is the one that took the Function from zero (the
+  // controller answers that to one caller per activation, whichever activator
+  // it came from), so cold starts are counted once across activators.
+  using Done = std::function<void(const absl::Status& status, bool scaled)>;
   // Starts a wake-up; `done` runs exactly once, on any thread, with OK when
   // the controller scaled the Function (or it already had replicas wanted),
   // an error otherwise. Must not block.
@@ -26,7 +29,7 @@ class Waker {
 // nobody to wake, so it succeeds at once and endpoints come from the file.
 class NoopWaker final : public Waker {
  public:
-  void Wake(const FunctionKey&, Done done) override { done(absl::OkStatus()); }
+  void Wake(const FunctionKey&, Done done) override { done(absl::OkStatus(), /*scaled=*/true); }
 };
 
 }  // namespace zs::activator

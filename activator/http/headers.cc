@@ -98,10 +98,47 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   }
 }
 
+bool TakeRelayMark(Request& request) {
+  const boost::beast::string_view name(kRelayedByHeader.data(), kRelayedByHeader.size());
+  const bool present = request.find(name) != request.end();
+  request.erase(name);
+  return present;
+}
+
+namespace {
+
+void AppendForwardedFor(Request& request, std::string_view client_ip) {
+  std::string forwarded_for;
+  for (auto it = request.find("X-Forwarded-For");
+       it != request.end() && EqualsIgnoreCase(View(it->name_string()), "X-Forwarded-For"); ++it) {
+    if (!forwarded_for.empty()) forwarded_for.append(", ");
+    forwarded_for.append(View(it->value()));
+  }
+  if (!forwarded_for.empty()) forwarded_for.append(", ");
+  forwarded_for.append(client_ip);
+  request.set("X-Forwarded-For", forwarded_for);
+}
+
+}  // namespace
+
+void PrepareRelayRequest(Request& request, std::string_view client_ip, std::string_view self,
+                         std::string_view upgrade) {
+  RemoveHopByHop(request.base());
+  request.erase(bhttp::field::expect);
+  request.erase(bhttp::field::proxy_authorization);
+  request.version(11);
+  AppendForwardedFor(request, client_ip);
+  request.set(boost::beast::string_view(kRelayedByHeader.data(), kRelayedByHeader.size()), ToBeast(self));
+  if (!upgrade.empty()) {
+    request.set(bhttp::field::connection, "upgrade");
+    request.set(bhttp::field::upgrade, ToBeast(upgrade));
+  }
+}
+
 void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,
                            bool keep_alive) {
   RemoveHopByHop(response.base());
-  response.set("X-Request-Id", ToBeast(request_id));
+  if (!request_id.empty()) response.set("X-Request-Id", ToBeast(request_id));
   response.version(client_version == 10 ? 10 : 11);
   response.keep_alive(keep_alive);
 }
@@ -109,7 +146,7 @@ void PrepareClientResponse(Response& response, std::string_view request_id, unsi
 void PrepareSwitchingResponse(Response& response, std::string_view request_id) {
   const std::string upgrade(View(response[bhttp::field::upgrade]));
   RemoveHopByHop(response.base());
-  response.set("X-Request-Id", ToBeast(request_id));
+  if (!request_id.empty()) response.set("X-Request-Id", ToBeast(request_id));
   response.version(11);
   response.set(bhttp::field::connection, "upgrade");
   if (!upgrade.empty()) response.set(bhttp::field::upgrade, ToBeast(upgrade));

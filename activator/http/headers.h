@@ -28,8 +28,25 @@ std::string NewRequestId();
 void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
                             std::string_view request_id, std::string_view upgrade = {});
 
+// Set by an activator that relays a request for a capped Function to the
+// activator owning it (admission/placement.h), with its own id. The owner
+// serves such a request itself (it is never relayed twice) when it comes
+// from a member's address; a client cannot set it to skip the owner.
+inline constexpr std::string_view kRelayedByHeader = "X-Zeroscale-Relayed-By";
+// Removes every X-Zeroscale-Relayed-By; returns whether there was one.
+bool TakeRelayMark(Request& request);
+// Rewrites the client's request head for the owner activator: hop-by-hop
+// fields, Expect (answered here) and Proxy-Authorization removed, an
+// Upgrade re-added as PrepareUpstreamRequest does, X-Forwarded-For appended
+// with `client_ip`, X-Zeroscale-Relayed-By: `self`, HTTP/1.1. Target, Host
+// and X-Request-Id stay as the client sent them: the owner routes, meters
+// and names the invocation as if the client had come to it.
+void PrepareRelayRequest(Request& request, std::string_view client_ip, std::string_view self,
+                         std::string_view upgrade);
+
 // Rewrites the replica's response head for the client: hop-by-hop fields
-// removed, X-Request-Id set, the client's HTTP version, and a Connection
+// removed, X-Request-Id set (left as it came when `request_id` is empty: a
+// relayed response carries the owner's), the client's HTTP version, and a Connection
 // field that says `keep_alive` (the caller decided it with framing.h, which
 // also set the body's framing fields).
 void PrepareClientResponse(Response& response, std::string_view request_id, unsigned client_version,

@@ -29,11 +29,12 @@ void LoadTracker::Advance(Entry& entry, MonotonicTime now) {
   }
 }
 
-void LoadTracker::OnArrival(const FunctionKey& key) {
+void LoadTracker::OnArrival(const FunctionKey& key, bool capped) {
   auto entry = Get(key);
   const SystemTime wall = clock_.WallNow();
   std::lock_guard lock(entry->mu);
   ++entry->requests;
+  entry->capped = capped;
   entry->last_request = wall;
 }
 
@@ -84,6 +85,7 @@ LoadReport LoadTracker::Collect() {
       load.requests = entry->requests;
       load.queued = static_cast<uint32_t>(entry->queued);
       load.in_flight = static_cast<uint32_t>(entry->in_flight);
+      load.capped = entry->capped;
       load.last_request_time = entry->last_request;
       report.functions.push_back(std::move(load));
       // Next window starts from the current state.

@@ -37,6 +37,8 @@ struct FunctionLoad {
   uint32_t queued = 0;
   uint32_t in_flight = 0;
   std::optional<SystemTime> last_request_time;
+  // maxConcurrency is set: one activator at a time serves it (placement.h).
+  bool capped = false;
 };
 
 struct LoadReport {
@@ -51,7 +53,8 @@ class LoadTracker {
   LoadTracker(const Clock& clock, std::string activator_id);
 
   // A request for `key` arrived (counted whatever becomes of it).
-  void OnArrival(const FunctionKey& key);
+  // `capped`: the Function has a maxConcurrency (reported, see placement.h).
+  void OnArrival(const FunctionKey& key, bool capped = false);
   // The buffer took (+1) or let go of (-1) a request.
   void OnQueued(const FunctionKey& key, int delta);
   // A request was forwarded to a replica / its forward ended.
@@ -71,6 +74,7 @@ class LoadTracker {
     int64_t peak = 0;
     int64_t queued = 0;
     uint64_t requests = 0;
+    bool capped = false;
     std::optional<SystemTime> last_request;
   };
   std::shared_ptr<Entry> Get(const FunctionKey& key);

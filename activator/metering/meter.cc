@@ -70,7 +70,7 @@ double Meter::MemoryBytes(const FunctionConfig& config) const {
 
 void Meter::OnArrival(const FunctionConfig& config) {
   std::shared_lock<std::shared_mutex> lock;
-  if (Live(config, lock) != nullptr) load_.OnArrival(config.key);
+  if (Live(config, lock) != nullptr) load_.OnArrival(config.key, config.max_concurrency > 0);
 }
 
 void Meter::OnForwardStart(const FunctionConfig& config) {

@@ -92,6 +92,10 @@ class Meter final : public BufferEvents {
   void OnForwardStart(const FunctionConfig& config);
   void OnForwardEnd(const FunctionConfig& config);
   void OnConnectRetry() { metrics_.connect_retries().Increment(); }
+  // A request for a capped Function went to its owner (reached), or the
+  // owner could not be connected to (tried again). The owner meters and
+  // bills the invocation; the relaying activator only counts it here.
+  void OnRelayed(bool reached) { metrics_.Relayed(reached).Increment(); }
   // A client connection closed before a request head was complete.
   void OnConnectionClosed(std::string_view reason) { metrics_.ConnectionsClosed(reason).Increment(); }
   void OnConnectionOpened() { metrics_.open_connections().Increment(); }

@@ -75,6 +75,21 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                           .Help("Connects to a ready endpoint that failed and were retried.")
                           .Register(*registry_)
                           .Add({});
+  auto& relays = BuildCounter()
+                     .Name("zeroscale_activator_relayed_requests_total")
+                     .Help(
+                         "Requests for a capped Function handed to the activator that owns it (result: "
+                         "relayed, or unreachable: the owner could not be connected to, tried again).")
+                     .Register(*registry_);
+  relayed_ = &relays.Add({{"result", "relayed"}});
+  relay_unreachable_ = &relays.Add({{"result", "unreachable"}});
+  placement_activators_ = &BuildGauge()
+                               .Name("zeroscale_activator_placement_activators")
+                               .Help(
+                                   "Activators in the placement this one applied last (0: none yet; it then "
+                                   "serves every Function itself).")
+                               .Register(*registry_)
+                               .Add({});
   auto& wakes = BuildCounter()
                     .Name("zeroscale_activator_wakes_total")
                     .Help("Wake calls to the controller by result.")

@@ -91,6 +91,10 @@ class Metrics {
   prometheus::Counter& ConnectionsClosed(std::string_view reason);
   // Connects to a ready endpoint that failed and were retried.
   prometheus::Counter& connect_retries() { return *connect_retries_; }
+  // Requests relayed to the owner of a capped Function (placement.h), and
+  // connects to an owner that failed.
+  prometheus::Counter& Relayed(bool reached) { return reached ? *relayed_ : *relay_unreachable_; }
+  prometheus::Gauge& placement_activators() { return *placement_activators_; }
   // Wake calls to the controller by result: ok, error.
   prometheus::Counter& Wakes(bool ok) { return ok ? *wakes_ok_ : *wakes_error_; }
   prometheus::Gauge& open_connections() { return *open_connections_; }
@@ -112,6 +116,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Counter>& connections_closed_;
   prometheus::Counter* connect_retries_;
+  prometheus::Counter* relayed_;
+  prometheus::Gauge* placement_activators_;
+  prometheus::Counter* relay_unreachable_;
   prometheus::Counter* wakes_ok_;
   prometheus::Counter* wakes_error_;
   prometheus::Gauge* open_connections_;

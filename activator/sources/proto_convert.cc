@@ -1,5 +1,6 @@
 #include "activator/sources/proto_convert.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/strings.h"
@@ -40,6 +41,7 @@ pb::StatsReport ToProto(const LoadReport& report) {
     f->set_requests(load.requests);
     f->set_queued(load.queued);
     f->set_in_flight(load.in_flight);
+    f->set_capped(load.capped);
     if (load.last_request_time) SetTimestamp(f->mutable_last_request_time(), *load.last_request_time);
   }
   return out;
@@ -62,6 +64,49 @@ LoadReport FromProto(const pb::StatsReport& report) {
     out.functions.push_back(std::move(load));
   }
   return out;
+}
+
+absl::StatusOr<Placement::View> FromProto(const pb::Placement& placement) {
+  constexpr int kMaxMembers = 1000;
+  constexpr int kMaxBusy = 100'000;
+  constexpr size_t kMaxText = 253;
+  const auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError(Cat("placement from the controller refused: ", what));
+  };
+  if (placement.activators_size() > kMaxMembers) return bad("too many activators");
+  if (placement.lagging_size() > kMaxMembers) return bad("too many lagging activators");
+  if (placement.busy_size() > kMaxBusy) return bad("too many busy Functions");
+  Placement::View view;
+  view.generation = placement.generation();
+  std::vector<std::pair<std::string, std::string>> members;
+  for (const pb::ActivatorPeer& peer : placement.activators()) {
+    if (peer.id().empty() || peer.id().size() > kMaxText) return bad("activator id of bad length");
+    if (peer.relay_address().empty() || peer.relay_address().size() > kMaxText ||
+        peer.relay_address().find(':') == std::string::npos) {
+      return bad(Cat("relay address \"", peer.relay_address(), "\" of ", peer.id()));
+    }
+    members.emplace_back(peer.id(), peer.relay_address());
+  }
+  std::sort(members.begin(), members.end());
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i > 0 && members[i].first == members[i - 1].first)
+      return bad(Cat("activator ", members[i].first, " twice"));
+    view.ids.push_back(members[i].first);
+    view.addresses.push_back(members[i].second);
+  }
+  for (const pb::Placement::Lagging& lagging : placement.lagging()) {
+    if (lagging.activators_size() > kMaxMembers) return bad("too many activators in a lagging view");
+    Placement::Lagging out;
+    out.id = lagging.id();
+    out.activators.assign(lagging.activators().begin(), lagging.activators().end());
+    std::sort(out.activators.begin(), out.activators.end());
+    view.lagging.push_back(std::move(out));
+  }
+  for (const std::string& function : placement.busy()) {
+    if (function.size() > 2 * kMaxText) return bad("busy Function name too long");
+    view.busy.insert(function);
+  }
+  return view;
 }
 
 pb::WakeRequest ToWakeRequest(const FunctionKey& key, const std::string& activator_id) {

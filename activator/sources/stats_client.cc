@@ -16,18 +16,34 @@ namespace pb = zeroscale::v1alpha1;
 class StatsClient::Stream {
  public:
   Stream(std::shared_ptr<pb::Autoscaler::Stub> stub, std::atomic<uint64_t>& not_leader_acks,
-         const std::function<void(grpc::ClientContext&)>& authorize)
+         const std::function<void(grpc::ClientContext&)>& authorize, Placement* placement,
+         const std::function<void(const Placement::View&)>& on_placement)
       : stub_(std::move(stub)) {
     authorize(context_);
     stream_ = stub_->StreamStats(&context_);
-    reader_ = std::thread([this, &not_leader_acks] {
+    reader_ = std::thread([this, &not_leader_acks, placement, on_placement] {
       pb::StatsAck ack;
+      bool warned = false;
       while (stream_->Read(&ack)) {
         if (!ack.leader()) {
           log::Warn("controller is not the leader; reconnecting");
           healthy_ = false;
           not_leader_acks.fetch_add(1);
           break;
+        }
+        if (placement == nullptr || !ack.has_placement()) continue;
+        absl::StatusOr<Placement::View> view = FromProto(ack.placement());
+        if (view.ok()) {
+          if (view->generation != placement->generation()) {
+            log::Info("activator placement applied",
+                      {{"generation", static_cast<int64_t>(view->generation)},
+                       {"activators", static_cast<int64_t>(view->ids.size())}});
+          }
+          if (on_placement) on_placement(*view);
+          placement->Apply(*std::move(view));
+        } else if (!warned) {
+          log::Warn("placement refused", {{"error", std::string(view.status().message())}});
+          warned = true;
         }
       }
       healthy_ = false;
@@ -158,11 +174,15 @@ void StatsClient::RunRound(std::unique_ptr<Stream>& stream, Duration& backoff, M
   if (!stream) {
     std::shared_ptr<pb::Autoscaler::Stub> current = stub();
     if (!current || clock_.Now() < next_connect) return;
-    stream = std::make_unique<Stream>(std::move(current), not_leader_acks_,
-                                      [this](grpc::ClientContext& context) { Authorize(context); });
+    stream = std::make_unique<Stream>(
+        std::move(current), not_leader_acks_, [this](grpc::ClientContext& context) { Authorize(context); },
+        options_.placement, options_.on_placement);
     streams_opened_.fetch_add(1);
   }
-  if (stream->Write(ToProto(report))) {
+  pb::StatsReport message = ToProto(report);
+  message.set_relay_address(options_.relay_address);
+  if (options_.placement != nullptr) message.set_placement_generation(options_.placement->generation());
+  if (stream->Write(message)) {
     reports_sent_.fetch_add(1);
     backoff = options_.initial_backoff;
   } else {
@@ -180,7 +200,7 @@ void StatsClient::Wake(const FunctionKey& key, Done done) {
   std::shared_ptr<pb::Autoscaler::Stub> current = stub();
   if (!current) {
     *resolve_needed_ = true;
-    done(absl::UnavailableError("the controller's leader is not known yet"));
+    done(absl::UnavailableError("the controller's leader is not known yet"), false);
     return;
   }
   {
@@ -207,10 +227,11 @@ void StatsClient::Wake(const FunctionKey& key, Done done) {
           std::unique_ptr<Call> owned(call);
           if (!status.ok()) {
             *resolve_needed = true;
-            owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())));
+            owned->done(absl::UnavailableError(Cat("wake rpc: ", status.error_message())), false);
           } else {
             if (owned->response.result() == pb::WakeResponse::NOT_LEADER) *resolve_needed = true;
-            owned->done(WakeResultToStatus(owned->response));
+            owned->done(WakeResultToStatus(owned->response),
+                        owned->response.result() == pb::WakeResponse::SCALED);
           }
         }
         std::lock_guard lock(in_flight->mu);

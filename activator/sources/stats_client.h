@@ -25,6 +25,10 @@
 // reference to a channel (gRPC aborts when a channel dies on its own callback
 // thread while the library shuts down).
 //
+// Placement: each report names the relay address and the placement
+// generation applied; a placement on an ack is range-checked and applied to
+// Options::placement (a refused one is logged and the last one kept).
+//
 // Thread-safety: Wake from any thread; Start/Stop from the owner.
 #pragma once
 
@@ -40,6 +44,7 @@
 #include <absl/status/statusor.h>
 #include <grpcpp/grpcpp.h>
 
+#include "activator/admission/placement.h"
 #include "activator/admission/waker.h"
 #include "activator/metering/load_tracker.h"
 #include "common/clock.h"
@@ -55,6 +60,13 @@ class StatsClient final : public Waker {
     // reporting thread only, so it may block for an apiserver round trip.
     std::function<absl::StatusOr<std::string>()> resolve;
     std::string activator_id;
+    // host:port where other activators reach this proxy (relayed requests
+    // for capped Functions this one owns); "" takes no part in placement.
+    std::string relay_address;
+    // Where placements from the acks are applied; may be null.
+    Placement* placement = nullptr;
+    // Called on the ack thread after a placement was applied (metrics).
+    std::function<void(const Placement::View&)> on_placement;
     // The bearer token sent as `authorization` metadata on every call (the
     // controller checks it with a TokenReview); called per call, so a rotated
     // token file is picked up. Null or "": no metadata.

@@ -15,10 +15,10 @@ class FakeWaker : public Waker {
     calls.push_back(key);
     pending.push_back(std::move(done));
   }
-  void CompleteAll(const absl::Status& status) {
+  void CompleteAll(const absl::Status& status, bool scaled = true) {
     auto todo = std::move(pending);
     pending.clear();
-    for (auto& done : todo) done(status);
+    for (auto& done : todo) done(status, scaled && status.ok());
   }
   std::vector<FunctionKey> calls;
   std::vector<Done> pending;
@@ -102,10 +102,12 @@ TEST_F(BufferTest, ColdFunctionHoldsRequestsWakesOnceAndServesFifo) {
   EXPECT_FALSE(Acquire(c, 2).has_value());
   EXPECT_FALSE(Acquire(c, 3).has_value());
   EXPECT_EQ(waker_.calls.size(), 1u);  // one Wake per activation, not per request
-  EXPECT_EQ(events_.cold_starts["ns/f"], 1);
   EXPECT_EQ(events_.queued["ns/f"], 3);
   EXPECT_EQ(buffer_.queued(c->key), 3);
+  // A cold start is counted when the controller says it scaled from zero.
+  EXPECT_EQ(events_.cold_starts["ns/f"], 0);
   waker_.CompleteAll(absl::OkStatus());
+  EXPECT_EQ(events_.cold_starts["ns/f"], 1);
 
   clock_.Advance(400ms);
   store_.Update(c->key, {{"10.0.0.1", 80, "p"}});
@@ -185,10 +187,11 @@ TEST_F(BufferTest, AFullBufferStillWakesTheFunctionItRefused) {
   // Refused, but woken: the client's retry finds it up.
   ASSERT_EQ(waker_.calls.size(), 1u);
   EXPECT_EQ(waker_.calls[0].name, "h");
-  EXPECT_EQ(events_.cold_starts["ns/h"], 1);
   // A second refusal in the same activation does not wake again.
   EXPECT_TRUE(Acquire(h, ++id).has_value());
   EXPECT_EQ(waker_.calls.size(), 1u);
+  waker_.CompleteAll(absl::OkStatus());
+  EXPECT_EQ(events_.cold_starts["ns/h"], 1);
 }
 
 TEST_F(BufferTest, CancelTakesAHeldRequestBackWithoutAnAnswer) {
@@ -337,14 +340,15 @@ TEST_F(BufferTest, FailedWakeIsRetriedAfterBackoffWithoutAnotherColdStart) {
   ASSERT_EQ(waker_.calls.size(), 1u);
   waker_.CompleteAll(absl::UnavailableError("no controller"));
   EXPECT_EQ(events_.wakes_failed, 1);
+  EXPECT_EQ(events_.cold_starts["ns/f"], 0);  // a failed Wake scaled nothing
   EXPECT_FALSE(Acquire(c, 2).has_value());
   buffer_.Tick();
   EXPECT_EQ(waker_.calls.size(), 1u);  // within the backoff
   clock_.Advance(1s);
   buffer_.Tick();
   EXPECT_EQ(waker_.calls.size(), 2u);
-  EXPECT_EQ(events_.cold_starts["ns/f"], 1);
   waker_.CompleteAll(absl::OkStatus());
+  EXPECT_EQ(events_.cold_starts["ns/f"], 1);
   buffer_.Tick();
   EXPECT_EQ(waker_.calls.size(), 2u);
 }
@@ -390,9 +394,9 @@ TEST_F(BufferTest, LosingAllEndpointsStartsANewActivation) {
   store_.Update(c->key, {});
   EXPECT_FALSE(Acquire(c, 2).has_value());
   EXPECT_EQ(waker_.calls.size(), 2u);
-  EXPECT_EQ(events_.cold_starts["ns/f"], 2);
   // No held request while it had endpoints: losing them wakes nothing by itself.
   waker_.CompleteAll(absl::OkStatus());
+  EXPECT_EQ(events_.cold_starts["ns/f"], 2);
   store_.Update(c->key, {{"10.0.0.1", 80, "p"}});
   sink_.got.clear();
   store_.Update(c->key, {});
@@ -408,7 +412,20 @@ TEST_F(BufferTest, LosingEndpointsWithHeldRequestsWakesAtOnce) {
   EXPECT_TRUE(waker_.calls.empty());
   store_.Update(c->key, {});
   EXPECT_EQ(waker_.calls.size(), 1u);
+  waker_.CompleteAll(absl::OkStatus());
   EXPECT_EQ(events_.cold_starts["ns/f"], 1);
+}
+
+TEST_F(BufferTest, AWakeThatFindsTheFunctionUpIsNoColdStart) {
+  // Another activator (or the autoscaler) scaled it first: the controller
+  // answers the Wake without scaling, and this activation is no cold start.
+  auto c = Config("f");
+  EXPECT_FALSE(Acquire(c, 1).has_value());
+  waker_.CompleteAll(absl::OkStatus(), /*scaled=*/false);
+  EXPECT_EQ(events_.wakes_ok, 1);
+  EXPECT_EQ(events_.cold_starts["ns/f"], 0);
+  store_.Update(c->key, {{"10.0.0.1", 80, "p"}});
+  EXPECT_EQ(sink_.got.size(), 1u);
 }
 
 TEST_F(BufferTest, FailAllAnswersEveryHeldRequest) {

@@ -55,7 +55,7 @@ class CountingWaker : public Waker {
  public:
   void Wake(const FunctionKey& key, Done done) override {
     calls.fetch_add(1);
-    done(absl::OkStatus());
+    done(absl::OkStatus(), /*scaled=*/true);
   }
   std::atomic<int> calls{0};
 };

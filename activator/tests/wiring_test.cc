@@ -7,6 +7,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -148,6 +149,10 @@ class FakeController final : public pb::Autoscaler::Service {
       }
       pb::StatsAck ack;
       ack.set_leader(non_leader_acks.fetch_sub(1) <= 0);
+      {
+        std::lock_guard lock(mu);
+        if (placement) *ack.mutable_placement() = *placement;
+      }
       if (!stream->Write(ack)) break;
     }
     return grpc::Status::OK;
@@ -183,6 +188,8 @@ class FakeController final : public pb::Autoscaler::Service {
   std::atomic<int> non_leader_acks{0};
   std::atomic<pb::WakeResponse::Result> wake_result{pb::WakeResponse::SCALED};
   std::atomic<std::chrono::milliseconds> wake_delay{0ms};
+  // Sent on every ack when set.
+  std::optional<pb::Placement> placement;
 };
 
 class StatsClientTest : public ::testing::Test {
@@ -266,6 +273,61 @@ TEST_F(StatsClientTest, StreamsOneReportPerInterval) {
   EXPECT_DOUBLE_EQ(second.functions[0].average_concurrency, 1.0);  // one request in flight all window
   EXPECT_EQ(second.functions[0].in_flight, 1u);
   EXPECT_EQ(controller_.streams.load(), 1);  // one long-lived stream
+}
+
+// The placement rides on the acks: applied when sane (members sorted),
+// refused whole when not; reports say where to relay to and what was applied.
+TEST_F(StatsClientTest, PlacementsFromAcksAreAppliedAndReportedBack) {
+  ManualClock clock;
+  LoadTracker tracker(clock, "activator-test");
+  tracker.OnArrival({"ns", "capped"}, /*capped=*/true);
+  tracker.OnForwardStart({"ns", "capped"});
+  Placement placement("activator-test");
+  StatsClient::Options options = ClientOptions();
+  options.relay_address = "10.0.0.7:8000";
+  options.placement = &placement;
+  std::atomic<int> applied{0};
+  options.on_placement = [&applied](const Placement::View&) { applied.fetch_add(1); };
+  {
+    pb::Placement p;
+    p.set_generation(42);
+    auto* b = p.add_activators();
+    b->set_id("activator-z");
+    b->set_relay_address("10.0.0.9:8000");
+    auto* a = p.add_activators();
+    a->set_id("activator-test");
+    a->set_relay_address("10.0.0.7:8000");
+    p.add_busy("ns/capped");
+    std::lock_guard lock(controller_.mu);
+    controller_.placement = p;
+  }
+  StatsClient client(options, tracker, clock);
+  Running running(client, clock);
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return placement.generation() == 42; }));
+  EXPECT_TRUE(placement.IsPeerHost("10.0.0.9"));
+  EXPECT_EQ(applied.load(), 1);
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 2; }));
+  {
+    std::lock_guard lock(controller_.mu);
+    EXPECT_EQ(controller_.reports[0].placement_generation(), 0u);
+    EXPECT_EQ(controller_.reports[1].placement_generation(), 42u);
+    EXPECT_EQ(controller_.reports[1].relay_address(), "10.0.0.7:8000");
+    ASSERT_EQ(controller_.reports[1].functions_size(), 1);
+    EXPECT_TRUE(controller_.reports[1].functions(0).capped());
+    // A member twice: refused whole, the last placement stays.
+    pb::Placement bad = *controller_.placement;
+    bad.set_generation(43);
+    *bad.add_activators() = bad.activators(0);
+    controller_.placement = bad;
+  }
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 3; }));
+  Tick(clock, client);
+  ASSERT_TRUE(Eventually([&] { return controller_.report_count() == 4; }));
+  EXPECT_EQ(placement.generation(), 42u);
+  StopWithClock(client, clock);
 }
 
 // Per-Function state dies with the Function: after the catalog removes it,
@@ -358,7 +420,7 @@ TEST_F(StatsClientTest, FollowsTheLeaderTheResolverNames) {
   auto wake = [&] {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto future = promise->get_future();
-    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
+    client.Wake({"ns", "f"}, [promise](const absl::Status& s, bool) { promise->set_value(s); });
     return future.get();
   };
   EXPECT_EQ(wake().code(), absl::StatusCode::kUnavailable);
@@ -397,7 +459,7 @@ TEST_F(StatsClientTest, WithoutAKnownLeaderWakeFailsFastAndLooksUpAgain) {
   StatsClient client(options, tracker, clock);
   Running running(client, clock);
   auto promise = std::make_shared<std::promise<absl::Status>>();
-  client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
+  client.Wake({"ns", "f"}, [promise](const absl::Status& s, bool) { promise->set_value(s); });
   EXPECT_EQ(promise->get_future().get().code(), absl::StatusCode::kUnavailable);
   Tick(clock, client);
   EXPECT_EQ(client.streams_opened(), 0u);
@@ -410,18 +472,26 @@ TEST_F(StatsClientTest, WithoutAKnownLeaderWakeFailsFastAndLooksUpAgain) {
 TEST_F(StatsClientTest, WakeMapsTheControllersAnswer) {
   LoadTracker tracker(RealClock::Get(), "activator-test");
   StatsClient client(ClientOptions(), tracker, RealClock::Get());
+  std::atomic<bool> scaled{false};
   auto wake = [&] {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto future = promise->get_future();
-    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
+    client.Wake({"ns", "f"}, [promise, &scaled](const absl::Status& s, bool was_scaled) {
+      scaled = was_scaled;
+      promise->set_value(s);
+    });
     return future.get();
   };
   EXPECT_TRUE(wake().ok());
+  EXPECT_TRUE(scaled) << "SCALED: this wake took it from zero (counted as the cold start)";
+  controller_.wake_result = pb::WakeResponse::ALREADY_ACTIVE;
+  EXPECT_TRUE(wake().ok());
+  EXPECT_FALSE(scaled) << "another activator's wake counted it";
   controller_.wake_result = pb::WakeResponse::NOT_LEADER;
   EXPECT_EQ(wake().code(), absl::StatusCode::kUnavailable);
   {
     std::lock_guard lock(controller_.mu);
-    ASSERT_EQ(controller_.wakes.size(), 2u);
+    ASSERT_EQ(controller_.wakes.size(), 3u);
     EXPECT_EQ(controller_.wakes[0], "ns/f");
   }
   server_->Shutdown();
@@ -445,7 +515,7 @@ TEST_F(StatsClientTest, SendsTheCurrentBearerTokenOnStreamsAndWakes) {
   auto wake = [&] {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto future = promise->get_future();
-    client.Wake({"ns", "f"}, [promise](const absl::Status& s) { promise->set_value(s); });
+    client.Wake({"ns", "f"}, [promise](const absl::Status& s, bool) { promise->set_value(s); });
     return future.get();
   };
   EXPECT_TRUE(wake().ok());
@@ -476,7 +546,7 @@ TEST_F(StatsClientTest, DestructionWaitsForWakeCallsInFlight) {
   std::atomic<bool> ok{false};
   {
     StatsClient client(ClientOptions(), tracker, RealClock::Get());
-    client.Wake({"ns", "f"}, [&](const absl::Status& s) {
+    client.Wake({"ns", "f"}, [&](const absl::Status& s, bool) {
       ok = s.ok();
       answered.fetch_add(1);
     });

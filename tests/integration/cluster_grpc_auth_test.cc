@@ -85,7 +85,8 @@ class ClusterGrpcAuthTest : public ::testing::Test {
     activator::StatsClient client(options, tracker, RealClock::Get());
     auto promise = std::make_shared<std::promise<absl::Status>>();
     auto answer = promise->get_future();
-    client.Wake({ns_, "fn"}, [promise](const absl::Status& status) { promise->set_value(status); });
+    client.Wake({ns_, "fn"},
+                [promise](const absl::Status& status, bool /*scaled*/) { promise->set_value(status); });
     return answer.get();
   }
 
