@@ -109,6 +109,15 @@ struct Connection {
   bool idle = true;
   bool draining = false;
   bool websocket = false;  // upgraded: Shutdown closes it at once
+  // The request in hand counts in in_flight until its answer starts going
+  // out: a proxy that waits for the whole answer before sending the next
+  // request can never be seen with two at once, however late this
+  // coroutine resumes after its write.
+  std::atomic<int>* counted_in = nullptr;
+  void Uncount() {
+    if (counted_in != nullptr) counted_in->fetch_sub(1);
+    counted_in = nullptr;
+  }
 };
 
 struct Server::Impl {
@@ -174,6 +183,7 @@ awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     conn->stream.expires_never();
     bool keep_alive = false;
     const int now_in_flight = in_flight.fetch_add(1) + 1;
+    conn->counted_in = &in_flight;
     requests.fetch_add(1);
     int peak = peak_in_flight.load();
     while (now_in_flight > peak && !peak_in_flight.compare_exchange_weak(peak, now_in_flight)) {
@@ -190,7 +200,7 @@ awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
       // described: never leave the connection open without an answer.
       keep_alive = false;
     }
-    in_flight.fetch_sub(1);
+    conn->Uncount();
     if (!keep_alive || conn->draining) break;
   }
   beast::error_code ignored;
@@ -383,6 +393,7 @@ awaitable<void> Server::Impl::Handle(Connection& conn, beast::flat_buffer& buffe
                     std::chrono::duration_cast<std::chrono::seconds>(options.keepalive_timeout).count()));
   }
   res.prepare_payload();
+  conn.Uncount();
   if (head) {
     http::response_serializer<http::string_body> sr{res};
     co_await http::async_write_header(conn.stream, sr, use_awaitable);

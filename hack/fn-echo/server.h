@@ -12,7 +12,9 @@
 // every message is echoed back (text as text, binary as binary) until the
 // client closes; an open WebSocket counts as a request in flight.
 // `GET /stats` answers {"in_flight" (besides itself), "peak_in_flight",
-// "requests"} (for tests that check what a replica saw at once).
+// "requests"} (for tests that check what a replica saw at once). A request
+// is in flight from its head being read until its answer starts going out
+// (a streamed answer: until it ends).
 //
 // Every valid request gets an answer: bytes that are not UTF-8 (obs-text in
 // a field value) are replaced in the JSON description; a request that cannot
