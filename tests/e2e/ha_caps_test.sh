@@ -64,6 +64,10 @@ stats=$(curl -s -m 10 "http://127.0.0.1:${proxy_port[a]}/fn/$ns/capped/stats")
 say "fn-echo says: $stats"
 peak=$(jq -r .peak_in_flight <<<"$stats")
 check "the replica never had two requests at once (peak $peak)" [ "$peak" = 1 ]
+# Metered once each answer went out, and written by the billing writer
+# shortly after: wait for the 41 lines (40 and the stats call).
+billed() { (($(cat "$ZS_TEST_TMP"/billing-*.jsonl 2>/dev/null | wc -l) >= 41)); }
+wait_for 20 "41 billing lines written" billed
 cold=$(($(ametric a 'zeroscale_cold_starts_total{') + $(ametric b 'zeroscale_cold_starts_total{')))
 check "one activation is one cold start summed over both activators (got $cold)" [ "$cold" -eq 1 ]
 relayed=$(($(ametric a 'zeroscale_activator_relayed_requests_total{result="relayed"') + $(ametric b 'zeroscale_activator_relayed_requests_total{result="relayed"')))
