@@ -451,12 +451,15 @@ TEST_P(InstallTest, NetworkPoliciesGuardTheirComponent) {
           EXPECT_FALSE(Selects(rule["from"][0]["podSelector"]["matchLabels"], pod_labels["controller"]));
         }
         if (port["port"] == "http") {
-          // activatorFrom, or the triggers' pods, which invoke Functions through it.
+          // activatorFrom, the triggers' pods, which invoke Functions
+          // through it, or the other activators, which relay a capped
+          // Function's requests to its owner.
           const json& from = rule["from"][0];
           EXPECT_TRUE(from.contains("namespaceSelector")
                           ? from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] ==
                                 "ingress-nginx"
-                          : Selects(from["podSelector"]["matchLabels"], pod_labels["triggers"]))
+                          : Selects(from["podSelector"]["matchLabels"], pod_labels["triggers"]) ||
+                                Selects(from["podSelector"]["matchLabels"], pod_labels["activator"]))
               << name << ": " << rule;
         }
       }

@@ -353,6 +353,42 @@ if [[ $active == ZeroscaleBillingLinesNotWritten ]] \
 fi
 check "no zeroscale alert pending or firing on a healthy installation (${active:-none})" test -z "$active"
 
+# --- a capped Function across the two activator pods ----------------------------------
+# The chart's wiring of "Several activators" (docs/invocation.md): each pod
+# reaches its peer at its pod IP (POD_IP), the controller's placement names
+# both, and a Function with maxConcurrency 1 has one owner: the other pod
+# relays, and the replica never runs two requests at once.
+kubectl apply -n "$ns_a" -f - >/dev/null <<YAML
+apiVersion: zeroscale.dev/v1alpha1
+kind: Function
+metadata: {name: capped}
+spec:
+  image: $fn_image
+  port: 8080
+  resources: {requests: {memory: 128Mi}}
+  scaling: {minReplicas: 0, maxReplicas: 1, maxConcurrency: 1, targetConcurrency: 1, scaleToZeroAfterSeconds: 300}
+YAML
+placed() { for ip in "${ips[@]}"; do [[ $(metric_sum "http://$ip:9091" zeroscale_activator_placement_activators) == 2 ]] || return 1; done; }
+wait_for 30 "both activator pods applied a placement of 2 activators" placed \
+  && pass "placement: both activator pods are members, reached at their pod IPs"
+wait_for 60 "the controller creates $ns_a/capped" kubectl -n "$ns_a" get deploy capped -o name
+capped_n=16
+callers=()
+for ((i = 0; i < capped_n; i++)); do
+  (call "http://${ips[i % 2]}:8000/fn/$ns_a/capped/?delay_ms=50" && echo ok >"$ZS_TEST_TMP/capped-$i" || echo failed >"$ZS_TEST_TMP/capped-$i") &
+  callers+=($!)
+done
+wait "${callers[@]}"
+check "all $capped_n requests to the capped Function answered 200" \
+  test "$(cat "$ZS_TEST_TMP"/capped-* | grep -c '^ok$')" = "$capped_n"
+peak=$(curl -s -m 30 "http://${ips[0]}:8000/fn/$ns_a/capped/stats" | jq -r .peak_in_flight)
+check "the capped replica never ran two requests at once (peak $peak)" test "$peak" = 1
+relayed=0
+for ip in "${ips[@]}"; do
+  relayed=$((relayed + $(metric_sum "http://$ip:9091" 'zeroscale_activator_relayed_requests_total{result="relayed"')))
+done
+check "the activator that does not own it relayed its half to the owner's pod ($relayed)" test "$relayed" -ge $((capped_n / 2))
+
 # --- helm uninstall: the Functions stay, unattended ------------------------------------
 if out=$(helm uninstall "$name" -n "$sys_ns" --wait --timeout 2m 2>&1); then pass "helm uninstall"; else
   fail "helm uninstall: $out"; fi
