@@ -568,6 +568,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   }
   inv.function = config;
   inv.path = route->path;
+  inv.trigger = TriggerOf(request, config->triggers);
   const std::string function_name = config->key.String();
   deps.meter.OnArrival(*config);
   // Decided before the rewrite drops Upgrade as a hop-by-hop field.
@@ -724,6 +725,7 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
       inv.method = std::string(FromBeast(request.method_string()));
       AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
       inv.function = config;
+      inv.trigger = TriggerOf(request, config->triggers);
       inv.buffered = true;
       inv.queued = clock().Now() - arrival;
       inv.error = cut_.cut() ? ProxyError::kShuttingDown : ProxyError::kQueueTimeout;

@@ -17,6 +17,7 @@ FunctionConfig FunctionConfigFromApi(const api::Function& function) {
   config.buffer_max_requests = spec.buffer.max_requests;
   config.buffer_timeout = std::chrono::seconds(spec.buffer.timeout_seconds);
   config.uid = function.metadata.uid;
+  for (const api::TriggerSpec& trigger : spec.triggers) config.triggers.push_back(trigger.name);
   config.memory_request_bytes = api::MemoryRequestBytes(spec);
   if (!config.memory_request_bytes && spec.resources.limits.memory) {
     // Kubernetes defaults the request to the limit: that is what the pod

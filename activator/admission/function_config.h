@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/api/function.h"
 
@@ -56,6 +57,9 @@ struct FunctionConfig {
   uint64_t incarnation = 0;
   // metadata.uid when known; a new uid under the same name is a new Function.
   std::string uid;
+  // spec.triggers[].name: the marks a billing line may carry (http/headers.h
+  // TriggerOf).
+  std::vector<std::string> triggers;
 };
 
 // Reads the activator's slice out of a decoded Function (defaults already

@@ -98,6 +98,16 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   }
 }
 
+std::string TriggerOf(const Request& request, const std::vector<std::string>& triggers) {
+  const boost::beast::string_view name(kTriggerHeader.data(), kTriggerHeader.size());
+  if (triggers.empty() || request.count(name) != 1) return {};
+  const std::string_view value = View(request[name]);
+  for (const std::string& trigger : triggers) {
+    if (value == trigger) return trigger;
+  }
+  return {};
+}
+
 bool TakeRelayMark(Request& request) {
   const boost::beast::string_view name(kRelayedByHeader.data(), kRelayedByHeader.size());
   const bool present = request.find(name) != request.end();

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "activator/admission/lookup.h"
 #include "activator/http/http_types.h"
@@ -35,6 +36,14 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
 inline constexpr std::string_view kRelayedByHeader = "X-Zeroscale-Relayed-By";
 // Removes every X-Zeroscale-Relayed-By; returns whether there was one.
 bool TakeRelayMark(Request& request);
+// Set by the triggers component on every invocation it sends (a schedule's
+// tick, a broker message): the trigger's name.
+inline constexpr std::string_view kTriggerHeader = "X-Zeroscale-Trigger";
+// The trigger a request names, when exactly one X-Zeroscale-Trigger names one
+// of `triggers` (the Function's spec.triggers names); "" otherwise. It marks
+// the billing line only: a client that sends it changes that mark, never
+// what is billed.
+std::string TriggerOf(const Request& request, const std::vector<std::string>& triggers);
 // Rewrites the client's request head for the owner activator: hop-by-hop
 // fields, Expect (answered here) and Proxy-Authorization removed, an
 // Upgrade re-added as PrepareUpstreamRequest does, X-Forwarded-For appended

@@ -57,7 +57,7 @@ void AppendInt(std::string& out, int64_t value) {
 
 std::string FormatRecord(const InvocationRecord& r) {
   std::string out;
-  out.reserve(360 + r.path.size() + r.client_request_id.size());
+  out.reserve(380 + r.path.size() + r.client_request_id.size() + r.trigger.size());
   out.append("{\"timestamp\":");
   AppendJsonString(out, FormatRfc3339Millis(r.timestamp));
   out.append(",\"request_id\":");
@@ -92,6 +92,8 @@ std::string FormatRecord(const InvocationRecord& r) {
   AppendInt(out, static_cast<int64_t>(r.bytes_out));
   out.append(",\"pod\":");
   AppendJsonString(out, r.pod);
+  out.append(",\"trigger\":");
+  AppendJsonString(out, r.trigger);
   out.append("}");
   return out;
 }

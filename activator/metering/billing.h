@@ -44,6 +44,7 @@ struct InvocationRecord {
   SystemTime timestamp;           // arrival at the activator
   std::string request_id;         // unique per invocation
   std::string client_request_id;  // the client's X-Request-Id, "" when it sent none
+  std::string trigger;            // the Function's trigger that sent it, "" for a client
   std::string ns;
   std::string function;
   std::string method;

@@ -150,6 +150,7 @@ void Meter::Finish(const Invocation& inv) {
   record.bytes_in = inv.bytes_in;
   record.bytes_out = inv.bytes_out;
   record.pod = inv.pod;
+  record.trigger = inv.trigger;
   billing_.Write(record);
 }
 

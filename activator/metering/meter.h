@@ -51,6 +51,8 @@ struct Invocation {
   // activator made request_id up. The billing record then gets a new
   // request_id of its own and keeps this one in client_request_id.
   std::string client_request_id;
+  // The trigger that sent it (http/headers.h TriggerOf); "" for a client.
+  std::string trigger;
   std::string method;
   std::string path;  // function-relative, no query
   SystemTime arrival_wall{};

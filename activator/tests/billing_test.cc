@@ -72,7 +72,7 @@ TEST(FormatRecord, HasEveryDesignMdField) {
   const auto j = nlohmann::json::parse(line);
   for (const char* field : {"timestamp", "request_id", "client_request_id", "namespace", "function", "method",
                             "path", "code", "queued_ms", "duration_ms", "billed_ms", "memory_mb",
-                            "gb_seconds", "cold_start", "bytes_in", "bytes_out", "pod"}) {
+                            "gb_seconds", "cold_start", "bytes_in", "bytes_out", "pod", "trigger"}) {
     EXPECT_TRUE(j.contains(field)) << field;
   }
   EXPECT_EQ(j["timestamp"], "2026-05-28T20:26:40.005Z");
@@ -230,6 +230,13 @@ TEST(FormatRecord, CarriesTheClientRequestIdApart) {
   EXPECT_EQ(j["request_id"], "abc");
   EXPECT_EQ(j["client_request_id"], "client-1");
   EXPECT_EQ(nlohmann::json::parse(FormatRecord(Sample()))["client_request_id"], "");
+}
+
+TEST(FormatRecord, NamesTheTriggerThatSentIt) {
+  InvocationRecord r = Sample();
+  r.trigger = "nightly";
+  EXPECT_EQ(nlohmann::json::parse(FormatRecord(r))["trigger"], "nightly");
+  EXPECT_EQ(nlohmann::json::parse(FormatRecord(Sample()))["trigger"], "") << "a client's request";
 }
 
 }  // namespace

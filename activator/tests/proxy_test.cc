@@ -70,6 +70,30 @@ TEST_F(ProxySocketTest, KeepsTheClientsRequestId) {
   EXPECT_EQ(r.Header("X-Seen-Request-Id"), "client-chosen-1");
 }
 
+// The triggers component names the trigger in X-Zeroscale-Trigger; the
+// billing line carries it when it is one of the Function's own triggers,
+// and the header still reaches the function.
+TEST_F(ProxySocketTest, BillingLineNamesTheFunctionsTriggerOnly) {
+  AddFunction("echo", {upstream_.address()}, [](FunctionConfig& c) { c.triggers = {"nightly", "orders"}; });
+  const auto send = [&](const std::vector<std::string>& marks) {
+    Client client(port());
+    bhttp::request<bhttp::string_body> req(bhttp::verb::post, "/fn/ns/echo/", 11);
+    req.set(bhttp::field::host, "activator");
+    for (const std::string& mark : marks) req.insert("X-Zeroscale-Trigger", mark);
+    req.prepare_payload();
+    return client.Send(req).status;
+  };
+  EXPECT_EQ(send({"nightly"}), 200);
+  EXPECT_EQ(send({"forged"}), 200);
+  EXPECT_EQ(send({}), 200);
+  EXPECT_EQ(send({"orders", "nightly"}), 200);
+  ASSERT_TRUE(Eventually([&] { return billing_.Snapshot().size() == 4; }));
+  std::vector<std::string> marks;
+  for (const InvocationRecord& record : billing_.Snapshot()) marks.push_back(record.trigger);
+  EXPECT_EQ(marks, (std::vector<std::string>{"nightly", "", "", ""}))
+      << "only one mark naming a trigger counts";
+}
+
 TEST_F(ProxySocketTest, RoutesByHost) {
   AddFunction("echo", {upstream_.address()});
   Client client(port());

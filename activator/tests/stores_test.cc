@@ -52,7 +52,11 @@ TEST(FunctionConfigFromApi, ReadsTheActivatorsSlice) {
   fn.spec.buffer.max_requests = 7;
   fn.spec.buffer.timeout_seconds = 9;
   fn.spec.resources.requests.memory = "256Mi";
+  fn.spec.triggers.resize(2);
+  fn.spec.triggers[0].name = "nightly";
+  fn.spec.triggers[1].name = "orders";
   const FunctionConfig c = FunctionConfigFromApi(fn);
+  EXPECT_EQ(c.triggers, (std::vector<std::string>{"nightly", "orders"}));
   EXPECT_EQ(c.key, (FunctionKey{"team", "judge"}));
   EXPECT_EQ(c.port, 9000);
   EXPECT_EQ(c.timeout, std::chrono::seconds(5));
