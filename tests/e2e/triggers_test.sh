@@ -78,6 +78,7 @@ check "the first tick was a cold start answered 200" \
   [ "$(jq -r '"\(.code) \(.cold_start) \(.method) \(.path)"' <<<"$first_line")" = "200 true POST /backup" ]
 check "its request id names the trigger and the tick" \
   bash -c "[[ $(jq -r .client_request_id <<<"$first_line") =~ ^trigger-$ns-backup-every-minute-[0-9]+$ ]]"
+check "its billing line is marked by the trigger" [ "$(jq -r .trigger <<<"$first_line")" = every-minute ]
 
 # Kill the leader between ticks (nothing in flight), after two more.
 wait_for 60 "two more ticks answered" succeeded_at_least 3
