@@ -69,6 +69,22 @@ std::string RequestIdFor(std::string_view client_value) {
   return std::string(client_value);
 }
 
+namespace {
+
+void AppendForwardedFor(Request& request, std::string_view client_ip) {
+  std::string forwarded_for;
+  for (auto it = request.find("X-Forwarded-For");
+       it != request.end() && EqualsIgnoreCase(View(it->name_string()), "X-Forwarded-For"); ++it) {
+    if (!forwarded_for.empty()) forwarded_for.append(", ");
+    forwarded_for.append(View(it->value()));
+  }
+  if (!forwarded_for.empty()) forwarded_for.append(", ");
+  forwarded_for.append(client_ip);
+  request.set("X-Forwarded-For", forwarded_for);
+}
+
+}  // namespace
+
 void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
                             std::string_view request_id, std::string_view upgrade) {
   const std::string host(View(request[bhttp::field::host]));
@@ -79,15 +95,7 @@ void PrepareUpstreamRequest(Request& request, const Route& route, std::string_vi
   request.target(ToBeast(route.upstream_target));
   request.version(11);
 
-  std::string forwarded_for;
-  for (auto it = request.find("X-Forwarded-For");
-       it != request.end() && EqualsIgnoreCase(View(it->name_string()), "X-Forwarded-For"); ++it) {
-    if (!forwarded_for.empty()) forwarded_for.append(", ");
-    forwarded_for.append(View(it->value()));
-  }
-  if (!forwarded_for.empty()) forwarded_for.append(", ");
-  forwarded_for.append(client_ip);
-  request.set("X-Forwarded-For", forwarded_for);
+  AppendForwardedFor(request, client_ip);
   if (request.find("X-Forwarded-Proto") == request.end()) request.set("X-Forwarded-Proto", "http");
   if (request.find("X-Forwarded-Host") == request.end() && !host.empty())
     request.set("X-Forwarded-Host", ToBeast(host));
@@ -114,22 +122,6 @@ bool TakeRelayMark(Request& request) {
   request.erase(name);
   return present;
 }
-
-namespace {
-
-void AppendForwardedFor(Request& request, std::string_view client_ip) {
-  std::string forwarded_for;
-  for (auto it = request.find("X-Forwarded-For");
-       it != request.end() && EqualsIgnoreCase(View(it->name_string()), "X-Forwarded-For"); ++it) {
-    if (!forwarded_for.empty()) forwarded_for.append(", ");
-    forwarded_for.append(View(it->value()));
-  }
-  if (!forwarded_for.empty()) forwarded_for.append(", ");
-  forwarded_for.append(client_ip);
-  request.set("X-Forwarded-For", forwarded_for);
-}
-
-}  // namespace
 
 void PrepareRelayRequest(Request& request, std::string_view client_ip, std::string_view self,
                          std::string_view upgrade) {
