@@ -11,8 +11,8 @@ namespace {
 constexpr Duration kDelaySlice = std::chrono::milliseconds(20);
 }  // namespace
 
-WorkQueue::WorkQueue(Clock& clock, RateLimiterOptions options)
-    : clock_(clock), options_(options), delay_thread_([this] { DelayLoop(); }) {}
+WorkQueue::WorkQueue(Clock& clock, RateLimiterOptions options, WorkQueueMetrics* metrics)
+    : clock_(clock), options_(options), metrics_(metrics), delay_thread_([this] { DelayLoop(); }) {}
 
 WorkQueue::~WorkQueue() {
   ShutDown();
@@ -23,9 +23,12 @@ void WorkQueue::AddLocked(const std::string& key) {
   if (shutting_down_) return;
   if (dirty_.contains(key)) return;
   dirty_.insert(key);
+  if (metrics_ != nullptr) metrics_->Added();
   // A key being processed goes back in the queue on Done().
   if (processing_.contains(key)) return;
   queue_.push_back(key);
+  queued_at_[key] = clock_.Now();
+  if (metrics_ != nullptr) metrics_->Depth(queue_.size());
   ready_cv_.notify_one();
 }
 
@@ -69,6 +72,7 @@ void WorkQueue::AddRateLimited(const std::string& key) {
     scaled = std::min(scaled, static_cast<double>(options_.max_delay.count()));
     delay = Duration(static_cast<Duration::rep>(scaled));
     ++failures;
+    if (metrics_ != nullptr) metrics_->Retried();
   }
   AddAfter(key, delay);
 }
@@ -84,33 +88,45 @@ int WorkQueue::NumRequeues(const std::string& key) const {
   return it == failures_.end() ? 0 : it->second;
 }
 
-std::optional<std::string> WorkQueue::Get() {
-  std::unique_lock lock(mu_);
-  ready_cv_.wait(lock, [&] { return !queue_.empty() || shutting_down_; });
+std::optional<std::string> WorkQueue::PopLocked() {
   if (queue_.empty()) return std::nullopt;
   std::string key = std::move(queue_.front());
   queue_.pop_front();
-  processing_.insert(key);
+  const MonotonicTime now = clock_.Now();
+  if (metrics_ != nullptr) {
+    auto since = queued_at_.find(key);
+    metrics_->Started(since == queued_at_.end() ? Duration::zero() : now - since->second);
+    metrics_->Depth(queue_.size());
+  }
+  queued_at_.erase(key);
+  processing_[key] = now;
   dirty_.erase(key);
   return key;
+}
+
+std::optional<std::string> WorkQueue::Get() {
+  std::unique_lock lock(mu_);
+  ready_cv_.wait(lock, [&] { return !queue_.empty() || shutting_down_; });
+  return PopLocked();
 }
 
 std::optional<std::string> WorkQueue::TryGet() {
   std::lock_guard lock(mu_);
   PromoteReadyLocked(clock_.Now());
-  if (queue_.empty()) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
-  processing_.insert(key);
-  dirty_.erase(key);
-  return key;
+  return PopLocked();
 }
 
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard lock(mu_);
-  processing_.erase(key);
+  auto it = processing_.find(key);
+  if (it != processing_.end()) {
+    if (metrics_ != nullptr) metrics_->Finished(clock_.Now() - it->second);
+    processing_.erase(it);
+  }
   if (dirty_.contains(key) && !shutting_down_) {
     queue_.push_back(key);
+    queued_at_[key] = clock_.Now();
+    if (metrics_ != nullptr) metrics_->Depth(queue_.size());
     ready_cv_.notify_one();
   }
 }

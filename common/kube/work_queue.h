@@ -39,6 +39,24 @@
 
 namespace zs::kube {
 
+// What a WorkQueue reports, for client-go's workqueue metrics (depth, adds,
+// queue latency, work duration, retries). Called with the queue's lock held:
+// implementations must be cheap and must not call back into the queue.
+class WorkQueueMetrics {
+ public:
+  virtual ~WorkQueueMetrics() = default;
+  // A key entered the queue (an add of a key already waiting is not one).
+  virtual void Added() = 0;
+  // Keys ready to be handed out, after every change.
+  virtual void Depth(size_t depth) = 0;
+  // A key was handed to a worker after waiting `waited` in the queue.
+  virtual void Started(Duration waited) = 0;
+  // A worker called Done() `worked` after it got the key.
+  virtual void Finished(Duration worked) = 0;
+  // AddRateLimited: a key retried after a failure.
+  virtual void Retried() = 0;
+};
+
 struct RateLimiterOptions {
   Duration base_delay = std::chrono::milliseconds(5);
   Duration max_delay = std::chrono::seconds(1000);
@@ -46,7 +64,7 @@ struct RateLimiterOptions {
 
 class WorkQueue {
  public:
-  explicit WorkQueue(Clock& clock, RateLimiterOptions options = {});
+  explicit WorkQueue(Clock& clock, RateLimiterOptions options = {}, WorkQueueMetrics* metrics = nullptr);
   ~WorkQueue();
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
@@ -75,6 +93,7 @@ class WorkQueue {
  private:
   void AddLocked(const std::string& key);
   void PromoteReadyLocked(MonotonicTime now);
+  std::optional<std::string> PopLocked();
   void DelayLoop();
 
   Clock& clock_;
@@ -83,8 +102,10 @@ class WorkQueue {
   std::condition_variable ready_cv_;
   std::condition_variable delay_cv_;
   std::deque<std::string> queue_;
-  std::unordered_set<std::string> dirty_;       // queued or to be re-queued after Done
-  std::unordered_set<std::string> processing_;  // handed out, not Done yet
+  std::unordered_set<std::string> dirty_;                      // queued or to be re-queued after Done
+  std::unordered_map<std::string, MonotonicTime> queued_at_;   // in queue_, since
+  std::unordered_map<std::string, MonotonicTime> processing_;  // handed out, not Done yet; since
+  WorkQueueMetrics* const metrics_;                            // may be null
   std::multimap<MonotonicTime, std::string> delayed_;
   std::unordered_map<std::string, MonotonicTime> delayed_at_;  // earliest ready time per key
   std::unordered_map<std::string, int> failures_;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "common/kube/tests/test_util.h"
 
@@ -145,6 +146,51 @@ TEST(WorkQueueTest, ShutDownWakesGettersAndIgnoresAdds) {
   queue.Add("a");
   EXPECT_EQ(queue.Len(), 0u);
   EXPECT_TRUE(queue.ShuttingDown());
+}
+
+// Records what the queue reports, as the controller's Prometheus adapter sees it.
+class RecordingMetrics : public WorkQueueMetrics {
+ public:
+  void Added() override { ++adds; }
+  void Depth(size_t d) override { depth = d; }
+  void Started(Duration waited) override { waits.push_back(waited); }
+  void Finished(Duration worked) override { works.push_back(worked); }
+  void Retried() override { ++retries; }
+  int adds = 0;
+  size_t depth = 0;
+  std::vector<Duration> waits;
+  std::vector<Duration> works;
+  int retries = 0;
+};
+
+TEST(WorkQueueTest, ReportsAddsDepthLatencyWorkAndRetries) {
+  ManualClock clock;
+  RecordingMetrics m;
+  WorkQueue queue(clock, {}, &m);
+  queue.Add("a");
+  queue.Add("b");
+  queue.Add("a");  // already waiting: not an add
+  EXPECT_EQ(m.adds, 2);
+  EXPECT_EQ(m.depth, 2u);
+  clock.Advance(milliseconds(30));
+  ASSERT_EQ(queue.Get(), "a");
+  EXPECT_EQ(m.depth, 1u);
+  ASSERT_EQ(m.waits.size(), 1u);
+  EXPECT_EQ(m.waits[0], milliseconds(30));
+  clock.Advance(milliseconds(7));
+  queue.Done("a");
+  ASSERT_EQ(m.works.size(), 1u);
+  EXPECT_EQ(m.works[0], milliseconds(7));
+  queue.AddRateLimited("a");
+  queue.AddRateLimited("a");
+  EXPECT_EQ(m.retries, 2);
+  ASSERT_EQ(queue.Get(), "b");
+  EXPECT_EQ(m.depth, 0u);
+  queue.Add("b");  // dirty while processing: counted, queued again on Done
+  EXPECT_EQ(m.adds, 3);
+  EXPECT_EQ(m.depth, 0u);
+  queue.Done("b");
+  EXPECT_EQ(m.depth, 1u);
 }
 
 TEST(WorkQueueTest, DestroysWithPendingDelayedKeysOnManualClock) {
