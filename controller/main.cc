@@ -94,7 +94,12 @@ int main(int argc, char** argv) {
   }
 
   zs::controller::ControllerMetrics metrics;
-  zs::controller::KubeEventRecorder events(**client, clock, "zeroscale-controller");
+  // Asked before each Event is written (set once the elector exists).
+  std::function<bool()> may_write = [] { return true; };
+  zs::controller::KubeEventRecorder::Options event_options;
+  event_options.count = [&metrics](const std::string& result) { metrics.CountEvent(result); };
+  event_options.may_post = [&may_write] { return may_write(); };
+  zs::controller::KubeEventRecorder events(**client, clock, "zeroscale-controller", event_options);
   zs::controller::AutoscalerLoop* autoscaler_ptr = nullptr;
   zs::controller::FunctionController controller(
       **client, clock, metrics, events,
@@ -182,6 +187,9 @@ int main(int argc, char** argv) {
        [&metrics] { metrics.CountRejectedStatsReport(); },
        [&metrics](const std::string& reason) { metrics.CountRefusedGrpcCall(reason); }},
       authenticate, &placement);
+  // The same view gates Events, which are written from their own thread.
+  // (The elector's clock-read view: false from the renew deadline on.)
+  may_write = [&elector] { return !elector || elector->IsLeader(); };
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcListenAddress(options.grpc_bind_address), grpc::InsecureServerCredentials(),
@@ -213,6 +221,7 @@ int main(int argc, char** argv) {
     leading = false;
     autoscaler.Stop();
     controller.StopWorkers();
+    events.Discard();
     metrics.SetLeader(false);
   };
   if (options.election.leader_elect) {

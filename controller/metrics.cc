@@ -6,6 +6,49 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
+namespace {
+// 1 ms to about 16 s, doubling: a queue wait or a reconcile.
+const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.001, 0.002, 0.004, 0.008, 0.016,
+                                                                   0.032, 0.064, 0.128, 0.256, 0.512,
+                                                                   1.024, 2.048, 4.096, 8.192, 16.384};
+  return kBuckets;
+}
+}  // namespace
+
+WorkQueuePrometheus::WorkQueuePrometheus(prometheus::Registry& registry, const std::string& name)
+    : adds_(BuildCounter()
+                .Name("zeroscale_workqueue_adds_total")
+                .Help("Keys added to the work queue (a key already waiting is not added again).")
+                .Register(registry)
+                .Add({{"name", name}})),
+      depth_(BuildGauge()
+                 .Name("zeroscale_workqueue_depth")
+                 .Help("Keys waiting in the work queue for a worker.")
+                 .Register(registry)
+                 .Add({{"name", name}})),
+      queue_duration_(BuildHistogram()
+                          .Name("zeroscale_workqueue_queue_duration_seconds")
+                          .Help("Time a key waited in the work queue before a worker took it.")
+                          .Register(registry)
+                          .Add({{"name", name}}, DurationBuckets())),
+      work_duration_(BuildHistogram()
+                         .Name("zeroscale_workqueue_work_duration_seconds")
+                         .Help("Time a worker spent on a key taken from the work queue.")
+                         .Register(registry)
+                         .Add({{"name", name}}, DurationBuckets())),
+      retries_(BuildCounter()
+                   .Name("zeroscale_workqueue_retries_total")
+                   .Help("Keys put back in the work queue after a failed reconcile, with backoff.")
+                   .Register(registry)
+                   .Add({{"name", name}})) {}
+
+void WorkQueuePrometheus::Added() { adds_.Increment(); }
+void WorkQueuePrometheus::Depth(size_t depth) { depth_.Set(static_cast<double>(depth)); }
+void WorkQueuePrometheus::Started(Duration waited) { queue_duration_.Observe(ToSeconds(waited)); }
+void WorkQueuePrometheus::Finished(Duration worked) { work_duration_.Observe(ToSeconds(worked)); }
+void WorkQueuePrometheus::Retried() { retries_.Increment(); }
+
 ControllerMetrics::ControllerMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       reconcile_total_(BuildCounter()
@@ -50,7 +93,15 @@ ControllerMetrics::ControllerMetrics()
       grpc_refused_(BuildCounter()
                         .Name("zeroscale_controller_grpc_refused_total")
                         .Help("gRPC calls refused by authentication, by reason.")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      events_(BuildCounter()
+                  .Name("zeroscale_controller_events_total")
+                  .Help("Events recorded on Functions, by what became of them.")
+                  .Register(*registry_)),
+      work_queue_(*registry_, "function") {
+  for (const char* result : {"created", "aggregated", "rate_limited", "queue_full", "failed", "not_leader"}) {
+    events_.Add({{"result", result}});
+  }
   for (const char* result : {"success", "error", "backoff", "invalid"}) {
     reconcile_total_.Add({{"result", result}});
   }
@@ -90,6 +141,10 @@ void ControllerMetrics::CountRefusedGrpcCall(const std::string& reason) {
 
 void ControllerMetrics::CountWake(const std::string& result) {
   wake_total_.Add({{"result", result}}).Increment();
+}
+
+void ControllerMetrics::CountEvent(const std::string& result) {
+  events_.Add({{"result", result}}).Increment();
 }
 
 void ControllerMetrics::CountStatsReport() { stats_reports_.Increment(); }

@@ -13,7 +13,28 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "common/kube/work_queue.h"
+
 namespace zs::controller {
+
+// The Function work queue's figures, under client-go's workqueue metric
+// names with the zeroscale_ prefix and name="function".
+class WorkQueuePrometheus final : public kube::WorkQueueMetrics {
+ public:
+  WorkQueuePrometheus(prometheus::Registry& registry, const std::string& name);
+  void Added() override;
+  void Depth(size_t depth) override;
+  void Started(Duration waited) override;
+  void Finished(Duration worked) override;
+  void Retried() override;
+
+ private:
+  prometheus::Counter& adds_;
+  prometheus::Gauge& depth_;
+  prometheus::Histogram& queue_duration_;
+  prometheus::Histogram& work_duration_;
+  prometheus::Counter& retries_;
+};
 
 class ControllerMetrics {
  public:
@@ -35,6 +56,10 @@ class ControllerMetrics {
   void CountRejectedStatsReport();
   // A gRPC call refused by authentication: unauthenticated, permission_denied, unavailable.
   void CountRefusedGrpcCall(const std::string& reason);
+  // What became of a recorded Event: created, aggregated, rate_limited,
+  // queue_full, failed.
+  void CountEvent(const std::string& result);
+  kube::WorkQueueMetrics& work_queue() { return work_queue_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -48,6 +73,8 @@ class ControllerMetrics {
   prometheus::Counter& stats_reports_;
   prometheus::Counter& stats_reports_rejected_;
   prometheus::Family<prometheus::Counter>& grpc_refused_;
+  prometheus::Family<prometheus::Counter>& events_;
+  WorkQueuePrometheus work_queue_;
 };
 
 }  // namespace zs::controller
