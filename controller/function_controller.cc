@@ -17,7 +17,11 @@ Lister ListerOf(kube::Informer& informer) {
 
 FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, ControllerMetrics& metrics,
                                        EventRecorder& events, ScalingStatusSource scaling, Options options)
-    : client_(client), clock_(clock), metrics_(metrics), options_(std::move(options)), queue_(clock) {
+    : client_(client),
+      clock_(clock),
+      metrics_(metrics),
+      options_(std::move(options)),
+      queue_(clock, {}, &metrics.work_queue()) {
   const std::string managed = Cat(resources::kManagedByLabel, "=", resources::kManagedBy);
   kube::InformerOptions fn_options;
   fn_options.name = "functions";
@@ -31,10 +35,15 @@ FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, C
   child_options.name = "services";
   services_ = std::make_unique<kube::Informer>(client_, clock_, kube::kServices.In(options_.watch_namespace),
                                                child_options);
+  child_options.name = "pods";
+  pods_ = std::make_unique<kube::Informer>(client_, clock_, kube::kPods.In(options_.watch_namespace),
+                                           child_options);
   reconciler_ = std::make_unique<FunctionReconciler>(
       client_, clock_, events, ListerOf(*functions_), ListerOf(*deployments_), ListerOf(*services_),
       std::move(scaling),
-      FunctionReconciler::Options{.activator_url = options_.activator_url, .backoff = options_.backoff});
+      FunctionReconciler::Options{.activator_url = options_.activator_url,
+                                  .backoff = options_.backoff,
+                                  .pods = [this](const std::string& key) { return PodsOf(key); }});
 
   functions_->AddHandlers({
       [this](const json& o) { Enqueue(kube::Informer::KeyOf(o)); },
@@ -53,23 +62,64 @@ FunctionController::FunctionController(kube::KubeClient& client, Clock& clock, C
         [this](const json& o) { EnqueueOwner(o); },
     });
   }
+  pods_->AddHandlers({
+      [this](const json& o) { NotePod(o, false); },
+      [this](const json&, const json& o) { NotePod(o, false); },
+      [this](const json& o) { NotePod(o, true); },
+  });
 }
 
 FunctionController::~FunctionController() { Stop(); }
+
+void FunctionController::NotePod(const json& pod, bool gone) {
+  const json& meta = pod["metadata"];
+  auto labels = meta.find("labels");
+  if (labels == meta.end()) return;
+  auto fn = labels->find(resources::kFunctionLabel);
+  if (fn == labels->end() || !fn->is_string()) return;
+  const std::string key = Cat(meta.value("namespace", ""), "/", fn->get<std::string>());
+  {
+    std::lock_guard lock(pods_mu_);
+    std::set<std::string>& pods = pods_by_function_[key];
+    if (gone) {
+      pods.erase(kube::Informer::KeyOf(pod));
+      if (pods.empty()) pods_by_function_.erase(key);
+    } else {
+      pods.insert(kube::Informer::KeyOf(pod));
+    }
+  }
+  Enqueue(key);
+}
+
+std::vector<json> FunctionController::PodsOf(const std::string& key) const {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(pods_mu_);
+    auto it = pods_by_function_.find(key);
+    if (it == pods_by_function_.end()) return {};
+    keys.assign(it->second.begin(), it->second.end());
+  }
+  std::vector<json> pods;
+  for (const std::string& k : keys) {
+    if (auto pod = pods_->Get(k)) pods.push_back(*std::move(pod));
+  }
+  return pods;
+}
 
 void FunctionController::StartInformers() {
   functions_->Start();
   deployments_->Start();
   services_->Start();
+  pods_->Start();
 }
 
 bool FunctionController::WaitForSync(std::chrono::milliseconds timeout) const {
   return functions_->WaitForSync(timeout) && deployments_->WaitForSync(timeout) &&
-         services_->WaitForSync(timeout);
+         services_->WaitForSync(timeout) && pods_->WaitForSync(timeout);
 }
 
 bool FunctionController::HasSynced() const {
-  return functions_->HasSynced() && deployments_->HasSynced() && services_->HasSynced();
+  return functions_->HasSynced() && deployments_->HasSynced() && services_->HasSynced() && pods_->HasSynced();
 }
 
 void FunctionController::StartWorkers() {
@@ -103,6 +153,7 @@ void FunctionController::Stop() {
   functions_->Stop();
   deployments_->Stop();
   services_->Stop();
+  pods_->Stop();
 }
 
 void FunctionController::Enqueue(const std::string& key) { queue_.Add(key); }
@@ -132,11 +183,15 @@ void FunctionController::Worker() {
       queue_.Forget(*key);
       if (result->requeue_after) queue_.AddAfter(*key, *result->requeue_after);
     }
-    if (auto fn = functions_->Get(*key)) {
-      const json& status = (*fn)["status"];
-      if (status.is_object()) {
-        metrics_.SetReplicas((*fn)["metadata"].value("namespace", ""), (*fn)["metadata"].value("name", ""),
-                             status.value("desiredReplicas", 0), status.value("readyReplicas", 0));
+    // The replica gauges come from the Deployment as the informer has it
+    // now (every change of it enqueues its Function), not from the
+    // Function's status, which lags behind it by one status write.
+    if (functions_->Get(*key)) {
+      if (auto deployment = deployments_->Get(*key)) {
+        const json& meta = (*deployment)["metadata"];
+        metrics_.SetReplicas(meta.value("namespace", ""), meta.value("name", ""),
+                             deployment->value(json::json_pointer("/spec/replicas"), 0),
+                             deployment->value(json::json_pointer("/status/readyReplicas"), 0));
       }
     }
     queue_.Done(*key);

@@ -1,5 +1,6 @@
-// FunctionController: informers on Functions and their Deployments and
-// Services, a rate-limited work queue, and workers that run the
+// FunctionController: informers on Functions and their Deployments,
+// Services and pods (pods only for why they do not start: PodTroubleOf),
+// a rate-limited work queue, and workers that run the
 // FunctionReconciler (controller-runtime's Controller, for one kind).
 //
 // Every `sync_period` while leading, every cached Function is enqueued again
@@ -15,7 +16,10 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +64,9 @@ class FunctionController {
   void Worker();
   void Resync();
   void EnqueueOwner(const nlohmann::json& child);
+  // Keeps pods_by_function_ current and enqueues the pod's Function.
+  void NotePod(const nlohmann::json& pod, bool gone);
+  std::vector<nlohmann::json> PodsOf(const std::string& key) const;
 
   kube::KubeClient& client_;
   Clock& clock_;
@@ -68,6 +75,9 @@ class FunctionController {
   std::unique_ptr<kube::Informer> functions_;
   std::unique_ptr<kube::Informer> deployments_;
   std::unique_ptr<kube::Informer> services_;
+  std::unique_ptr<kube::Informer> pods_;
+  mutable std::mutex pods_mu_;
+  std::map<std::string, std::set<std::string>> pods_by_function_;  // "ns/fn" -> pod keys
   kube::WorkQueue queue_;
   std::unique_ptr<FunctionReconciler> reconciler_;
   std::vector<std::thread> workers_;

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/time_format.h"
+#include "controller/reconciler/pod_trouble.h"
 #include "controller/resources/resources.h"
 
 namespace zs::controller {
@@ -113,7 +114,8 @@ absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string&
   if (service.failure) return Failed(fn, token, deployment, *service.failure);
   backoff_.Forget(key);
 
-  api::FunctionStatus status = ComputeStatus(fn, &deployment.object, nullptr, scaling_(key));
+  api::FunctionStatus status = ComputeStatus(fn, &deployment.object, nullptr, scaling_(key),
+                                             options_.pods ? options_.pods(key) : std::vector<json>{});
   if (absl::Status s = WriteStatus(fn, std::move(status)); !s.ok()) return s;
   return ReconcileResult{};
 }
@@ -282,7 +284,8 @@ std::optional<api::Condition> TriggersReady(const api::Function& fn) {
 
 api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, const json* deployment,
                                                       const ChildFailure* failure,
-                                                      const std::optional<ScalingStatus>& scaling) const {
+                                                      const std::optional<ScalingStatus>& scaling,
+                                                      const std::vector<json>& pods) const {
   api::FunctionStatus s;
   const int64_t gen = fn.metadata.generation;
   s.observed_generation = gen;
@@ -311,6 +314,17 @@ api::FunctionStatus FunctionReconciler::ComputeStatus(const api::Function& fn, c
     deployment_ready = MakeCondition(
         "DeploymentReady", false, failing->value("reason", failing->value("type", "")),
         Cat("Deployment ", failing->value("type", ""), ": ", failing->value("message", "")), gen);
+  } else if (std::optional<PodTrouble> trouble = spec_replicas > 0 ? PodTroubleOf(pods) : std::nullopt) {
+    deployment_ready = MakeCondition("DeploymentReady", false, trouble->reason, trouble->message, gen);
+  } else if (const api::Condition* was = fn.status.FindCondition("Ready");
+             spec_replicas == 0 && was != nullptr && was->status == "False" &&
+             IsPodTroubleReason(was->reason) && was->observed_generation == gen) {
+    // Scaled to zero while its pods could not start: the pods are gone, the
+    // cause is not. Kept until a replica becomes ready or the spec changes.
+    std::string message = was->message;
+    constexpr std::string_view kAtZero = " (scaled to zero since; the next request tries again)";
+    if (!message.ends_with(kAtZero)) message += kAtZero;
+    deployment_ready = MakeCondition("DeploymentReady", false, was->reason, message, gen);
   } else if (spec_replicas == 0) {
     deployment_ready = MakeCondition("DeploymentReady", true, "ScaledToZero",
                                      "no replicas; the next request wakes the function", gen);

@@ -42,6 +42,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,8 @@ namespace zs::controller {
 
 // Reads one cached object by "ns/name" (an Informer's Get).
 using Lister = std::function<std::optional<nlohmann::json>(const std::string& key)>;
+// The cached pods of the Function "ns/name".
+using PodLister = std::function<std::vector<nlohmann::json>(const std::string& key)>;
 
 struct ScalingStatus {
   std::optional<int32_t> desired_replicas;
@@ -93,6 +96,9 @@ class FunctionReconciler {
     // Owner of spec.replicas (the autoscaler's scale writes use it too).
     std::string replicas_field_manager = "zeroscale-autoscaler";
     FailureBackoffOptions backoff;
+    // The Function's pods, for causes only they show (image pull, crash
+    // loop, unschedulable: PodTroubleOf). Null: not looked at.
+    PodLister pods;
   };
   FunctionReconciler(kube::KubeClient& client, Clock& clock, EventRecorder& events, Lister functions,
                      Lister deployments, Lister services, ScalingStatusSource scaling, Options options);
@@ -100,11 +106,11 @@ class FunctionReconciler {
   absl::StatusOr<ReconcileResult> Reconcile(const std::string& key);
 
   // The status the reconciler would write for `fn` given its Deployment
-  // (null if absent or not ours) and a failed child write, if any. Pure;
-  // exposed for tests.
+  // (null if absent or not ours), a failed child write, if any, and its
+  // pods. Pure; exposed for tests.
   api::FunctionStatus ComputeStatus(const api::Function& fn, const nlohmann::json* deployment,
-                                    const ChildFailure* failure,
-                                    const std::optional<ScalingStatus>& scaling) const;
+                                    const ChildFailure* failure, const std::optional<ScalingStatus>& scaling,
+                                    const std::vector<nlohmann::json>& pods = {}) const;
 
   // Per-Function backoff of failed child writes (tests read it).
   const FailureBackoff& backoff() const { return backoff_; }

@@ -34,7 +34,7 @@ class ReconcilerTest : public ::testing::Test {
       : reconciler_(fake_, clock_, events_, FromFake(fake_, kube::kFunctions),
                     FromFake(fake_, kube::kDeployments), FromFake(fake_, kube::kServices),
                     [this](const std::string&) { return scaling_; },
-                    {.activator_url = "http://activator.test", .backoff = {.jitter = 0}}) {}
+                    {.activator_url = "http://activator.test", .backoff = {.jitter = 0}, .pods = nullptr}) {}
 
   void SeedFunction(const json& spec) {
     fake_.Seed(kube::kFunctions.In("demo"),
@@ -522,6 +522,73 @@ TEST_F(ReconcilerTest, ScalingStatusFlowsIntoStatus) {
   scaling_->last_request_time = clock_.WallNow();
   ASSERT_TRUE(reconciler_.Reconcile("demo/hello").ok());
   EXPECT_EQ(Writes(), writes);
+}
+
+// A deployment as the apiserver reports it: `replicas` asked, `ready` ready.
+json DeploymentWith(int replicas, int ready) {
+  return {{"metadata", {{"name", "hello"}, {"namespace", "demo"}, {"generation", 1}}},
+          {"spec", {{"replicas", replicas}}},
+          {"status",
+           {{"observedGeneration", 1},
+            {"replicas", replicas},
+            {"readyReplicas", ready},
+            {"updatedReplicas", replicas}}}};
+}
+
+const api::Condition* ReadyOf(const api::FunctionStatus& s) { return s.FindCondition("Ready"); }
+
+TEST_F(ReconcilerTest, PodsThatCannotStartMakeTheFunctionNotReadyAndStaySoAtZero) {
+  api::Function fn;
+  fn.metadata.namespace_ = "demo";
+  fn.metadata.name = "hello";
+  fn.metadata.generation = 4;
+  const json pulling = {
+      {"metadata", {{"name", "hello-abc"}}},
+      {"status",
+       {{"containerStatuses",
+         json::array({{{"name", "function"},
+                       {"state",
+                        {{"waiting", {{"reason", "ImagePullBackOff"}, {"message", "no such image"}}}}}}})}}}};
+  // One replica asked, its pod cannot pull the image.
+  json one = DeploymentWith(1, 0);
+  api::FunctionStatus failing = reconciler_.ComputeStatus(fn, &one, nullptr, std::nullopt, {pulling});
+  ASSERT_NE(ReadyOf(failing), nullptr);
+  EXPECT_EQ(ReadyOf(failing)->status, "False");
+  EXPECT_EQ(ReadyOf(failing)->reason, "ImagePullBackOff");
+  EXPECT_NE(ReadyOf(failing)->message.find("no such image"), std::string::npos);
+
+  // Scaled to zero: the pod is gone, the verdict is kept for this generation.
+  fn.status = failing;
+  json zero = DeploymentWith(0, 0);
+  api::FunctionStatus at_zero = reconciler_.ComputeStatus(fn, &zero, nullptr, std::nullopt, {});
+  EXPECT_EQ(ReadyOf(at_zero)->status, "False");
+  EXPECT_EQ(ReadyOf(at_zero)->reason, "ImagePullBackOff");
+  EXPECT_NE(ReadyOf(at_zero)->message.find("scaled to zero since"), std::string::npos);
+  // Written again, the message does not grow.
+  fn.status = at_zero;
+  EXPECT_EQ(ReadyOf(reconciler_.ComputeStatus(fn, &zero, nullptr, std::nullopt, {}))->message,
+            ReadyOf(at_zero)->message);
+
+  // An edit (a new generation) may be the fix: Ready at zero again.
+  fn.metadata.generation = 5;
+  api::FunctionStatus edited = reconciler_.ComputeStatus(fn, &zero, nullptr, std::nullopt, {});
+  EXPECT_EQ(ReadyOf(edited)->status, "True");
+  EXPECT_EQ(ReadyOf(edited)->reason, "ScaledToZero");
+
+  // Or a replica that became ready: then zero is Ready again.
+  fn.metadata.generation = 4;
+  fn.status = at_zero;
+  json up = DeploymentWith(1, 1);
+  fn.status = reconciler_.ComputeStatus(fn, &up, nullptr, std::nullopt, {});
+  EXPECT_EQ(ReadyOf(fn.status)->reason, "AllReplicasReady");
+  EXPECT_EQ(ReadyOf(reconciler_.ComputeStatus(fn, &zero, nullptr, std::nullopt, {}))->reason, "ScaledToZero");
+}
+
+TEST_F(ReconcilerTest, AFunctionThatNeverFailedIsReadyAtZero) {
+  api::Function fn;
+  fn.metadata.generation = 1;
+  json zero = DeploymentWith(0, 0);
+  EXPECT_EQ(ReadyOf(reconciler_.ComputeStatus(fn, &zero, nullptr, std::nullopt, {}))->status, "True");
 }
 
 }  // namespace
