@@ -15,7 +15,11 @@
 #      gone the Function gets its own Deployment;
 #   4. a spec the CRD accepts but the apiserver refuses in a Deployment
 #      (a 422): Ready=False ChildInvalid with the apiserver's message; the fix
-#      is applied at once.
+#      is applied at once;
+#   5. a write the apiserver forbids (HTTP 403, from a ValidatingAdmissionPolicy
+#      denying with reason Forbidden, as a policy engine would): Ready=False
+#      Forbidden with the policy's message, retried with backoff, and the
+#      Function gets its Deployment once the policy is gone.
 # Usage: children_test.sh CONTROLLER_BINARY
 source "$(dirname "$0")/lib.sh"
 controller_bin=${1:-$ZS_BUILD_DIR/controller/zeroscale-controller}
@@ -179,4 +183,67 @@ message=$(jp function/strip '{.status.conditions[?(@.type=="Ready")].message}')
 check "the message carries the apiserver's ($message)" grep -q 'fieldPath' <<<"$message"
 kubectl patch function strip -n "$ns" --type json -p '[{"op":"remove","path":"/spec/env"}]' >/dev/null
 wait_for 10 "the fix is applied at once, not after the backoff" ready_reason_is_not strip ChildInvalid
+
+# --- 5. a 403 from admission ------------------------------------------------------
+policy=zs-children-forbid-$$
+trap 'end_bg; kubectl delete validatingadmissionpolicybinding "$policy" validatingadmissionpolicy "$policy" >/dev/null 2>&1 || true; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: $policy}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [apps]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [deployments]
+  validations:
+  - expression: "object.metadata.name != 'denied'"
+    message: "deployments named denied are not allowed here"
+    reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: $policy}
+spec:
+  policyName: $policy
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: $ns}
+YAML
+# The policy takes effect once the apiserver has loaded it: probe with a
+# dry-run create until it is refused.
+probe_denied() {
+  local out
+  out=$(kubectl create deployment denied -n "$ns" --image=zeroscale/fn-echo:dev --dry-run=server -o name 2>&1)
+  grep -q 'not allowed here' <<<"$out"
+}
+wait_for 30 "the admission policy is in force" probe_denied
+kubectl apply -n "$ns" -f - >/dev/null <<YAML
+apiVersion: zeroscale.dev/v1alpha1
+kind: Function
+metadata: {name: denied}
+spec:
+  image: zeroscale/fn-echo:dev
+  scaling: {minReplicas: 0}
+YAML
+wait_for 30 "Ready=False Forbidden" jp_is function/denied '{.status.conditions[?(@.type=="Ready")].reason}' Forbidden
+message=$(jp function/denied '{.status.conditions[?(@.type=="Ready")].message}')
+check "the message carries the policy's ($message)" grep -q 'not allowed here' <<<"$message"
+row=$(kubectl get function denied -n "$ns" --no-headers)
+check "kubectl get fn shows False Forbidden ($row)" grep -q "False *Forbidden" <<<"$row"
+forbidden_codes=$(audit_writes denied | awk '$4 == 403' | wc -l)
+check "the apiserver answered the controller's write with 403 (audit log: $forbidden_codes)" [ "$forbidden_codes" -ge 1 ]
+first_ms=$(date +%s%3N)
+five_seconds_passed() { (($(date +%s%3N) >= first_ms + 5000)); }
+wait_for 20 "five seconds pass with resyncs" five_seconds_passed
+tried=$(attempts denied)
+check "forbidden writes retried with backoff, not in a loop: $tried attempts in ~5 s" bash -c "(( $tried >= 2 && $tried <= 5 ))"
+kubectl delete validatingadmissionpolicybinding "$policy" >/dev/null
+wait_for 60 "with the policy gone, the Function gets its Deployment" \
+  jp_is deployment/denied '{.metadata.ownerReferences[0].kind}' Function
+wait_for 30 "and Forbidden clears" ready_reason_is_not denied Forbidden
 finish
