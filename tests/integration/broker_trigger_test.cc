@@ -4,6 +4,7 @@
 // recorder standing in for the activator. What it proves:
 //   - every published message is answered 2xx or dead-lettered, none lost,
 //     while replicas are SIGKILLed mid-stream (counted message by message);
+//   - the same when the real activator between them is SIGKILLed mid-stream;
 //   - no message is processed twice while every process is healthy;
 //   - a broker that dies is reported on the Function (connected False with
 //     the error) and consumption resumes when it returns;
@@ -19,6 +20,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -37,6 +39,9 @@
 
 #ifndef ZS_TRIGGERS_BINARY
 #error "ZS_TRIGGERS_BINARY must name the zeroscale-triggers binary"
+#endif
+#ifndef ZS_ACTIVATOR_BINARY
+#error "ZS_ACTIVATOR_BINARY must name the zeroscale-activator binary"
 #endif
 
 namespace zs {
@@ -238,7 +243,8 @@ class BrokerTriggerTest : public ::testing::Test {
   }
   void Launch(size_t i) {
     triggers_[i]->Start({ZS_TRIGGERS_BINARY, "--kubeconfig=" + testing::ClusterKubeconfig(),
-                         "--namespace=" + ns_->name(), "--activator-url=" + recorder_.url(),
+                         "--namespace=" + ns_->name(),
+                         "--activator-url=" + (activator_url_.empty() ? recorder_.url() : activator_url_),
                          "--leader-elect=false", "--identity=replica-" + std::to_string(i),
                          "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
                          "--broker-ack-wait-margin=1s", "--broker-secret-refresh=1s",
@@ -291,8 +297,22 @@ class BrokerTriggerTest : public ::testing::Test {
   BrokerServer redis_{BrokerServer::Kind::kRedis};
   BrokerServer nats_{BrokerServer::Kind::kNats};
   Recorder recorder_;
+  std::string activator_url_;  // empty: the triggers send to the recorder
   std::vector<std::unique_ptr<ChildProcess>> triggers_;
 };
+
+// A loopback port free at the time of the call.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
 
 // `n` bodies; every `fail_every`-th one (none when 0) is answered 500.
 std::vector<std::string> Bodies(const std::string& prefix, int n, int fail_every) {
@@ -379,6 +399,108 @@ TEST_F(BrokerTriggerTest, NoMessageLostWhenReplicasAreKilledMidStream) {
       << TriggerStatus("orders").dump();
   ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("jobs").value("pending", -1) == 0; }, seconds(30)))
       << TriggerStatus("jobs").dump();
+}
+
+// The real activator between the triggers and the function (here the
+// recorder, as the Function's one endpoint of a static config), SIGKILLed
+// twice mid-stream and started again on its port: every message of both
+// brokers reaches the function with a 2xx or is dead-lettered; none lost.
+TEST_F(BrokerTriggerTest, NoMessageLostWhenTheActivatorIsKilledMidStream) {
+  const int port = FreePort();
+  const std::string config = Cat(redis_.dir(), "/functions.json");
+  {
+    const json functions = {
+        {"functions",
+         json::array(
+             {{{"metadata", {{"namespace", ns_->name()}, {"name", "consumer"}}},
+               {"spec", {{"timeoutSeconds", 5}}},
+               {"endpoints", json::array({recorder_.url().substr(std::string("http://").size())})}}})}};
+    FILE* f = fopen(config.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string text = functions.dump();
+    fwrite(text.data(), 1, text.size(), f);
+    fclose(f);
+  }
+  ChildProcess activator;
+  auto start_activator = [&] {
+    ASSERT_TRUE(activator.Start({ZS_ACTIVATOR_BINARY, "--static-config=" + config,
+                                 Cat("--bind-address=127.0.0.1:", port), "--metrics-bind-address=0",
+                                 "--health-probe-bind-address=127.0.0.1:0", "--log-level=warn",
+                                 Cat("--billing-log=", redis_.dir(), "/billing.jsonl")}));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          return Shell(Cat("curl -s -o /dev/null -w '%{http_code}' -m 1 http://127.0.0.1:", port,
+                           "/fn/x/y/")) == "404";
+        },
+        seconds(20)));
+  };
+  ASSERT_NO_FATAL_FAILURE(start_activator());
+  activator_url_ = Cat("http://127.0.0.1:", port);
+
+  Nats nats(nats_.nats_url());
+  nats.AddStream("JOBS", "jobs.>");
+  nats.AddStream("DEAD", "dead.>");
+  const json delivery = {{"maxInFlight", 4}, {"maxAttempts", 5}, {"backoffSeconds", 1}};
+  json nats_delivery = delivery;
+  nats_delivery["deadLetter"] = {{"subject", "dead.jobs"}};
+  CreateFunction(
+      json::array({{{"name", "orders"},
+                    {"redis", {{"address", redis_.address()}, {"stream", "orders"}}},
+                    {"delivery", delivery}},
+                   {{"name", "jobs"},
+                    {"nats", {{"url", nats_.nats_url()}, {"stream", "JOBS"}, {"subject", "jobs.>"}}},
+                    {"delivery", nats_delivery}}}));
+  StartReplica();
+  const std::vector<std::string> orders = Bodies("order", 300, 0);
+  const std::vector<std::string> jobs = Bodies("job", 300, 0);
+  RedisAdd("orders", orders);
+  for (const std::string& b : jobs) nats.Publish("jobs.eu", b);
+
+  for (const size_t mark : {100u, 200u}) {
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          return recorder_.Succeeded("orders").size() > mark && recorder_.Succeeded("jobs").size() > mark;
+        },
+        seconds(60)))
+        << "orders " << recorder_.Succeeded("orders").size() << ", jobs "
+        << recorder_.Succeeded("jobs").size();
+    activator.Kill(SIGKILL);
+    ASSERT_NO_FATAL_FAILURE(start_activator());
+  }
+
+  // Each message answered 2xx by the function at least once, or dead-lettered.
+  auto accounted = [&](const std::string& trigger, size_t dead) {
+    return recorder_.Succeeded(trigger).size() + dead;
+  };
+  auto nats_dead = [&] {
+    std::set<std::string> bodies;
+    for (const auto& [data, source] : nats.Read("DEAD", "Zeroscale-Source-Id")) bodies.insert(data);
+    return bodies;
+  };
+  auto redis_dead = [&] {
+    const std::vector<std::string> b = RedisBodies("orders.dead");
+    return std::set<std::string>(b.begin(), b.end());
+  };
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return accounted("orders", redis_dead().size()) >= 300 &&
+               accounted("jobs", nats_dead().size()) >= 300;
+      },
+      seconds(120)))
+      << "orders ok " << recorder_.Succeeded("orders").size() << " dead " << redis_dead().size()
+      << ", jobs ok " << recorder_.Succeeded("jobs").size() << " dead " << nats_dead().size();
+  // Exactly: a message both answered and dead-lettered would be counted twice.
+  EXPECT_EQ(recorder_.Succeeded("orders").size() + redis_dead().size(), 300u);
+  EXPECT_EQ(recorder_.Succeeded("jobs").size() + nats_dead().size(), 300u);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return TriggerStatus("orders").value("pending", -1) == 0; }, seconds(30)))
+      << TriggerStatus("orders").dump();
+  ASSERT_TRUE(testing::WaitFor([&] { return TriggerStatus("jobs").value("pending", -1) == 0; }, seconds(30)))
+      << TriggerStatus("jobs").dump();
+  std::cout << "activator killed twice: orders ok " << recorder_.Succeeded("orders").size() << " dead "
+            << redis_dead().size() << ", jobs ok " << recorder_.Succeeded("jobs").size() << " dead "
+            << nats_dead().size() << "\n";
+  activator.Kill(SIGKILL);
 }
 
 TEST_F(BrokerTriggerTest, HealthyReplicasNeverProcessAMessageTwice) {
