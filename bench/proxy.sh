@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Proxy overhead on loopback: wrk against (a) fn-echo directly, (b) nginx
-# (keepalive upstream) in front of it, (c) zeroscale-activator
-# (--static-config) in front of it. Same connections, threads and duration
-# for each, one run each; prints RPS and p50/p99 latency and the ratios
-# activator/direct and activator/nginx.
+# (keepalive upstream) in front of it, (c) HAProxy (http mode, connection
+# reuse) in front of it, (d) zeroscale-activator (--static-config, billing
+# on) in front of it. Same connections, threads and duration for each, one
+# run each; prints RPS and p50/p99 latency and the ratios of the activator
+# to direct, nginx and HAProxy.
 #
 #   bench/proxy.sh [--connections 50] [--duration 10s] [--wrk-threads 1] [--proxy-threads 1]
 #
-# Needs: wrk, nginx (nginx-light), and `ninja fn-echo zeroscale-activator` in
+# Needs: wrk, nginx (nginx-light), haproxy, and `ninja fn-echo zeroscale-activator` in
 # $ZS_BUILD_DIR (default build/). nginx runs from a generated config in a
 # temp dir, not as a service. Everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -36,6 +37,8 @@ done
 command -v wrk >/dev/null || { echo "wrk not installed (hack/install-deps.sh)" >&2; exit 1; }
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $nginx_bin ]] || { echo "nginx not installed (hack/install-deps.sh)" >&2; exit 1; }
+haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+[[ -x $haproxy_bin ]] || { echo "haproxy not installed (hack/install-deps.sh)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/zs-bench-proxy.XXXXXX)
 pids=()
@@ -60,6 +63,7 @@ wait_http() {  # url
 
 echo_port=$(free_port)
 nginx_port=$(free_port)
+haproxy_port=$(free_port)
 act_port=$(free_port)
 metrics_port=$(free_port)
 health_port=$(free_port)
@@ -99,6 +103,30 @@ EOF
 pids+=($!)
 wait_http "http://127.0.0.1:$nginx_port/"
 
+# HAProxy as a team would put it in front of a service: http mode, idle
+# server connections reused, X-Forwarded-For added, no logging.
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+  nbthread $proxy_threads
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$haproxy_port
+  default_backend fn
+backend fn
+  server echo 127.0.0.1:$echo_port maxconn 1000
+EOF
+"$haproxy_bin" -db -f "$tmp/haproxy.cfg" 2>"$tmp/haproxy.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$haproxy_port/"
+
 cat >"$tmp/functions.json" <<EOF
 {"functions": [{"metadata": {"namespace": "default", "name": "echo"},
                 "spec": {"port": $echo_port, "resources": {"requests": {"memory": "128Mi"}}},
@@ -132,6 +160,7 @@ echo "wrk -t$wrk_threads -c$connections -d$duration --latency; proxies and fn-ec
 results=()
 results+=("$(run direct "http://127.0.0.1:$echo_port/")")
 results+=("$(run nginx "http://127.0.0.1:$nginx_port/")")
+results+=("$(run haproxy "http://127.0.0.1:$haproxy_port/")")
 results+=("$(run activator "http://127.0.0.1:$act_port/fn/default/echo/")")
 
 printf '\n%-10s %12s %10s %10s\n' target RPS p50_ms p99_ms
@@ -141,10 +170,13 @@ for line in "${results[@]}"; do
 done
 read -r _ direct_rps direct_p50 direct_p99 <<<"${results[0]}"
 read -r _ nginx_rps nginx_p50 nginx_p99 <<<"${results[1]}"
-read -r _ act_rps act_p50 act_p99 <<<"${results[2]}"
-awk -v a="$act_rps" -v d="$direct_rps" -v n="$nginx_rps" -v a50="$act_p50" -v d50="$direct_p50" -v n50="$nginx_p50" \
-  -v a99="$act_p99" -v d99="$direct_p99" -v n99="$nginx_p99" 'BEGIN {
-  printf "\nactivator/direct: RPS %.2f  p50 %.2f  p99 %.2f\n", a / d, a50 / d50, a99 / d99
-  printf "activator/nginx:  RPS %.2f  p50 %.2f  p99 %.2f\n", a / n, a50 / n50, a99 / n99 }'
+read -r _ haproxy_rps haproxy_p50 haproxy_p99 <<<"${results[2]}"
+read -r _ act_rps act_p50 act_p99 <<<"${results[3]}"
+awk -v a="$act_rps" -v d="$direct_rps" -v n="$nginx_rps" -v h="$haproxy_rps" \
+  -v a50="$act_p50" -v d50="$direct_p50" -v n50="$nginx_p50" -v h50="$haproxy_p50" \
+  -v a99="$act_p99" -v d99="$direct_p99" -v n99="$nginx_p99" -v h99="$haproxy_p99" 'BEGIN {
+  printf "\nactivator/direct:  RPS %.2f  p50 %.2f  p99 %.2f\n", a / d, a50 / d50, a99 / d99
+  printf "activator/nginx:   RPS %.2f  p50 %.2f  p99 %.2f\n", a / n, a50 / n50, a99 / n99
+  printf "activator/haproxy: RPS %.2f  p50 %.2f  p99 %.2f\n", a / h, a50 / h50, a99 / h99 }'
 lines=$(wc -l <"$tmp/billing.log" 2>/dev/null || echo 0)
 echo "activator billing lines written: $lines"

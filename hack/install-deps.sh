@@ -21,7 +21,7 @@ packages=(
   # the real node of the local cluster (hack/node-up.sh) and its images (hack/node-images.sh)
   containerd runc containernetworking-plugins debootstrap
   # benchmarks and observability
-  wrk nginx-light prometheus
+  wrk nginx-light haproxy linux-perf prometheus
   libnats-dev libhiredis-dev nats-server redis-server
 )
 
@@ -43,8 +43,8 @@ if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# nginx and prometheus come with services that we do not want running.
-for svc in nginx prometheus redis-server nats-server; do
+# nginx, haproxy and prometheus come with services that we do not want running.
+for svc in nginx haproxy prometheus redis-server nats-server; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
