@@ -35,8 +35,8 @@ bool EventCorrelator::TakeToken(const std::string& function, MonotonicTime now) 
   }
   Bucket& b = it->second;
   if (now > b.at && options_.refill_every.count() > 0) {
-    const double earned = std::chrono::duration<double>(now - b.at) /
-                          std::chrono::duration<double>(options_.refill_every);
+    const double earned =
+        std::chrono::duration<double>(now - b.at) / std::chrono::duration<double>(options_.refill_every);
     b.tokens = std::min(static_cast<double>(options_.burst), b.tokens + earned);
     b.at = now;
   }

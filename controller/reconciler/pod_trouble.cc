@@ -12,8 +12,8 @@ using nlohmann::json;
 namespace {
 
 constexpr std::array<std::string_view, 8> kWaitingReasons = {
-    "ErrImagePull",          "ImagePullBackOff",           "InvalidImageName",      "ErrImageNeverPull",
-    "CrashLoopBackOff",      "CreateContainerConfigError", "CreateContainerError",  "RunContainerError"};
+    "ErrImagePull",     "ImagePullBackOff",           "InvalidImageName",     "ErrImageNeverPull",
+    "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"};
 
 bool IsWaitingTrouble(std::string_view reason) {
   for (std::string_view r : kWaitingReasons) {
@@ -51,10 +51,11 @@ std::optional<PodTrouble> ContainerTrouble(const std::string& pod, const json& s
   const json& last = At(status, "/lastState/terminated");
   if (!status.value("ready", false) && status.value("restartCount", 0) > 0 && last.is_object() &&
       last.value("exitCode", 0) != 0) {
-    return PodTrouble{"CrashLoopBackOff",
-                      Cat("pod ", pod, " container ", container, ": restarted ", status.value("restartCount", 0),
-                          " times; last run ended with exit code ", last.value("exitCode", 0),
-                          last.contains("reason") ? Cat(" (", Str(last, "reason"), ")") : "")};
+    return PodTrouble{
+        "CrashLoopBackOff",
+        Cat("pod ", pod, " container ", container, ": restarted ", status.value("restartCount", 0),
+            " times; last run ended with exit code ", last.value("exitCode", 0),
+            last.contains("reason") ? Cat(" (", Str(last, "reason"), ")") : "")};
   }
   return std::nullopt;
 }

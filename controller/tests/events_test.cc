@@ -41,7 +41,8 @@ TEST(EventCorrelatorTest, ARepeatBumpsTheCountOfTheEventCreatedFirst) {
 TEST(EventCorrelatorTest, AnotherMessageReasonOrFunctionIsAnotherEvent) {
   ManualClock clock;
   EventCorrelator c;
-  for (const EventRecord& e : {Rec("fn", "a"), Rec("fn", "b"), Rec("fn", "a", "ScaledDown"), Rec("other", "a")}) {
+  for (const EventRecord& e :
+       {Rec("fn", "a"), Rec("fn", "b"), Rec("fn", "a", "ScaledDown"), Rec("other", "a")}) {
     auto v = c.Observe(e, clock.Now(), clock.WallNow());
     EXPECT_EQ(v.action, Action::kCreate) << e.name << " " << e.reason << " " << e.message;
     c.Created(e, e.name + "." + e.reason + e.message);
@@ -89,7 +90,8 @@ TEST(EventCorrelatorTest, EachFunctionHasItsOwnTokenBucket) {
   EXPECT_EQ(c.Observe(Rec("hot", "5"), clock.Now(), clock.WallNow()).action, Action::kDrop);
   clock.Advance(minutes(60));
   for (int i = 0; i < 3; ++i) {
-    EXPECT_NE(c.Observe(Rec("hot", "x" + std::to_string(i)), clock.Now(), clock.WallNow()).action, Action::kDrop);
+    EXPECT_NE(c.Observe(Rec("hot", "x" + std::to_string(i)), clock.Now(), clock.WallNow()).action,
+              Action::kDrop);
   }
   EXPECT_EQ(c.Observe(Rec("hot", "y"), clock.Now(), clock.WallNow()).action, Action::kDrop);
 }

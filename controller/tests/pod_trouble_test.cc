@@ -13,10 +13,12 @@ json Pod(const std::string& name, json container_status) {
 }
 
 TEST(PodTroubleTest, AnImageThatCannotBePulledIsTrouble) {
-  auto t = PodTroubleOf({Pod("p1", {{"name", "function"},
-                                    {"ready", false},
-                                    {"state", {{"waiting", {{"reason", "ImagePullBackOff"},
-                                                            {"message", "Back-off pulling image \"nope\""}}}}}})});
+  auto t = PodTroubleOf({Pod(
+      "p1",
+      {{"name", "function"},
+       {"ready", false},
+       {"state",
+        {{"waiting", {{"reason", "ImagePullBackOff"}, {"message", "Back-off pulling image \"nope\""}}}}}})});
   ASSERT_TRUE(t);
   EXPECT_EQ(t->reason, "ImagePullBackOff");
   EXPECT_EQ(t->message, "pod p1 container function: ImagePullBackOff: Back-off pulling image \"nope\"");
@@ -41,8 +43,8 @@ TEST(PodTroubleTest, ACrashLoopIsTroubleWaitingOrBetweenRuns) {
 }
 
 TEST(PodTroubleTest, StartingReadyAndTerminatingPodsAreNot) {
-  EXPECT_FALSE(PodTroubleOf({Pod("creating", {{"name", "function"},
-                                              {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}})}));
+  EXPECT_FALSE(PodTroubleOf({Pod(
+      "creating", {{"name", "function"}, {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}})}));
   EXPECT_FALSE(PodTroubleOf({Pod("ready", {{"name", "function"},
                                            {"ready", true},
                                            {"restartCount", 1},
@@ -64,9 +66,11 @@ TEST(PodTroubleTest, UnschedulableAndBadConfigAreTrouble) {
   auto t = PodTroubleOf({pending});
   ASSERT_TRUE(t);
   EXPECT_EQ(t->reason, "Unschedulable");
-  auto config = PodTroubleOf({Pod("p", {{"name", "function"},
-                                        {"state", {{"waiting", {{"reason", "CreateContainerConfigError"},
-                                                                {"message", "secret \"s\" not found"}}}}}})});
+  auto config = PodTroubleOf({Pod(
+      "p",
+      {{"name", "function"},
+       {"state",
+        {{"waiting", {{"reason", "CreateContainerConfigError"}, {"message", "secret \"s\" not found"}}}}}})});
   ASSERT_TRUE(config);
   EXPECT_EQ(config->reason, "CreateContainerConfigError");
   EXPECT_TRUE(IsPodTroubleReason("CrashLoopBackOff"));

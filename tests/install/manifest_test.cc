@@ -240,7 +240,8 @@ TEST_P(InstallTest, RbacIsExactlyWhatEachComponentUses) {
       Product("zeroscale.dev", {"functions/status"}, {"patch"}),
       Product("zeroscale.dev", {"functions/finalizers"}, {"update"}),
       Product("apps", {"deployments"}, kApplied), Product("apps", {"deployments/scale"}, {"patch"}),
-      Product("", {"services"}, kApplied), Product("", {"events"}, {"create"}),
+      Product("", {"services"}, kApplied), Product("", {"events"}, {"create", "patch"}),
+      Product("", {"pods"}, {"list", "watch"}),                        // why a Function's pods do not start
       Product("authentication.k8s.io", {"tokenreviews"}, {"create"}),  // the activator's gRPC token
   });
   const Rules controller_ns =

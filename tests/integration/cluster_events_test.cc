@@ -64,7 +64,8 @@ TEST(ClusterEventsTest, RepeatsBumpOneEventsCountAndAHotFunctionIsLimited) {
 
   // The apiserver dropped the Event (TTL): the next repeat creates a new one.
   ASSERT_TRUE(
-      client->Delete(kube::kCoreEvents.In(ns.name()).Named(repeat[0]["metadata"]["name"].get<std::string>())).ok());
+      client->Delete(kube::kCoreEvents.In(ns.name()).Named(repeat[0]["metadata"]["name"].get<std::string>()))
+          .ok());
   recorder.Record(Fn(ns.name(), "repeat"), EventType::kWarning, "ScaleFailed", "the apiserver said no");
   recorder.Flush();
   repeat = EventsOf(*client, ns.name(), "repeat");
