@@ -11,9 +11,13 @@
 #      are claimed after the ack wait), 1,000 distinct entries billed with
 #      200, the backlog reaches 0, and the Function returns to zero;
 #   3. redis-server stopped: TriggersReady=False with the reason and the
-#      broker's address on the Function; started again: True.
+#      broker's address on the Function; started again: True;
+#   4. a real Prometheus scraped controller, activator and both
+#      zeroscale-triggers processes all along: the dashboard's Triggers row
+#      returns data, and its success count adds up to the 1,001 entries sent.
 # Usage: broker_backlog_test.sh TRIGGERS CONTROLLER ACTIVATOR
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/prometheus.sh"
 triggers_bin=${1:?triggers binary}
 controller_bin=${2:?controller binary}
 activator_bin=${3:?activator binary}
@@ -32,6 +36,10 @@ rcli() { redis-cli -p "$redis_port" "$@"; }
 wait_for 10 "redis-server answers" rcli ping
 
 start_zeroscale "$ns" "$controller_bin" "$activator_bin"
+tm_blind=$(free_port)
+tm_real=$(free_port)
+prom_start "127.0.0.1:$cm_port" "127.0.0.1:$am_port" "127.0.0.1:$tm_blind" "127.0.0.1:$tm_real"
+wait_for 20 "Prometheus scrapes controller and activator" prom_targets_up 2
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: zeroscale.dev/v1alpha1
 kind: Function
@@ -56,14 +64,14 @@ wait_for 20 "the activator routes" bash -c "curl -s -o /dev/null -w '%{http_code
 
 # --- 1. the backlog alone scales out ---------------------------------------------------
 closed_port=$(free_port)
-start_triggers() {
-  tm_port=$(free_port)
+start_triggers() {  # start_triggers NAME ACTIVATOR_URL METRICS_PORT
+  tm_port=$3
   start_bg "triggers-$1" "$triggers_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
     --metrics-bind-address "127.0.0.1:$tm_port" --health-probe-bind-address 127.0.0.1:0 \
     --activator-url "$2" --broker-status-interval 500ms --broker-ack-wait-margin 1s --leader-elect=false
   triggers_pid=$LAST_PID
 }
-start_triggers blind "http://127.0.0.1:$closed_port"
+start_triggers blind "http://127.0.0.1:$closed_port" "$tm_blind"
 wait_for 30 "TriggersReady=True once the consumer is connected" triggers_ready_is True/Connected
 seq 1 1000 | awk '{print "XADD orders * body order-" $1}' | rcli >/dev/null
 pushed_ms=$(date +%s%3N)
@@ -80,7 +88,7 @@ wait_for 60 "three replicas ready" jp_is deployment/stream '{.status.readyReplic
 # --- 2. delivered, billed, back to zero --------------------------------------------------
 kill -KILL "$triggers_pid"
 wait "$triggers_pid" 2>/dev/null || true
-start_triggers real "http://127.0.0.1:$proxy_port"
+start_triggers real "http://127.0.0.1:$proxy_port" "$tm_real"
 billed() { jq -r 'select(.function == "stream" and .code == 200) | .client_request_id' "$billing" 2>/dev/null | sort -u | wc -l; }
 wait_for 120 "all 1,000 entries answered 200 and billed" bash -c "(( \$(jq -r 'select(.function == \"stream\" and .code == 200) | .client_request_id' $billing | sort -u | wc -l) >= 1000 ))"
 check "exactly 1,000 distinct entries billed ($(billed))" [ "$(billed)" = 1000 ]
@@ -105,4 +113,10 @@ wait_for 60 "TriggersReady=True again" triggers_ready_is True/Connected
 rcli XADD orders '*' body after-restart >/dev/null
 wait_for 60 "a new entry is delivered after the broker came back" \
   bash -c "jq -r 'select(.function == \"stream\" and .code == 200) | .client_request_id' $billing | sort -u | wc -l | grep -qx 1001"
+
+# --- 4. the dashboard's Triggers row from a real Prometheus ---------------------------------
+successes() { prom_instant "sum(zeroscale_trigger_events_total{namespace=\"$ns\",trigger=\"orders\",result=\"success\"})"; }
+successes_are() { [[ $(successes) == "$1" ]]; }
+wait_for 20 "Prometheus counts 1,001 successes of the trigger" successes_are 1001
+prom_check_dashboard "$ns" '^(Trigger|Broker)' 'fire_delay'
 finish

@@ -8,13 +8,18 @@
 #     Across the whole run no tick is sent twice (billing request ids are
 #     unique) and none is lost (the ticks billed are consecutive minutes),
 #     status.triggers agrees (fired = succeeded, missed = 0), and the metrics
-#     of the surviving leader count its fires.
+#     of the surviving leader count its fires;
+#   - a real Prometheus scraped controller, activator and both replicas all
+#     along: the dashboard's schedule panels (outcomes, fire delay p99)
+#     return data, and the successes summed over both replicas equal the
+#     ticks billed.
 # The schedule clock of both replicas runs 10x faster than real time from
 # the same origin (--testing-time-scale, --testing-time-origin): a minute
 # schedule ticks every 6 s, and startingDeadlineSeconds 300 is 30 s real.
 # Everything else (the activator, the Function, the Lease) runs in real time.
 # Usage: triggers_test.sh TRIGGERS CONTROLLER ACTIVATOR
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/prometheus.sh"
 triggers_bin=${1:?triggers binary}
 controller_bin=${2:?controller binary}
 activator_bin=${3:?activator binary}
@@ -48,10 +53,12 @@ wait_for 30 "Function Ready at zero" jp_is '{.status.conditions[?(@.type=="Ready
 wait_for 20 "activator routes the Function" bash -c "curl -s -o /dev/null -w '%{http_code}' -m 1 http://127.0.0.1:$proxy_port/fn/$ns/nope/ | grep -q 404"
 
 declare -A metrics_port pid_of
+metrics_port[trig-a]=$(free_port)
+metrics_port[trig-b]=$(free_port)
+prom_start "127.0.0.1:$cm_port" "127.0.0.1:$am_port" "127.0.0.1:${metrics_port[trig-a]}" "127.0.0.1:${metrics_port[trig-b]}"
 origin=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 start_triggers() {
   local id=$1
-  metrics_port[$id]=$(free_port)
   start_bg "triggers-$id" "$triggers_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
     --leader-elect --leader-election-namespace "$ns" --leader-election-id "$lease" \
     --leader-elect-lease-duration 4s --leader-elect-renew-deadline 3s --leader-elect-retry-period 500ms \
@@ -85,6 +92,12 @@ wait_for 60 "two more ticks answered" succeeded_at_least 3
 no_active() { [[ -z $(jp '{.status.triggers[0].activeTick}') ]]; }
 wait_for 10 "no tick in flight" no_active
 before_kill=$(succeeded)
+# The last success must be scraped before the process goes, or Prometheus's
+# sum at the end would miss it.
+own_successes() { curl -sf "127.0.0.1:${metrics_port[$first]}/metrics" | grep '^zeroscale_trigger_events_total{' | grep 'result="success"' | awk '{s += $NF} END {printf "%d", s}'; }
+scraped_successes() { prom_instant "sum(zeroscale_trigger_events_total{instance=\"127.0.0.1:${metrics_port[$first]}\",result=\"success\"})"; }
+scraped_all() { [[ $(scraped_successes) == "$(own_successes)" ]]; }
+wait_for 10 "Prometheus has scraped the leader's last success" scraped_all
 say "killing the triggers leader $first after $before_kill ticks"
 kill -KILL "${pid_of[$first]}"
 killed_ms=$(date +%s%3N)
@@ -122,4 +135,13 @@ invocations=$(curl -sf "127.0.0.1:$am_port/metrics" | grep '^zeroscale_invocatio
 check "the activator counted each as an invocation ($invocations)" [ "$invocations" -eq "${#ticks[@]}" ]
 check "the first leader's log shows fires" grep -q '"msg":"firing"' "$ZS_TEST_TMP/triggers-$first.log"
 check "the second leader fired after the failover" grep -q '"msg":"firing"' "$ZS_TEST_TMP/triggers-$second.log"
+
+# The dashboard's schedule panels, from a real Prometheus. Both replicas are
+# gone now: their last samples stand for five minutes.
+prom_successes() { prom_instant "sum(max_over_time(zeroscale_trigger_events_total{namespace=\"$ns\",result=\"success\"}[10m]))"; }
+prom_successes_are() { [[ $(prom_successes) == "$1" ]]; }
+wait_for 10 "Prometheus sums the successes" prom_successes_are "${#ticks[@]}" || true
+check "Prometheus: successes summed over both replicas ($(prom_successes)) = ticks billed (${#ticks[@]})" \
+  prom_successes_are "${#ticks[@]}"
+prom_check_dashboard "$ns" '^Trigger outcomes|fire delay' 'zeroscale_trigger_connected'
 finish
