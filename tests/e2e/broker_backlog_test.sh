@@ -8,8 +8,9 @@
 #      from zero to maxReplicas, and TriggersReady is True;
 #   2. that zeroscale-triggers SIGKILLed and another started with the
 #      activator's address: every entry is delivered (the ones the first held
-#      are claimed after the ack wait), 1,000 distinct entries billed with
-#      200, the backlog reaches 0, and the Function returns to zero;
+#      are claimed after the ack wait) although the controller is SIGKILLed
+#      and restarted mid-stream, 1,000 distinct entries billed with 200, the
+#      backlog reaches 0, and the Function returns to zero;
 #   3. redis-server stopped: TriggersReady=False with the reason and the
 #      broker's address on the Function; started again: True;
 #   4. a real Prometheus scraped controller, activator and both
@@ -90,6 +91,12 @@ kill -KILL "$triggers_pid"
 wait "$triggers_pid" 2>/dev/null || true
 start_triggers real "http://127.0.0.1:$proxy_port" "$tm_real"
 billed() { jq -r 'select(.function == "stream" and .code == 200) | .client_request_id' "$billing" 2>/dev/null | sort -u | wc -l; }
+billed_over() { (($(billed) > $1)); }
+wait_for 60 "a third of the entries billed" billed_over 300
+say "SIGKILL of the controller after $(billed) entries; started again at once"
+kill -KILL "$controller_pid"
+wait "$controller_pid" 2>/dev/null || true
+start_zeroscale_controller controller-2
 wait_for 120 "all 1,000 entries answered 200 and billed" bash -c "(( \$(jq -r 'select(.function == \"stream\" and .code == 200) | .client_request_id' $billing | sort -u | wc -l) >= 1000 ))"
 check "exactly 1,000 distinct entries billed ($(billed))" [ "$(billed)" = 1000 ]
 check "every billing line of the stream is marked by the trigger" \

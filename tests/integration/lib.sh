@@ -57,14 +57,22 @@ start_zeroscale() {
   local ns=$1 controller_bin=$2 activator_bin=$3
   grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
   billing=$ZS_TEST_TMP/billing.jsonl
-  start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-    --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
-    --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s \
-    --activator-url "http://127.0.0.1:$proxy_port"
+  ZS_CONTROLLER_ARGS=("$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns"
+    --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0
+    --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s
+    --activator-url "http://127.0.0.1:$proxy_port")
+  start_zeroscale_controller controller
   start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
     --controller-address "127.0.0.1:$grpc_port" --bind-address "127.0.0.1:$proxy_port" \
     --metrics-bind-address "127.0.0.1:$am_port" --health-probe-bind-address 127.0.0.1:0 \
     --billing-log "$billing"
+}
+
+# start_zeroscale_controller NAME: (re)starts start_zeroscale's controller,
+# same ports, log NAME.log; its pid in $controller_pid.
+start_zeroscale_controller() {
+  start_bg "$1" "${ZS_CONTROLLER_ARGS[@]}"
+  controller_pid=$LAST_PID
 }
 
 stop_all_bg() {
