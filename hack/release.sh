@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what a user installs a release from, into one folder:
 #
-#   hack/release.sh VERSION [--out DIR] [--no-image]
+#   hack/release.sh VERSION [--out DIR] [--no-image | --image-from-engine]
 #
 #   zeroscale-VERSION.tgz            the Helm chart (`helm package`)
 #   zeroscale-VERSION.yaml           one all-in-one manifest: namespace, CRD,
@@ -21,7 +21,12 @@
 # `--version`, and the checksums verify.
 #
 # --no-image skips the image (a C++ build in a container, ~10+ min on 2
-# cores): ctest's release_artifacts runs that way on every CI run.
+# cores). --image-from-engine builds nothing either: it releases the image
+# zeroscale/zeroscale:VERSION the Docker engine already has (hack/node-images.sh
+# makes it from this tree's build for the local cluster's real node) and
+# checks it as hack/image.sh does (uid 65532, a read-only root). ctest's
+# release_artifacts runs both ways on every CI run, so only the Dockerfile's
+# own build is left to a release made by hand.
 #
 # Installing from the folder, on a cluster with no access to this repository
 # or to a registry (see README.md, "Installing a release"):
@@ -39,13 +44,14 @@ while (($#)); do
   case $1 in
     --out) out=${2:?--out needs a folder}; shift ;;
     --no-image) image=0 ;;
+    --image-from-engine) image=2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) zs_die "unknown option $1 (see --help)" ;;
     *) [[ -z $version ]] || zs_die "one VERSION only"; version=$1 ;;
   esac
   shift
 done
-[[ -n $version ]] || zs_die "usage: hack/release.sh VERSION [--out DIR] [--no-image]"
+[[ -n $version ]] || zs_die "usage: hack/release.sh VERSION [--out DIR] [--no-image | --image-from-engine]"
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || zs_die "VERSION must be semver (1.2.3 or 1.2.3-rc.1), not $version"
 out=${out:-$ZS_ROOT/dist/$version}
 helm=$ZS_BIN_DIR/helm
@@ -92,9 +98,17 @@ images=$(grep -o 'image: *"\{0,1\}[^" ]\+' "$manifest" | sed 's/image: *"\{0,1\}
 
 # --- image and the binaries' own version ---------------------------------------
 if ((image)); then
-  "$ZS_ROOT/hack/image.sh" --tag "zeroscale/zeroscale:$version"
+  if ((image == 1)); then
+    "$ZS_ROOT/hack/image.sh" --tag "zeroscale/zeroscale:$version"
+  else
+    docker image inspect "zeroscale/zeroscale:$version" >/dev/null 2>&1 ||
+      zs_die "the engine has no zeroscale/zeroscale:$version (hack/node-images.sh makes it)"
+    user=$(docker image inspect -f '{{.Config.User}}' "zeroscale/zeroscale:$version")
+    [[ $user == 65532* ]] || zs_die "zeroscale/zeroscale:$version runs as \"$user\", not uid 65532"
+  fi
   docker save -o "$out/zeroscale-image-$version.tar" "zeroscale/zeroscale:$version"
-  run_version() { docker run --rm --entrypoint "$1" "zeroscale/zeroscale:$version" --version; }
+  # As a cluster runs it: its user, a read-only root.
+  run_version() { docker run --rm --read-only --network none --entrypoint "$1" "zeroscale/zeroscale:$version" --version; }
 else
   build=${ZS_BUILD_DIR:-$ZS_ROOT/build}
   run_version() {

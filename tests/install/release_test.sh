@@ -3,7 +3,10 @@
 # build in a container): the artifacts of this tree's version are made and
 # checked, the manifest is accepted by the local apiserver's client-side
 # validation, the chart installs from its .tgz alone, and a version the tree
-# does not carry is refused.
+# does not carry is refused. Then the image path with --image-from-engine
+# (the image hack/node-images.sh made from this tree's build): the archive is
+# written, listed in the checksums, carries the release's tag, and both
+# binaries in it print the version, run as uid 65532 on a read-only root.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 export HELM_CACHE_HOME=$ZS_TEST_TMP/helm/cache HELM_CONFIG_HOME=$ZS_TEST_TMP/helm/config HELM_DATA_HOME=$ZS_TEST_TMP/helm/data
 version=$(sed -n 's/^project(zeroscale VERSION \([^ )]*\).*/\1/p' "$ZS_ROOT/CMakeLists.txt")
@@ -32,6 +35,16 @@ check "kubectl accepts the manifest (client dry run against the local apiserver)
   kubectl apply --dry-run=client -f "$out/zeroscale-$version.yaml"
 images=$(grep -o 'image: *"\{0,1\}[^" ]\+' "$out/zeroscale-$version.yaml" | sed 's/image: *"\{0,1\}//' | sort -u)
 check "the manifest names the release's image only ($images)" [ "$images" = "zeroscale/zeroscale:$version" ]
+
+image_out=$ZS_TEST_TMP/dist-image
+check "release.sh $version --image-from-engine succeeds" \
+  "$ZS_ROOT/hack/release.sh" "$version" --out "$image_out" --image-from-engine
+archive=$image_out/zeroscale-image-$version.tar
+check "the image archive is written ($(du -h "$archive" 2>/dev/null | cut -f1))" test -s "$archive"
+check "the image archive is in SHA256SUMS" grep -q " zeroscale-image-$version.tar\$" "$image_out/SHA256SUMS"
+check "the checksums of all four verify" bash -c "cd '$image_out' && [[ \$(wc -l <SHA256SUMS) == 3 ]] && sha256sum --quiet -c SHA256SUMS"
+tags=$(tar -xOf "$archive" manifest.json | jq -r '.[].RepoTags[]?')
+check "the archive carries zeroscale/zeroscale:$version ($tags)" grep -qx "zeroscale/zeroscale:$version" <<<"$tags"
 
 rc=0
 said=$("$ZS_ROOT/hack/release.sh" 9.9.9 --out "$ZS_TEST_TMP/wrong" --no-image 2>&1) || rc=$?
