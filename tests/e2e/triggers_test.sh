@@ -94,10 +94,11 @@ wait_for 10 "no tick in flight" no_active
 before_kill=$(succeeded)
 # The last success must be scraped before the process goes, or Prometheus's
 # sum at the end would miss it.
-own_successes() { curl -sf "127.0.0.1:${metrics_port[$first]}/metrics" | grep '^zeroscale_trigger_events_total{' | grep 'result="success"' | awk '{s += $NF} END {printf "%d", s}'; }
-scraped_successes() { prom_instant "sum(zeroscale_trigger_events_total{instance=\"127.0.0.1:${metrics_port[$first]}\",result=\"success\"})"; }
-scraped_all() { [[ $(scraped_successes) == "$(own_successes)" ]]; }
-wait_for 10 "Prometheus has scraped the leader's last success" scraped_all
+own_successes() { curl -sf "127.0.0.1:${metrics_port[$1]}/metrics" | grep '^zeroscale_trigger_events_total{' | grep 'result="success"' | awk '{s += $NF} END {printf "%d", s}'; }
+scraped_successes() { prom_instant "sum(zeroscale_trigger_events_total{instance=\"127.0.0.1:${metrics_port[$1]}\",result=\"success\"})"; }
+scraped_all() { [[ $(scraped_successes "$1") == "$(own_successes "$1")" ]]; }
+settled_first() { no_active && scraped_all "$first"; }
+wait_for 10 "no tick in flight and Prometheus has scraped the leader's last success" settled_first
 say "killing the triggers leader $first after $before_kill ticks"
 kill -KILL "${pid_of[$first]}"
 killed_ms=$(date +%s%3N)
@@ -112,6 +113,10 @@ check "the new leader counts its successes in zeroscale_trigger_events_total" \
   [ "$(grep '^zeroscale_trigger_events_total{' <<<"$second_metrics" | grep 'result="success"' | awk '{s += $NF} END {printf "%d", s}')" -ge 4 ]
 
 # Stop firing, then compare what was billed with what status claims.
+# (No tick in flight and the last success scraped, checked together: a tick
+# every 6 s could otherwise slip in between.)
+settled() { no_active && scraped_all "$second"; }
+wait_for 10 "no tick in flight and Prometheus has scraped the second leader's last success" settled
 kill -TERM "${pid_of[$second]}"
 wait "${pid_of[$second]}" 2>/dev/null || true
 status=$(kubectl get function/backup -n "$ns" -o json | jq -c '.status.triggers[0]')
