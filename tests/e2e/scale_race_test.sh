@@ -21,14 +21,8 @@ kubectl apply -f "$ZS_ROOT/deploy/crds/" >/dev/null
 kubectl create namespace "$ns" >/dev/null
 trap 'end_bg; kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true' EXIT
 
-grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
-start_bg controller "$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-  --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0 \
-  --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 100ms \
-  --activator-url "http://127.0.0.1:$proxy_port"
-start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-  --controller-address "127.0.0.1:$grpc_port" --bind-address "127.0.0.1:$proxy_port" \
-  --metrics-bind-address "127.0.0.1:$am_port" --health-probe-bind-address 127.0.0.1:0
+# A 100 ms autoscaler tick: the scale-down comes within 100 ms of the idle end.
+ZS_AUTOSCALER_TICK=100ms start_zeroscale "$ns" "$controller_bin" "$activator_bin"
 
 kubectl apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: zeroscale.dev/v1alpha1

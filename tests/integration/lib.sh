@@ -53,13 +53,14 @@ start_bg() {
 # on the host, watching NS, on free loopback ports, the activator writing its
 # billing log. Sets grpc_port, cm_port (controller metrics), proxy_port,
 # am_port (activator metrics) and billing (the log's path).
+# ZS_AUTOSCALER_TICK sets the controller's --autoscaler-tick (default 1s).
 start_zeroscale() {
   local ns=$1 controller_bin=$2 activator_bin=$3
   grpc_port=$(free_port); cm_port=$(free_port); proxy_port=$(free_port); am_port=$(free_port)
   billing=$ZS_TEST_TMP/billing.jsonl
   ZS_CONTROLLER_ARGS=("$controller_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns"
     --metrics-bind-address "127.0.0.1:$cm_port" --health-probe-bind-address 127.0.0.1:0
-    --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick 1s
+    --grpc-bind-address "127.0.0.1:$grpc_port" --autoscaler-tick "${ZS_AUTOSCALER_TICK:-1s}"
     --activator-url "http://127.0.0.1:$proxy_port")
   start_zeroscale_controller controller
   start_bg activator "$activator_bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" \
