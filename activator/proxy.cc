@@ -258,9 +258,23 @@ class Proxy::Impl::Connection {
   // serve it here; otherwise it was answered, and the value says whether
   // the connection may go on. A request another member relayed here
   // (`relayed_in`) may be held, never relayed on.
+  // What the client's request head says about the exchange, read once
+  // before any rewrite (the upstream and relay rewrites drop Expect and
+  // Upgrade as hop-by-hop fields).
+  struct ClientFacts {
+    unsigned version = 11;
+    bool keep_alive = true;  // asked for, and the proxy is not draining
+    bool expect_continue = false;
+    bool head_request = false;
+  };
+  ClientFacts FactsOf(const Request& request) const;
+  // The client side of a forward of the request in `parser`.
+  ClientExchange ExchangeFor(RequestParser& parser, std::string_view request_id, const ClientFacts& facts,
+                             std::string_view upgrade);
   asio::awaitable<std::optional<bool>> PlaceCapped(RequestParser& parser,
                                                    std::shared_ptr<const FunctionConfig> config,
-                                                   MonotonicTime arrival, bool relayed_in);
+                                                   const ClientFacts& facts, MonotonicTime arrival,
+                                                   bool relayed_in);
   // Holds the request in the buffer until it is admitted or fails.
   // While held, the client's socket is watched: a client that leaves takes
   // its request back out of the buffer (kClientClosed).
@@ -518,6 +532,29 @@ asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std:
   co_return keep && !ec;
 }
 
+Proxy::Impl::Connection::ClientFacts Proxy::Impl::Connection::FactsOf(const Request& request) const {
+  ClientFacts facts;
+  facts.version = request.version();
+  facts.keep_alive = request.keep_alive() && !proxy_.draining_.load();
+  facts.expect_continue = facts.version >= 11 &&
+                          beast::iequals(request[bhttp::field::expect], beast::string_view("100-continue"));
+  facts.head_request = request.method() == bhttp::verb::head;
+  return facts;
+}
+
+ClientExchange Proxy::Impl::Connection::ExchangeFor(RequestParser& parser, std::string_view request_id,
+                                                    const ClientFacts& facts, std::string_view upgrade) {
+  ClientExchange exchange{stream_, buffer_, parser, request_id};
+  exchange.version = facts.version;
+  exchange.head_request = facts.head_request;
+  exchange.keep_alive = facts.keep_alive;
+  exchange.expect_continue = facts.expect_continue;
+  exchange.draining = &proxy_.draining_;
+  exchange.upgrade = upgrade;
+  exchange.cut = &cut_;
+  return exchange;
+}
+
 asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& parser) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
@@ -540,11 +577,9 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   inv.arrival_wall = clock().WallNow();
   inv.method = std::string(FromBeast(request.method_string()));
   AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
-  const unsigned version = request.version();
-  const bool client_keep_alive = request.keep_alive() && !proxy_.draining_.load();
-  const bool expect_continue =
-      version >= 11 && beast::iequals(request[bhttp::field::expect], beast::string_view("100-continue"));
-  const bool head_request = request.method() == bhttp::verb::head;
+  const ClientFacts facts = FactsOf(request);
+  const unsigned version = facts.version;
+  const bool client_keep_alive = facts.keep_alive;
 
   auto route = ResolveRoute(FromBeast(request.target()), FromBeast(request[bhttp::field::host]),
                             proxy_.options_.domain);
@@ -553,7 +588,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const bool relayed_in =
       TakeRelayMark(request) && deps.placement != nullptr && deps.placement->IsPeerHost(client_ip_);
   if (config && config->max_concurrency > 0 && deps.placement != nullptr) {
-    std::optional<bool> answered = co_await PlaceCapped(parser, config, arrival, relayed_in);
+    std::optional<bool> answered = co_await PlaceCapped(parser, config, facts, arrival, relayed_in);
     if (answered) co_return *answered;
   }
   if (!config) {
@@ -575,14 +610,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const std::string upgrade = UpgradeToForward(request);
   PrepareUpstreamRequest(request, *route, client_ip_, inv.request_id, upgrade);
 
-  ClientExchange exchange{stream_, buffer_, parser, inv.request_id};
-  exchange.version = version;
-  exchange.head_request = head_request;
-  exchange.keep_alive = client_keep_alive;
-  exchange.expect_continue = expect_continue;
-  exchange.draining = &proxy_.draining_;
-  exchange.upgrade = upgrade;
-  exchange.cut = &cut_;
+  ClientExchange exchange = ExchangeFor(parser, inv.request_id, facts, upgrade);
   switch (request.method()) {
     case bhttp::verb::get:
     case bhttp::verb::head:
@@ -698,16 +726,13 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
 }
 
 asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
-    RequestParser& parser, std::shared_ptr<const FunctionConfig> config, MonotonicTime arrival,
-    bool relayed_in) {
+    RequestParser& parser, std::shared_ptr<const FunctionConfig> config, const ClientFacts& facts,
+    MonotonicTime arrival, bool relayed_in) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
   const MonotonicTime deadline = arrival + config->buffer_timeout;
-  const unsigned version = request.version();
-  const bool keep_alive = request.keep_alive() && !proxy_.draining_.load();
-  const bool expect_continue =
-      version >= 11 && beast::iequals(request[bhttp::field::expect], beast::string_view("100-continue"));
-  const bool head_request = request.method() == bhttp::verb::head;
+  const unsigned version = facts.version;
+  const bool keep_alive = facts.keep_alive;
   std::string upgrade;
   bool prepared = false;
   asio::steady_timer pause(co_await asio::this_coro::executor);
@@ -748,14 +773,7 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
       if (ParseEndpoint(where.address, &owner)) {
         owner.pod = where.owner;
         const EndpointSlot slot(owner);
-        ClientExchange exchange{stream_, buffer_, parser, std::string_view()};
-        exchange.version = version;
-        exchange.head_request = head_request;
-        exchange.keep_alive = keep_alive;
-        exchange.expect_continue = expect_continue;
-        exchange.draining = &proxy_.draining_;
-        exchange.upgrade = upgrade;
-        exchange.cut = &cut_;
+        ClientExchange exchange = ExchangeFor(parser, std::string_view(), facts, upgrade);
         // The owner may hold it for up to buffer.timeoutSeconds, then run it
         // for up to timeoutSeconds; it enforces both.
         const Duration limit = config->buffer_timeout + config->timeout + std::chrono::seconds(5);
