@@ -56,6 +56,14 @@ EventCorrelator::Verdict EventCorrelator::Observe(const EventRecord& e, Monotoni
     s.last = now;
     return Verdict{Action::kBump, s.event_name, s.count, s.first};
   }
+  // A new series: either never seen, older than the window, or its create
+  // has not been confirmed (failed, or still being sent).
+  StartSeries(key, now, wall);
+  return Verdict{Action::kCreate, "", 1, wall};
+}
+
+void EventCorrelator::StartSeries(const std::string& key, MonotonicTime now, SystemTime wall) {
+  auto it = series_.find(key);
   if (it == series_.end()) {
     if (series_.size() >= options_.max_series) {
       series_.erase(series_lru_.back());
@@ -67,14 +75,15 @@ EventCorrelator::Verdict EventCorrelator::Observe(const EventRecord& e, Monotoni
   } else {
     series_lru_.splice(series_lru_.begin(), series_lru_, it->second.lru);
   }
-  // A new series: either never seen, older than the window, or its create
-  // has not been confirmed (failed, or still being sent).
   Series& s = it->second;
   s.event_name.clear();
   s.count = 1;
   s.first = wall;
   s.last = now;
-  return Verdict{Action::kCreate, "", 1, wall};
+}
+
+void EventCorrelator::Restart(const EventRecord& e, MonotonicTime now, SystemTime wall) {
+  StartSeries(SeriesKey(e), now, wall);
 }
 
 void EventCorrelator::Created(const EventRecord& e, const std::string& event_name) {

@@ -58,9 +58,12 @@ class EventCorrelator {
   Verdict Observe(const EventRecord& e, MonotonicTime now, SystemTime wall);
   // The apiserver named the Event it created for `e`: repeats bump it.
   void Created(const EventRecord& e, const std::string& event_name);
-  // The Event of `e`'s series is gone (expired) or could not be written:
-  // the next repeat creates a new one.
+  // The Event of `e`'s series could not be written: the next repeat
+  // creates a new one.
   void Forget(const EventRecord& e);
+  // The Event of `e`'s series is gone (expired): `e` starts the series again
+  // as a new Event (its token was taken by Observe already).
+  void Restart(const EventRecord& e, MonotonicTime now, SystemTime wall);
 
   size_t series() const { return series_.size(); }
 
@@ -78,6 +81,9 @@ class EventCorrelator {
     std::list<std::string>::iterator lru;
   };
   bool TakeToken(const std::string& function, MonotonicTime now);
+  // The series of `key`, most recently used now, started over with one
+  // Event not yet created.
+  void StartSeries(const std::string& key, MonotonicTime now, SystemTime wall);
 
   const Options options_;
   std::unordered_map<std::string, Series> series_;

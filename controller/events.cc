@@ -107,17 +107,17 @@ void KubeEventRecorder::Post(const Pending& p) {
       Count("aggregated");
       return;
     }
-    // Gone (Events expire after an hour by default) or unwritable: start a
-    // new series with this one.
-    correlator_.Forget(e);
+    // Gone (Events expire after an hour by default): this one starts the
+    // series again as a new Event. Unwritable: the next one tries anew.
     if (!kube::IsNotFound(patched.status())) {
+      correlator_.Forget(e);
       log::Warn(
           "event count not updated",
           {{"function", Cat(e.ns, "/", e.name)}, {"reason", e.reason}, {"error", Message(patched.status())}});
       Count("failed");
       return;
     }
-    correlator_.Observe(e, p.at, p.wall);  // a fresh series of one
+    correlator_.Restart(e, p.at, p.wall);
   }
   const nlohmann::json event = {{"apiVersion", "v1"},
                                 {"kind", "Event"},

@@ -69,8 +69,27 @@ TEST(EventCorrelatorTest, AnUnconfirmedOrForgottenCreateIsCreatedAgain) {
   EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kCreate);
   c.Created(Rec("fn", "m"), "fn.1");
   EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kBump);
-  c.Forget(Rec("fn", "m"));  // expired on the apiserver
+  c.Forget(Rec("fn", "m"));  // could not be written
   EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kCreate);
+}
+
+TEST(EventCorrelatorTest, AnExpiredEventRestartsItsSeriesWithoutASecondToken) {
+  ManualClock clock;
+  EventCorrelator c({.burst = 2});
+  EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kCreate);
+  c.Created(Rec("fn", "m"), "fn.1");
+  EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kBump);
+  // The bump found fn.1 gone: the same Event is created anew as the first of a new series.
+  c.Restart(Rec("fn", "m"), clock.Now(), clock.WallNow());
+  c.Created(Rec("fn", "m"), "fn.2");
+  EXPECT_EQ(c.series(), 1u);
+  // Both tokens were spent by the two Observe calls, none by the restart.
+  EXPECT_EQ(c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow()).action, Action::kDrop);
+  clock.Advance(std::chrono::minutes(5));
+  auto v = c.Observe(Rec("fn", "m"), clock.Now(), clock.WallNow());
+  EXPECT_EQ(v.action, Action::kBump);
+  EXPECT_EQ(v.event_name, "fn.2");
+  EXPECT_EQ(v.count, 2);
 }
 
 TEST(EventCorrelatorTest, EachFunctionHasItsOwnTokenBucket) {
