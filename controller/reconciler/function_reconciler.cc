@@ -114,8 +114,11 @@ absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string&
   if (service.failure) return Failed(fn, token, deployment, *service.failure);
   backoff_.Forget(key);
 
+  // Pods matter only while replicas are asked for (PodTroubleOf); at zero
+  // none are copied out of the cache.
+  const bool wants_pods = options_.pods && Int32At(deployment.object, "/spec/replicas") > 0;
   api::FunctionStatus status = ComputeStatus(fn, &deployment.object, nullptr, scaling_(key),
-                                             options_.pods ? options_.pods(key) : std::vector<json>{});
+                                             wants_pods ? options_.pods(key) : std::vector<json>{});
   if (absl::Status s = WriteStatus(fn, std::move(status)); !s.ok()) return s;
   return ReconcileResult{};
 }
