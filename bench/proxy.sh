@@ -6,7 +6,12 @@
 # run each; prints RPS and p50/p99 latency and the ratios of the activator
 # to direct, nginx and HAProxy.
 #
-#   bench/proxy.sh [--connections 50] [--duration 10s] [--wrk-threads 1] [--proxy-threads 1]
+#   bench/proxy.sh [--connections 50] [--duration 10s] [--wrk-threads 1] [--proxy-threads 1] [--profile]
+#
+# --profile: afterwards, one more wrk run against the activator alone while
+# perf (Debian's linux-perf) counts its syscalls for 3 s and samples its CPU
+# (cpu-clock, 2 kHz, 5 s): prints syscalls per request, the share of samples
+# per binary (kernel, activator, libc) and the top 15 symbols.
 #
 # Needs: wrk, nginx (nginx-light), haproxy, and `ninja fn-echo zeroscale-activator` in
 # $ZS_BUILD_DIR (default build/). nginx runs from a generated config in a
@@ -19,13 +24,15 @@ connections=50
 duration=10s
 wrk_threads=1
 proxy_threads=1
+profile=0
 while (($#)); do
   case $1 in
     --connections) connections=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --wrk-threads) wrk_threads=$2; shift 2 ;;
     --proxy-threads) proxy_threads=$2; shift 2 ;;
-    *) echo "usage: $0 [--connections N] [--duration D] [--wrk-threads N] [--proxy-threads N]" >&2; exit 2 ;;
+    --profile) profile=1; shift ;;
+    *) echo "usage: $0 [--connections N] [--duration D] [--wrk-threads N] [--proxy-threads N] [--profile]" >&2; exit 2 ;;
   esac
 done
 
@@ -135,7 +142,8 @@ EOF
 "$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
   --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
   --threads="$proxy_threads" --billing-log="$tmp/billing.log" --log-level=warn 2>"$tmp/activator.log" &
-pids+=($!)
+act_pid=$!
+pids+=($act_pid)
 wait_http "http://127.0.0.1:$act_port/fn/default/echo/"
 
 # wrk's --latency percentiles, normalised to milliseconds.
@@ -180,3 +188,22 @@ awk -v a="$act_rps" -v d="$direct_rps" -v n="$nginx_rps" -v h="$haproxy_rps" \
   printf "activator/haproxy: RPS %.2f  p50 %.2f  p99 %.2f\n", a / h, a50 / h50, a99 / h99 }'
 lines=$(wc -l <"$tmp/billing.log" 2>/dev/null || echo 0)
 echo "activator billing lines written: $lines"
+
+if ((profile)); then
+  command -v perf >/dev/null || { echo "perf not installed (hack/install-deps.sh: linux-perf)" >&2; exit 1; }
+  echo
+  echo "profile of the activator (pid $act_pid) under wrk -c$connections for 10 s:"
+  wrk -t"$wrk_threads" -c"$connections" -d10s "http://127.0.0.1:$act_port/fn/default/echo/" >"$tmp/wrk-profile.txt" &
+  wrk_pid=$!
+  perf stat -x, -e raw_syscalls:sys_enter -p "$act_pid" -- sleep 3 2>"$tmp/perf-stat.txt"
+  perf record -q -e cpu-clock -F 2000 -g -p "$act_pid" -o "$tmp/perf.data" -- sleep 5 2>/dev/null
+  wait "$wrk_pid"
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk-profile.txt")
+  syscalls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$tmp/perf-stat.txt")
+  awk -v s="$syscalls" -v r="$rps" 'BEGIN { printf "syscalls per request: %.2f (%d in 3 s at %.0f RPS)\n", s / (r * 3), s, r }'
+  echo "samples by binary:"
+  perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6
+  echo "top symbols:"
+  perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+    grep -E '^ +[0-9]' | sed 's/  */ /g' | cut -c1-140 | head -15
+fi
