@@ -79,6 +79,10 @@ succeeded() { jp '{.status.triggers[0].succeeded}'; }
 succeeded_at_least() { (($(succeeded || echo 0) >= $1)); }
 wait_for 60 "the first tick is answered 2xx" succeeded_at_least 1
 trigger_lines() { jq -c 'select((.client_request_id // "") | startswith("trigger-"))' "$billing"; }
+# The billing log is written by the activator's own thread, after the answer:
+# the status can say "succeeded" before the line is there.
+first_line_written() { [[ -n $(trigger_lines | head -1) ]]; }
+wait_for 10 "the first tick's billing line is written" first_line_written
 first_line=$(trigger_lines | head -1)
 say "first billing line: $first_line"
 check "the first tick was a cold start answered 200" \
