@@ -1,35 +1,65 @@
 #include "common/time_format.h"
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
 namespace zs {
 namespace {
-std::string Format(SystemTime t, int fraction_digits) {
+
+// Writes `value` as exactly `digits` decimal digits (zero-padded; higher
+// digits dropped) at `out`.
+char* PutDigits(char* out, int64_t value, int digits) {
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return out + digits;
+}
+
+// The calendar from std::chrono, not gmtime_r: glibc's takes the time zone
+// lock on every call, and billing formats a timestamp per request.
+void AppendFormatted(std::string& out, SystemTime t, int fraction_digits) {
   using namespace std::chrono;
   const auto since = t.time_since_epoch();
-  const auto secs = floor<seconds>(since);
-  const auto micros = duration_cast<microseconds>(since - secs).count();
-  std::time_t tt = secs.count();
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf, n);
+  const auto day = floor<days>(since);
+  const year_month_day date{sys_days(day)};
+  const hh_mm_ss<microseconds> time(duration_cast<microseconds>(since - day));
+  char buf[32];
+  char* p = PutDigits(buf, static_cast<int>(date.year()), 4);
+  *p++ = '-';
+  p = PutDigits(p, static_cast<unsigned>(date.month()), 2);
+  *p++ = '-';
+  p = PutDigits(p, static_cast<unsigned>(date.day()), 2);
+  *p++ = 'T';
+  p = PutDigits(p, time.hours().count(), 2);
+  *p++ = ':';
+  p = PutDigits(p, time.minutes().count(), 2);
+  *p++ = ':';
+  p = PutDigits(p, time.seconds().count(), 2);
+  const int64_t micros = time.subseconds().count();
   if (fraction_digits == 3) {
-    std::snprintf(buf, sizeof(buf), ".%03lld", static_cast<long long>(micros / 1000));
-    out += buf;
+    *p++ = '.';
+    p = PutDigits(p, micros / 1000, 3);
   } else if (fraction_digits == 6) {
-    std::snprintf(buf, sizeof(buf), ".%06lld", static_cast<long long>(micros));
-    out += buf;
+    *p++ = '.';
+    p = PutDigits(p, micros, 6);
   }
-  out += 'Z';
+  *p++ = 'Z';
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+
+std::string Format(SystemTime t, int fraction_digits) {
+  std::string out;
+  AppendFormatted(out, t, fraction_digits);
   return out;
 }
 }  // namespace
 
 std::string FormatRfc3339(SystemTime t) { return Format(t, 0); }
 std::string FormatRfc3339Millis(SystemTime t) { return Format(t, 3); }
+void AppendRfc3339Millis(std::string& out, SystemTime t) { AppendFormatted(out, t, 3); }
 std::string FormatRfc3339Micros(SystemTime t) { return Format(t, 6); }
 
 std::optional<SystemTime> ParseRfc3339(std::string_view text) {
