@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "activator/errors.h"
 #include "common/log.h"
@@ -42,24 +44,40 @@ uint64_t CountLines(std::string_view bytes) {
 void AppendNumber(std::string& out, double value) {
   char buffer[32];
   // Enough digits for a GB-second figure to sum up exactly enough, short
-  // enough to keep lines small; %.10g never prints locale separators.
-  std::snprintf(buffer, sizeof(buffer), "%.10g", std::isfinite(value) ? value : 0.0);
-  out.append(buffer);
+  // enough to keep lines small: printf's %.10g, without its locale.
+  const auto end = std::to_chars(buffer, buffer + sizeof(buffer), std::isfinite(value) ? value : 0.0,
+                                 std::chars_format::general, 10)
+                       .ptr;
+  out.append(buffer, static_cast<size_t>(end - buffer));
 }
 
 void AppendInt(std::string& out, int64_t value) {
   char buffer[24];
-  std::snprintf(buffer, sizeof(buffer), "%lld", static_cast<long long>(value));
-  out.append(buffer);
+  const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
+  out.append(buffer, static_cast<size_t>(end - buffer));
 }
+
+// Each BillingLog's id, so that a thread's cache of shards never confuses
+// a log with one made later at the same address.
+std::atomic<uint64_t> next_log_id{1};
+
+// A shard whose buffer grew past this in a burst gives the memory back once
+// the writer has emptied it.
+constexpr size_t kShardKeepBytes = size_t{256} * 1024;
 
 }  // namespace
 
 std::string FormatRecord(const InvocationRecord& r) {
   std::string out;
   out.reserve(380 + r.path.size() + r.client_request_id.size() + r.trigger.size());
-  out.append("{\"timestamp\":");
-  AppendJsonString(out, FormatRfc3339Millis(r.timestamp));
+  AppendRecord(out, r);
+  return out;
+}
+
+void AppendRecord(std::string& out, const InvocationRecord& r) {
+  out.append("{\"timestamp\":\"");
+  AppendRfc3339Millis(out, r.timestamp);  // digits, '-', ':', '.', 'T', 'Z': nothing to escape
+  out.push_back('"');
   out.append(",\"request_id\":");
   AppendJsonString(out, r.request_id);
   out.append(",\"client_request_id\":");
@@ -95,7 +113,6 @@ std::string FormatRecord(const InvocationRecord& r) {
   out.append(",\"trigger\":");
   AppendJsonString(out, r.trigger);
   out.append("}");
-  return out;
 }
 
 absl::StatusOr<std::unique_ptr<BillingLog>> BillingLog::Open(const Options& options, Metrics& metrics) {
@@ -110,23 +127,47 @@ absl::StatusOr<std::unique_ptr<BillingLog>> BillingLog::Open(const Options& opti
 }
 
 BillingLog::BillingLog(const Options& options, Metrics& metrics, int fd, bool owns_fd)
-    : options_(options), metrics_(metrics), fd_(fd), owns_fd_(owns_fd) {
+    : options_(options), metrics_(metrics), fd_(fd), owns_fd_(owns_fd), id_(next_log_id.fetch_add(1)) {
   writer_ = std::thread([this] { Run(); });
 }
 
 BillingLog::~BillingLog() { Close(); }
 
+BillingLog::Shard& BillingLog::ShardOfThisThread() {
+  // Logs this thread wrote to, by id: usually one, so a scan is the lookup.
+  thread_local std::vector<std::pair<uint64_t, Shard*>> mine;
+  for (const auto& [id, shard] : mine) {
+    if (id == id_) return *shard;
+  }
+  std::lock_guard lock(shards_mu_);
+  Shard& shard = *shards_.emplace_back(std::make_unique<Shard>());
+  mine.emplace_back(id_, &shard);
+  return shard;
+}
+
 void BillingLog::Write(const InvocationRecord& record) {
-  std::string line = FormatRecord(record);
+  // Formatted outside any lock, into this thread's buffer (no allocation once
+  // it has grown to a line's size).
+  thread_local std::string line;
+  line.clear();
+  AppendRecord(line, record);
   line.push_back('\n');
-  bool wake = false;
+  const size_t size = line.size();
   bool kept = false;
+  bool wake = false;
+  Shard& shard = ShardOfThisThread();
   {
-    std::lock_guard lock(mu_);
-    if (!closed_ && pending_.size() + writing_bytes_ + line.size() <= options_.max_pending_bytes) {
-      pending_.append(line);
-      kept = true;
-      wake = pending_.size() >= kFlushBytes;
+    // Under the shard's lock, so that the writer's last collection (after it
+    // set closed_) either takes this line or this Write sees closed_.
+    std::lock_guard lock(shard.mu);
+    size_t queued = queued_bytes_.load(std::memory_order_relaxed);
+    while (!closed_.load(std::memory_order_relaxed) && queued + size <= options_.max_pending_bytes) {
+      if (queued_bytes_.compare_exchange_weak(queued, queued + size, std::memory_order_relaxed)) {
+        shard.pending.append(line);
+        kept = true;
+        wake = queued < kFlushBytes && queued + size >= kFlushBytes;
+        break;
+      }
     }
   }
   if (!kept) {
@@ -135,7 +176,12 @@ void BillingLog::Write(const InvocationRecord& record) {
     metrics_.BillingLinesDropped("queue_full").Increment();
     dropped_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (wake) cv_.notify_one();
+  if (wake) {
+    // Once per kFlushBytes, not per line: the writer's lock is not on the
+    // data path otherwise.
+    std::lock_guard lock(mu_);
+    cv_.notify_one();
+  }
 }
 
 void BillingLog::Close() {
@@ -147,6 +193,19 @@ void BillingLog::Close() {
   cv_.notify_one();
   if (writer_.joinable()) writer_.join();
   if (owns_fd_) ::close(fd_);
+}
+
+void BillingLog::Collect(std::string& batch) {
+  std::lock_guard registry(shards_mu_);
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    batch.append(shard->pending);
+    if (shard->pending.capacity() > kShardKeepBytes) {
+      std::string().swap(shard->pending);
+    } else {
+      shard->pending.clear();
+    }
+  }
 }
 
 bool BillingLog::WriteBatch(std::string& batch, std::string& error) {
@@ -166,11 +225,12 @@ bool BillingLog::WriteBatch(std::string& batch, std::string& error) {
   // by an error goes out with the retry.
   metrics_.billing_lines_written().Increment(static_cast<double>(CountLines({batch.data(), written})));
   batch.erase(0, written);
+  queued_bytes_.fetch_sub(written, std::memory_order_relaxed);
   return ok;
 }
 
 void BillingLog::Run() {
-  std::string batch;  // taken from pending_, not written yet
+  std::string batch;  // collected from the shards, not written yet
   std::chrono::milliseconds retry{0};
   uint64_t failed_writes = 0;  // in the current run of failures
   uint64_t dropped_logged = 0;
@@ -179,18 +239,20 @@ void BillingLog::Run() {
     bool done = false;
     {
       std::unique_lock lock(mu_);
-      writing_bytes_ = batch.size();
-      metrics_.billing_pending_bytes().Set(static_cast<double>(pending_.size() + writing_bytes_));
+      metrics_.billing_pending_bytes().Set(
+          static_cast<double>(queued_bytes_.load(std::memory_order_relaxed)));
       // These bounds are the real time a line may sit in memory (or between
       // two attempts on a failing log); tests Close() to flush.
-      cv_.wait_for(lock, retry.count() > 0 ? retry : options_.flush_interval,
-                   [&] { return closing_ || (retry.count() == 0 && pending_.size() >= kFlushBytes); });
-      batch.append(pending_);
-      pending_.clear();
-      writing_bytes_ = batch.size();
+      cv_.wait_for(lock, retry.count() > 0 ? retry : options_.flush_interval, [&] {
+        return closing_ || (retry.count() == 0 &&
+                            queued_bytes_.load(std::memory_order_relaxed) - batch.size() >= kFlushBytes);
+      });
       done = closing_;
-      if (done) closed_ = true;  // later Write()s are dropped and counted
     }
+    // Later Write()s are dropped and counted; the collection below takes
+    // every line written before.
+    if (done) closed_.store(true, std::memory_order_relaxed);
+    Collect(batch);
     std::string error;
     if (batch.empty() || WriteBatch(batch, error)) {
       if (failed_writes > 0) {
@@ -224,9 +286,8 @@ void BillingLog::Run() {
     const uint64_t lost = CountLines(batch);
     metrics_.BillingLinesDropped("write_error").Increment(static_cast<double>(lost));
     log::Error("billing log closed with lines it could not write", {{"dropped_lines", lost}});
+    queued_bytes_.fetch_sub(batch.size(), std::memory_order_relaxed);
   }
-  std::lock_guard lock(mu_);
-  writing_bytes_ = 0;
   metrics_.billing_pending_bytes().Set(0);
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "activator/metering/metrics.h"
@@ -63,6 +64,8 @@ struct InvocationRecord {
 
 // The record as one JSON object without a trailing newline.
 std::string FormatRecord(const InvocationRecord& record);
+// The same, appended to `out` (the data path formats into a reused buffer).
+void AppendRecord(std::string& out, const InvocationRecord& record);
 
 // Where records go.
 class BillingSink {
@@ -79,17 +82,22 @@ class NullBillingSink final : public BillingSink {
 
 // Appends lines to stdout or a file, bounded, and accounts for every line.
 //
-// The data path only appends to a memory buffer under a mutex; a writer
-// thread flushes it every 100 ms or when it passes 64 KiB, so no request
-// waits for a write(2). The buffer is bounded (Options::max_pending_bytes,
-// counting what the writer holds too): a line that would pass the bound is
-// not kept and counted in zeroscale_billing_lines_dropped_total
-// {reason="queue_full"}. A failed write(2) (disk full, I/O error, a closed
-// pipe) is counted in zeroscale_billing_write_errors_total, logged when the
-// failures start and when they end, and retried with a backoff (100 ms
-// doubling to 5 s) while new lines queue up to the bound: a short outage
-// loses nothing. Lines written are counted in
-// zeroscale_billing_lines_written_total, so written + dropped = records.
+// The data path formats a line into a thread-local buffer and appends it to
+// its thread's shard (one per thread that writes, each with its own mutex,
+// which only the writer thread ever contends for): no lock is shared by all
+// workers and no request waits for a write(2). A writer thread collects the
+// shards every 100 ms, or soon after 64 KiB are pending, and writes them.
+// Lines of one thread keep their order; lines of different threads are
+// ordered by when the writer collected them (each carries its timestamp).
+// The memory is bounded (Options::max_pending_bytes, counting what the
+// writer holds too): a line that would pass the bound is not kept and
+// counted in zeroscale_billing_lines_dropped_total{reason="queue_full"}. A
+// failed write(2) (disk full, I/O error, a closed pipe) is counted in
+// zeroscale_billing_write_errors_total, logged when the failures start and
+// when they end, and retried with a backoff (100 ms doubling to 5 s) while
+// new lines queue up to the bound: a short outage loses nothing. Lines
+// written are counted in zeroscale_billing_lines_written_total, so written
+// + dropped = records.
 //
 // Lifecycle: Open(), Write() from any thread, Close() once (the destructor
 // calls it): flushes what is left with one last attempt; lines that still
@@ -113,8 +121,18 @@ class BillingLog final : public BillingSink {
   void Close();
 
  private:
+  // The lines one writing thread appended since the writer last collected.
+  struct Shard {
+    std::mutex mu;
+    std::string pending;  // guarded by mu
+  };
+
   BillingLog(const Options& options, Metrics& metrics, int fd, bool owns_fd);
+  // The calling thread's shard (made on its first line).
+  Shard& ShardOfThisThread();
   void Run();
+  // Moves every shard's lines to the end of `batch`.
+  void Collect(std::string& batch);
   // Writes as much of `batch` as it can; erases what was written and
   // returns false on an error (errno-style message in `error`).
   bool WriteBatch(std::string& batch, std::string& error);
@@ -123,12 +141,16 @@ class BillingLog final : public BillingSink {
   Metrics& metrics_;
   const int fd_;
   const bool owns_fd_;
-  std::mutex mu_;
+  // Tells this log's shards apart in the threads' caches.
+  const uint64_t id_;
+  std::mutex shards_mu_;  // taken once per thread, on its first line
+  std::vector<std::unique_ptr<Shard>> shards_;
+  // Bytes in the shards plus those the writer took and has not written.
+  std::atomic<size_t> queued_bytes_{0};
+  std::atomic<bool> closed_{false};  // later Write()s are dropped and counted
+  std::mutex mu_;                    // the writer's sleep
   std::condition_variable cv_;
-  std::string pending_;               // guarded by mu_
-  size_t writing_bytes_ = 0;          // taken by the writer, not yet written; guarded by mu_
   bool closing_ = false;              // guarded by mu_
-  bool closed_ = false;               // guarded by mu_
   std::atomic<uint64_t> dropped_{0};  // queue_full drops, for the writer's log lines
   std::thread writer_;
 };
