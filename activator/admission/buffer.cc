@@ -122,6 +122,28 @@ int64_t RequestBuffer::queued(const FunctionKey& key) const {
   return state ? state->waiting.load() : 0;
 }
 
+std::optional<Admission> RequestBuffer::TryAcquire(const std::shared_ptr<const FunctionConfig>& config,
+                                                   const std::vector<std::string>& avoid) {
+  auto state = GetState(config->key);
+  const auto ready = endpoints_.Ready(config->key);
+  std::lock_guard lock(state->mu);
+  if (state->forgotten) return std::nullopt;
+  return ClaimLocked(state, *ready, config, avoid);
+}
+
+std::optional<Admission> RequestBuffer::ClaimLocked(const std::shared_ptr<State>& state,
+                                                    const EndpointSet& ready,
+                                                    const std::shared_ptr<const FunctionConfig>& config,
+                                                    const std::vector<std::string>& avoid) {
+  if (state->config != config) state->config = config;  // no reference count traffic when unchanged
+  if (!state->waiters.empty()) return std::nullopt;
+  auto slot = PickEndpoint(ready, config->max_concurrency, avoid.empty() ? nullptr : &avoid);
+  if (!slot) return std::nullopt;
+  Admission admission;
+  admission.lease = Lease(this, state, std::move(slot));
+  return admission;
+}
+
 std::optional<Admission> RequestBuffer::Acquire(const std::shared_ptr<const FunctionConfig>& config,
                                                 MonotonicTime deadline, const std::vector<std::string>& avoid,
                                                 Callback callback, uint64_t* held_id) {
@@ -134,15 +156,8 @@ std::optional<Admission> RequestBuffer::Acquire(const std::shared_ptr<const Func
     std::lock_guard lock(state->mu);
     // Deleted between the catalog lookup and now.
     if (state->forgotten) return Admission{ProxyError::kUnknownFunction, Lease(), false, false, Duration{0}};
-    state->config = config;
     // Nobody ahead: take a replica at once if one has room.
-    if (state->waiters.empty()) {
-      if (auto slot = PickEndpoint(*ready, config->max_concurrency, avoid.empty() ? nullptr : &avoid)) {
-        Admission admission;
-        admission.lease = Lease(this, state, std::move(slot));
-        return admission;
-      }
-    }
+    if (auto claimed = ClaimLocked(state, *ready, config, avoid)) return claimed;
     const MonotonicTime now = clock_.Now();
     const auto held = static_cast<int64_t>(state->waiters.size());
     // The fair share of the total: max_total / (n + 1), n counting this Function.

@@ -154,6 +154,13 @@ class RequestBuffer {
                                    MonotonicTime deadline, const std::vector<std::string>& avoid,
                                    Callback callback, uint64_t* held_id = nullptr);
 
+  // Acquire's fast path, for the common case: claims a slot when nobody is
+  // held ahead and a ready endpoint has room; nullopt otherwise (call
+  // Acquire then, which decides again). Never holds, rejects or wakes, so
+  // the caller needs no callback for it.
+  std::optional<Admission> TryAcquire(const std::shared_ptr<const FunctionConfig>& config,
+                                      const std::vector<std::string>& avoid);
+
   // Takes back a held request whose client went away: its callback never
   // runs. False when it was no longer held (its admission is on its way).
   bool Cancel(const FunctionKey& key, uint64_t held_id);
@@ -177,6 +184,11 @@ class RequestBuffer {
   std::shared_ptr<State> GetState(const FunctionKey& key);
   std::shared_ptr<State> FindState(const FunctionKey& key) const;
   void OnEndpoints(const FunctionKey& key, const EndpointSet& ready);
+  // With state->mu held: records `config` as the latest, and claims a slot
+  // on a ready endpoint with room when nobody is held ahead.
+  std::optional<Admission> ClaimLocked(const std::shared_ptr<State>& state, const EndpointSet& ready,
+                                       const std::shared_ptr<const FunctionConfig>& config,
+                                       const std::vector<std::string>& avoid);
   void OnRelease(const std::shared_ptr<State>& state);
   // With state->mu held: serves or expires waiters from the front.
   void DispatchLocked(const std::shared_ptr<State>& state, const EndpointSet& ready, MonotonicTime now,

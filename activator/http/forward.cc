@@ -1,8 +1,10 @@
 #include "activator/http/forward.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -77,6 +79,48 @@ asio::awaitable<RelayFailure> RelayBody(beast::tcp_stream& in, beast::flat_buffe
 
 bool IsTimeout(const error_code& ec) { return ec == beast::error::timeout; }
 
+// This thread's idle relay buffers (forward.h TrimRelayBuffers).
+struct IdleRelayBuffers {
+  static constexpr size_t kMaxIdle = 64;
+  size_t bytes = 0;  // the size of each; a different setting starts over
+  std::vector<std::unique_ptr<char[]>> blocks;
+  // The fewest idle since the last trim: that many were never needed.
+  size_t low_water = 0;
+};
+thread_local IdleRelayBuffers idle_relay_buffers;
+
+// An exchange's two relay buffers (one block), taken from the thread's idle
+// ones and given back when the exchange ends.
+class RelayBlock {
+ public:
+  explicit RelayBlock(size_t bytes) : bytes_(bytes) {
+    IdleRelayBuffers& idle = idle_relay_buffers;
+    if (idle.bytes == bytes && !idle.blocks.empty()) {
+      block_ = std::move(idle.blocks.back());
+      idle.blocks.pop_back();
+      idle.low_water = std::min(idle.low_water, idle.blocks.size());
+    } else {
+      block_.reset(new char[bytes]);  // default-initialised: never zeroed
+    }
+  }
+  ~RelayBlock() {
+    IdleRelayBuffers& idle = idle_relay_buffers;
+    if (idle.bytes != bytes_) {
+      idle.blocks.clear();
+      idle.bytes = bytes_;
+      idle.low_water = 0;
+    }
+    if (idle.blocks.size() < IdleRelayBuffers::kMaxIdle) idle.blocks.push_back(std::move(block_));
+  }
+  RelayBlock(const RelayBlock&) = delete;
+  RelayBlock& operator=(const RelayBlock&) = delete;
+  char* get() const { return block_.get(); }
+
+ private:
+  size_t bytes_;
+  std::unique_ptr<char[]> block_;
+};
+
 // A pooled connection the replica had already closed shows up as one of these
 // before any response byte.
 bool IsStaleConnection(const error_code& ec) {
@@ -149,6 +193,13 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
 
 }  // namespace
 
+void TrimRelayBuffers() {
+  IdleRelayBuffers& idle = idle_relay_buffers;
+  const size_t unused = std::min(idle.low_water, idle.blocks.size());
+  idle.blocks.resize(idle.blocks.size() - unused);
+  idle.low_water = idle.blocks.size();
+}
+
 void ExchangeCut::Cut() {
   cut_ = true;
   if (upstream_ != nullptr && upstream_->has_value()) (*upstream_)->close();
@@ -189,8 +240,7 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   }
   const tcp::endpoint target(ip, endpoint.endpoint().port);
 
-  // Default-initialised: make_unique<char[]> would zero 64 KiB per request.
-  std::unique_ptr<char[]> buffers(new char[2 * settings.relay_buffer_bytes]);
+  const RelayBlock buffers(2 * settings.relay_buffer_bytes);
   char* request_buf = buffers.get();
   char* response_buf = buffers.get() + settings.relay_buffer_bytes;
 

@@ -118,6 +118,12 @@ struct ForwardResult {
   uint64_t bytes_out = 0;
 };
 
+// Relay buffers are reused by the thread that ran an exchange, so that a
+// steady stream of requests allocates none; at most 64 stay idle per
+// thread. Called by each worker's periodic sweep on its own thread: frees
+// the idle buffers that no exchange needed since the previous call.
+void TrimRelayBuffers();
+
 boost::asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& client,
                                               const EndpointSlot& endpoint, Duration timeout,
                                               const ForwardSettings& settings, const Clock& clock);

@@ -31,14 +31,14 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& ad
     if (now < top.expires && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
       std::optional<boost::beast::tcp_stream> out(std::move(top.stream));
       stack.pop_back();
-      if (stack.empty()) idle_.erase(it);
+      // An empty stack stays until Sweep: a replica served one request at a
+      // time would otherwise free and rebuild its entry on every request.
       return out;
     }
     boost::system::error_code ignored;
     top.stream.socket().close(ignored);
     stack.pop_back();
   }
-  idle_.erase(it);
   return std::nullopt;
 }
 
