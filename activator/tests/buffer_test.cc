@@ -454,5 +454,32 @@ TEST_F(BufferTest, AvoidedEndpointIsSkippedForTheImmediatePick) {
   EXPECT_EQ(sink_.got[0].second.error, ProxyError::kNone);
 }
 
+// The proxy's fast path: a free slot is claimed at once; anything else
+// (no endpoint, no room, someone held ahead) is left to Acquire, with
+// nothing held, woken or answered by the attempt.
+TEST_F(BufferTest, TryAcquireClaimsOnlyAFreeSlotNobodyWaitsFor) {
+  auto c = Config("f", 3, /*max_conc=*/1);
+  EXPECT_FALSE(buffer_.TryAcquire(c, {}).has_value());
+  EXPECT_TRUE(waker_.calls.empty());
+  EXPECT_EQ(buffer_.queued(c->key), 0);
+
+  store_.Update(c->key, {{"10.0.0.1", 80, "p"}, {"10.0.0.2", 80, "q"}});
+  auto a = buffer_.TryAcquire(c, {"10.0.0.1:80"});
+  ASSERT_TRUE(a && a->lease);
+  EXPECT_EQ(a->lease.slot().address(), "10.0.0.2:80");
+  EXPECT_FALSE(a->queued);
+  // 10.0.0.2 is full and 10.0.0.1 avoided: held by Acquire, not by TryAcquire.
+  EXPECT_FALSE(buffer_.TryAcquire(c, {"10.0.0.1:80"}).has_value());
+  EXPECT_EQ(buffer_.queued(c->key), 0);
+  EXPECT_FALSE(Acquire(c, 1, {"10.0.0.1:80"}).has_value());
+  EXPECT_EQ(buffer_.queued(c->key), 1);
+  // 10.0.0.1 has room, but request 1 is ahead: no jumping the queue.
+  EXPECT_FALSE(buffer_.TryAcquire(c, {}).has_value());
+  buffer_.Tick();
+  ASSERT_EQ(sink_.got.size(), 1u);
+  EXPECT_EQ(sink_.got[0].second.lease.slot().address(), "10.0.0.1:80");
+  EXPECT_TRUE(waker_.calls.empty());
+}
+
 }  // namespace
 }  // namespace zs::activator
