@@ -54,6 +54,14 @@ void OnCoroutineDone(const std::exception_ptr& error) {
   }
 }
 
+// A pause with its timer in its own frame: a timer declared in a request's
+// coroutine would sit in that frame while the request is held.
+asio::awaitable<void> PauseFor(Duration pause) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, pause);
+  error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
 }  // namespace
 
 // One worker: an io_context, its thread, its replica connection pool and the
@@ -290,10 +298,17 @@ class Proxy::Impl::Connection {
   asio::awaitable<void> LingeringClose();
   // Writes the activator's own error answer; returns whether the connection
   // may go on (only if the request was fully read and the client wants it).
-  // Arguments are taken by value: GCC 12 mishandles temporaries bound to
-  // references across co_await.
-  asio::awaitable<bool> WriteError(ProxyError error, std::string function, std::string request_id,
+  // `function` and `request_id` must be named strings of the caller's that
+  // outlive the co_await, never temporaries: GCC 12 mishandles temporaries
+  // across co_await. (Views, not copies: every copy would sit in the
+  // caller's coroutine frame for as long as a request is held.)
+  asio::awaitable<bool> WriteError(ProxyError error, std::string_view function, std::string_view request_id,
                                    unsigned version, bool request_consumed, bool keep_alive);
+  // The answers to a request refused before routing: a head that did not
+  // parse (`ec`), or a framing the activator does not forward. Their own
+  // coroutines, so that their locals are not part of every request's frame.
+  asio::awaitable<void> RefuseUnparsed(error_code ec);
+  asio::awaitable<void> RefuseFraming(ProxyError framing, const Request& request);
 
   const Clock& clock() const { return proxy_.deps_.clock; }
 
@@ -358,6 +373,7 @@ asio::awaitable<void> Proxy::Impl::SweepLoop(Worker& worker) {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     worker.pool.Sweep();
+    TrimRelayBuffers();
   }
 }
 
@@ -400,16 +416,7 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
         break;
       }
       if (IsConnectionError(ec)) break;
-      const ProxyError error = ClassifyParseError(ec);
-      Invocation invocation;
-      invocation.code = Spec(error).http_status;
-      invocation.error = error;
-      invocation.arrival_wall = clock().WallNow();
-      std::string request_id = NewRequestId();
-      proxy_.deps_.meter.Finish(invocation);
-      std::string no_function;
-      co_await WriteError(error, no_function, request_id, 11, /*request_consumed=*/false,
-                          /*keep_alive=*/false);
+      co_await RefuseUnparsed(ec);
       break;
     }
     const bool keep = co_await HandleRequest(parser);
@@ -418,6 +425,30 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
   if (linger_) {
     co_await LingeringClose();
   }
+}
+
+asio::awaitable<void> Proxy::Impl::Connection::RefuseUnparsed(error_code ec) {
+  const ProxyError error = ClassifyParseError(ec);
+  Invocation invocation;
+  invocation.code = Spec(error).http_status;
+  invocation.error = error;
+  invocation.arrival_wall = clock().WallNow();
+  const std::string request_id = NewRequestId();
+  proxy_.deps_.meter.Finish(invocation);
+  co_await WriteError(error, std::string_view(), request_id, 11, /*request_consumed=*/false,
+                      /*keep_alive=*/false);
+}
+
+asio::awaitable<void> Proxy::Impl::Connection::RefuseFraming(ProxyError framing, const Request& request) {
+  Invocation refused;
+  refused.code = Spec(framing).http_status;
+  refused.error = framing;
+  refused.arrival_wall = clock().WallNow();
+  refused.method = std::string(FromBeast(request.method_string()));
+  const std::string request_id = NewRequestId();
+  proxy_.deps_.meter.Finish(refused);
+  co_await WriteError(framing, std::string_view(), request_id, request.version(), /*request_consumed=*/false,
+                      /*keep_alive=*/false);
 }
 
 bool Proxy::Impl::Connection::ClientHungUp() const {
@@ -473,6 +504,10 @@ asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<
   // pipelined request) are queued, since those keep it readable.
   constexpr auto kHangUpPoll = std::chrono::milliseconds(50);
   bool watching = buffer_.size() == 0;
+  // Nothing of the client's is waiting to be read: the read buffer's memory
+  // goes back while the request is held (thousands may be held in a burst);
+  // the next read allocates it again.
+  if (watching) buffer_.shrink_to_fit();
   if (watching) {
     stream_.socket().async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
       if (ec == asio::error::operation_aborted) return;
@@ -509,8 +544,8 @@ asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<
   co_return std::move(*wait->result);
 }
 
-asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std::string function,
-                                                          std::string request_id, unsigned version,
+asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std::string_view function,
+                                                          std::string_view request_id, unsigned version,
                                                           bool request_consumed, bool keep_alive) {
   const ErrorSpec& spec = Spec(error);
   if (error == ProxyError::kClientClosed) co_return false;
@@ -560,16 +595,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   Request& request = parser.get();
   if (const ProxyError framing = CheckRequestFraming(request); framing != ProxyError::kNone) {
     // Smuggling vectors and unknown codings go no further (framing.h).
-    Invocation refused;
-    refused.code = Spec(framing).http_status;
-    refused.error = framing;
-    refused.arrival_wall = clock().WallNow();
-    refused.method = std::string(FromBeast(request.method_string()));
-    std::string request_id = NewRequestId();
-    deps.meter.Finish(refused);
-    std::string no_function;
-    co_await WriteError(framing, no_function, request_id, request.version(), /*request_consumed=*/false,
-                        /*keep_alive=*/false);
+    co_await RefuseFraming(framing, request);
     co_return false;
   }
   Invocation inv;
@@ -627,7 +653,6 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const MonotonicTime deadline = arrival + config->buffer_timeout;
   std::vector<std::string> avoid;
   int refusals = 0;
-  asio::steady_timer backoff(co_await asio::this_coro::executor);
   ForwardResult result;
   for (;;) {
     // Past the drain deadline nothing more is forwarded: what never ran is
@@ -635,6 +660,8 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
     Admission admission;
     if (cut_.cut()) {
       admission.error = ProxyError::kShuttingDown;
+    } else if (auto claimed = deps.buffer.TryAcquire(config, avoid)) {
+      admission = std::move(*claimed);  // the common case: no wait to set up
     } else {
       admission = co_await Admit(config, deadline, avoid);
     }
@@ -694,9 +721,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
     if (refusals >= 3) {
       const auto pause = std::min<Duration>(std::chrono::milliseconds(5 * (1 << std::min(refusals - 3, 5))),
                                             std::chrono::milliseconds(100));
-      backoff.expires_after(std::min<Duration>(pause, deadline - clock().Now()));
-      error_code ec;
-      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await PauseFor(std::min<Duration>(pause, deadline - clock().Now()));
       avoid.clear();
     }
   }
@@ -735,7 +760,6 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
   const bool keep_alive = facts.keep_alive;
   std::string upgrade;
   bool prepared = false;
-  asio::steady_timer pause(co_await asio::this_coro::executor);
   for (;;) {
     const Placement::Route where = deps.placement->RouteCapped(config->key);
     if (where.decision == Placement::Decision::kServe) {
@@ -756,7 +780,8 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
       inv.error = cut_.cut() ? ProxyError::kShuttingDown : ProxyError::kQueueTimeout;
       inv.code = Spec(inv.error).http_status;
       deps.meter.Finish(inv);
-      const bool keep = co_await WriteError(inv.error, config->key.String(), inv.request_id, version,
+      const std::string function_name = config->key.String();
+      const bool keep = co_await WriteError(inv.error, function_name, inv.request_id, version,
                                             parser.is_done(), keep_alive);
       co_return keep;
     }
@@ -785,8 +810,10 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
           if (result.response_started) co_return result.error == ProxyError::kNone&& result.client_reusable;
           const ProxyError error =
               result.error == ProxyError::kNone ? ProxyError::kUpstreamError : result.error;
-          const bool keep = co_await WriteError(error, config->key.String(), NewRequestId(), version,
-                                                parser.is_done(), keep_alive);
+          const std::string function_name = config->key.String();
+          const std::string request_id = NewRequestId();
+          const bool keep =
+              co_await WriteError(error, function_name, request_id, version, parser.is_done(), keep_alive);
           co_return keep;
         }
         deps.meter.OnRelayed(false);
@@ -794,9 +821,7 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
     }
     // Held here as the new owner, or the owner could not be reached: look
     // again shortly (a new placement arrives with the next stats ack).
-    pause.expires_after(std::min<Duration>(std::chrono::milliseconds(20), deadline - clock().Now()));
-    error_code ec;
-    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await PauseFor(std::min<Duration>(std::chrono::milliseconds(20), deadline - clock().Now()));
   }
 }
 
