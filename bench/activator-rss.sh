@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Activator memory: resident set idle, and with N requests held in the
 # cold-start buffer (a Function with no endpoint; limits raised so none is
-# turned away).
+# turned away: one Function may hold at most half of
+# --max-buffered-requests, docs/invocation.md, so that is twice N).
 #
 #   bench/activator-rss.sh [--held 10000]
 #
@@ -48,7 +49,7 @@ cat >"$tmp/functions.json" <<EOF
 EOF
 "$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
   --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
-  --max-buffered-requests=$((held + 100)) --header-read-timeout=600s --billing-log="" --log-level=warn \
+  --max-buffered-requests=$((2 * (held + 100))) --header-read-timeout=600s --billing-log="" --log-level=warn \
   2>"$tmp/activator.log" &
 act_pid=$!
 pids+=("$act_pid")
@@ -64,6 +65,14 @@ queued() {
 }
 
 idle=$(rss_kib "$act_pid")
+# What the idle figure is made of: anonymous memory (heap, stacks: the
+# activator's own) against pages of mapped files (its binary and the shared
+# libraries it links, gRPC, protobuf, libcurl and its TLS stack among them).
+idle_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$act_pid/status")
+idle_file=$(awk '/^RssFile:/ {print $2}' "/proc/$act_pid/status")
+idle_maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {f = $6} /^Rss:/ {r[f] += $2}
+  END {for (k in r) if (k ~ /\//) printf "%d %s\n", r[k], k}' "/proc/$act_pid/smaps" |
+  sort -rn | head -6 | awk '{n = split($2, p, "/"); printf "%s%s %d", (NR > 1 ? ", " : ""), p[n], $1} END {print ""}')
 
 # N clients, each sends one request and waits (the activator holds them all).
 python3 - "$act_port" "$held" >"$tmp/clients.log" 2>&1 <<'EOF' &
@@ -92,6 +101,7 @@ for _ in $(seq 1 1200); do
 done
 q=$(queued)
 full=$(rss_kib "$act_pid")
-echo "activator RSS idle: $((idle / 1024)) MiB ($idle KiB)"
+echo "activator RSS idle: $((idle / 1024)) MiB ($idle KiB): anonymous $idle_anon KiB, file-backed $idle_file KiB"
+echo "  largest file mappings (KiB): $idle_maps"
 echo "activator RSS with $q requests held: $((full / 1024)) MiB ($full KiB)"
 awk -v a="$full" -v b="$idle" -v n="$q" 'BEGIN { if (n > 0) printf "per held request: %.1f KiB\n", (a - b) / n }'

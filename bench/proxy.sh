@@ -3,15 +3,19 @@
 # (keepalive upstream) in front of it, (c) HAProxy (http mode, connection
 # reuse) in front of it, (d) zeroscale-activator (--static-config, billing
 # on) in front of it. Same connections, threads and duration for each, one
-# run each; prints RPS and p50/p99 latency and the ratios of the activator
-# to direct, nginx and HAProxy.
+# run each; prints RPS, p50/p99 latency, the CPU each proxy spent per
+# request (user and system, from /proc/PID/stat) and the ratios of the
+# activator to direct, nginx and HAProxy.
 #
 #   bench/proxy.sh [--connections 50] [--duration 10s] [--wrk-threads 1] [--proxy-threads 1] [--profile]
 #
 # --profile: afterwards, one more wrk run against the activator alone while
 # perf (Debian's linux-perf) counts its syscalls for 3 s and samples its CPU
 # (cpu-clock, 2 kHz, 5 s): prints syscalls per request, the share of samples
-# per binary (kernel, activator, libc) and the top 15 symbols.
+# per binary (kernel, activator, libc) and the top 15 symbols; then a 3 s wrk
+# run while uprobes on libc's malloc, calloc and realloc count the
+# activator's heap allocations: prints allocations per request (every C++
+# `new` ends in malloc, so this counts the allocator's calls, not bytes).
 #
 # Needs: wrk, nginx (nginx-light), haproxy, and `ninja fn-echo zeroscale-activator` in
 # $ZS_BUILD_DIR (default build/). nginx runs from a generated config in a
@@ -76,7 +80,8 @@ metrics_port=$(free_port)
 health_port=$(free_port)
 
 "$fn_echo" --address=127.0.0.1 --port="$echo_port" --threads="$proxy_threads" 2>"$tmp/fn-echo.log" &
-pids+=($!)
+echo_pid=$!
+pids+=($echo_pid)
 wait_http "http://127.0.0.1:$echo_port/"
 
 mkdir -p "$tmp/nginx"
@@ -107,7 +112,8 @@ http {
 }
 EOF
 "$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/stderr.log" &
-pids+=($!)
+nginx_pid=$!  # the master; its workers are its children
+pids+=($nginx_pid)
 wait_http "http://127.0.0.1:$nginx_port/"
 
 # HAProxy as a team would put it in front of a service: http mode, idle
@@ -131,7 +137,8 @@ backend fn
   server echo 127.0.0.1:$echo_port maxconn 1000
 EOF
 "$haproxy_bin" -db -f "$tmp/haproxy.cfg" 2>"$tmp/haproxy.log" &
-pids+=($!)
+haproxy_pid=$!
+pids+=($haproxy_pid)
 wait_http "http://127.0.0.1:$haproxy_port/"
 
 cat >"$tmp/functions.json" <<EOF
@@ -153,28 +160,50 @@ to_ms() {
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
     printf "%.3f", n }'
 }
-run() {  # name url
-  local out="$tmp/wrk-$1.txt"
-  wrk -t"$wrk_threads" -c"$connections" -d"$duration" --latency "$2" >"$out"
-  local rps p50 p99
+# "user system" CPU clock ticks used so far by the given processes and their
+# children's threads (utime and stime of /proc/PID/stat, which count every
+# thread of the process).
+cpu_ticks() {
+  local pid kids all=()
+  for pid in "$@"; do
+    mapfile -t kids < <(pgrep -P "$pid" || true)
+    all+=("$pid" "${kids[@]}")
+  done
+  for pid in "${all[@]}"; do cat "/proc/$pid/stat"; done 2>/dev/null |
+    sed 's/^.*) //' | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
+}
+run() {  # name url pid... (the processes whose CPU the requests cost)
+  local name=$1 url=$2 out="$tmp/wrk-$1.txt"
+  shift 2
+  local before after
+  before=$(cpu_ticks "$@")
+  wrk -t"$wrk_threads" -c"$connections" -d"$duration" --latency "$url" >"$out"
+  after=$(cpu_ticks "$@")
+  local rps p50 p99 requests
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  requests=$(awk '/requests in/ {print $1}' "$out")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-  if grep -q "Non-2xx" "$out"; then echo "warning: $1 had non-2xx answers: $(grep Non-2xx "$out")" >&2; fi
-  echo "$1 $rps $p50 $p99"
+  if grep -q "Non-2xx" "$out"; then echo "warning: $name had non-2xx answers: $(grep Non-2xx "$out")" >&2; fi
+  # CPU microseconds per request, user and system.
+  read -r user sys < <(awk -v b="$before" -v a="$after" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(b, x, " "); split(a, y, " ");
+    printf "%.1f %.1f", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n }')
+  echo "$name $rps $p50 $p99 $user $sys"
 }
 
 echo "wrk -t$wrk_threads -c$connections -d$duration --latency; proxies and fn-echo with $proxy_threads thread(s); $(nproc) cores"
 results=()
-results+=("$(run direct "http://127.0.0.1:$echo_port/")")
-results+=("$(run nginx "http://127.0.0.1:$nginx_port/")")
-results+=("$(run haproxy "http://127.0.0.1:$haproxy_port/")")
-results+=("$(run activator "http://127.0.0.1:$act_port/fn/default/echo/")")
+results+=("$(run direct "http://127.0.0.1:$echo_port/" "$echo_pid")")
+results+=("$(run nginx "http://127.0.0.1:$nginx_port/" "$nginx_pid")")
+results+=("$(run haproxy "http://127.0.0.1:$haproxy_port/" "$haproxy_pid")")
+results+=("$(run activator "http://127.0.0.1:$act_port/fn/default/echo/" "$act_pid")")
 
-printf '\n%-10s %12s %10s %10s\n' target RPS p50_ms p99_ms
+# cpu_us: the proxy's CPU per request (fn-echo's for direct), user + system.
+printf '\n%-10s %12s %10s %10s %16s\n' target RPS p50_ms p99_ms "cpu_us usr+sys"
 for line in "${results[@]}"; do
-  read -r name rps p50 p99 <<<"$line"
-  printf '%-10s %12.0f %10.3f %10.3f\n' "$name" "$rps" "$p50" "$p99"
+  read -r name rps p50 p99 user sys <<<"$line"
+  printf '%-10s %12.0f %10.3f %10.3f %7.1f+%-7.1f\n' "$name" "$rps" "$p50" "$p99" "$user" "$sys"
 done
 read -r _ direct_rps direct_p50 direct_p99 <<<"${results[0]}"
 read -r _ nginx_rps nginx_p50 nginx_p99 <<<"${results[1]}"
@@ -202,8 +231,25 @@ if ((profile)); then
   syscalls=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$tmp/perf-stat.txt")
   awk -v s="$syscalls" -v r="$rps" 'BEGIN { printf "syscalls per request: %.2f (%d in 3 s at %.0f RPS)\n", s / (r * 3), s, r }'
   echo "samples by binary:"
-  perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6
+  # awk, not head: a reader that stops early fails the pipeline (pipefail).
+  perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | awk 'NR <= 6'
   echo "top symbols:"
   perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
-    grep -E '^ +[0-9]' | sed 's/  */ /g' | cut -c1-140 | head -15
+    grep -E '^ +[0-9]' | sed 's/  */ /g' | cut -c1-140 | awk 'NR <= 15'
+
+  # Heap allocations per request: uprobes on libc's allocator entry points
+  # (added once; perf keeps them until reboot), counted for the activator
+  # only while one wrk run of a fixed length lasts.
+  libc=$(ldd "$activator" | awk '$1 ~ /^libc\.so/ {print $3}')
+  probes=()
+  for fn in malloc calloc realloc; do
+    perf probe -q -x "$libc" --add "zs_$fn=$fn" 2>/dev/null || true
+    probes+=(-e "probe_libc:zs_$fn")
+  done
+  perf stat -x, "${probes[@]}" -p "$act_pid" -o "$tmp/perf-allocs.txt" -- \
+    wrk -t"$wrk_threads" -c"$connections" -d3s "http://127.0.0.1:$act_port/fn/default/echo/" >"$tmp/wrk-allocs.txt"
+  requests=$(awk '/requests in/ {print $1}' "$tmp/wrk-allocs.txt")
+  awk -F, -v r="$requests" '/probe_libc:zs_/ { split($3, e, ":"); n[e[2]] = $1; total += $1 }
+    END { printf "heap allocations per request: %.2f (malloc %.2f, calloc %.2f, realloc %.2f; %d requests)\n",
+          total / r, n["zs_malloc"] / r, n["zs_calloc"] / r, n["zs_realloc"] / r, r }' "$tmp/perf-allocs.txt"
 fi
