@@ -504,11 +504,11 @@ asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<
   // pipelined request) are queued, since those keep it readable.
   constexpr auto kHangUpPoll = std::chrono::milliseconds(50);
   bool watching = buffer_.size() == 0;
-  // Nothing of the client's is waiting to be read: the read buffer's memory
-  // goes back while the request is held (thousands may be held in a burst);
-  // the next read allocates it again.
-  if (watching) buffer_.shrink_to_fit();
   if (watching) {
+    // Nothing of the client's is waiting to be read: the read buffer's memory
+    // goes back while the request is held (thousands may be held in a burst);
+    // the next read allocates it again.
+    buffer_.shrink_to_fit();
     stream_.socket().async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
       if (ec == asio::error::operation_aborted) return;
       wait->readable = true;
