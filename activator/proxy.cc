@@ -255,9 +255,6 @@ class Proxy::Impl::Connection {
   asio::awaitable<void> Run();
 
  private:
-  // Waits for the first byte of the next request head; false when the
-  // connection should end (closed, timed out, draining).
-  asio::awaitable<bool> AwaitRequestStart(bool first);
   // Handles one request whose head is in `parser`; returns whether the
   // connection may serve another.
   asio::awaitable<bool> HandleRequest(RequestParser& parser);
@@ -315,7 +312,7 @@ class Proxy::Impl::Connection {
   Impl& proxy_;
   Worker& worker_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  ReadBuffer buffer_;
   ExchangeCut cut_;
   Worker::Session session_;
   std::list<Worker::Session*>::iterator position_;
@@ -377,31 +374,29 @@ asio::awaitable<void> Proxy::Impl::SweepLoop(Worker& worker) {
   }
 }
 
-asio::awaitable<bool> Proxy::Impl::Connection::AwaitRequestStart(bool first) {
-  if (buffer_.size() > 0) co_return true;  // pipelined bytes already here
-  session_.idle = true;
-  if (proxy_.draining_.load()) co_return false;
-  // A fresh connection gets the head timeout for its first byte as well, so
-  // connections that never send anything are not held for idle_timeout.
-  stream_.expires_after(first ? proxy_.options_.header_read_timeout : proxy_.options_.idle_timeout);
-  error_code ec;
-  const size_t n =
-      co_await stream_.async_read_some(buffer_.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
-  buffer_.commit(n);
-  session_.idle = false;
-  if (ec) {
-    if (ec == beast::error::timeout)
-      proxy_.deps_.meter.OnConnectionClosed(first ? "header_timeout" : "idle_timeout");
-    co_return false;
-  }
-  co_return true;
-}
-
 asio::awaitable<void> Proxy::Impl::Connection::Run() {
   bool first = true;
   for (;;) {
-    const bool more = co_await AwaitRequestStart(first);
-    if (!more) break;
+    // Waits for the first byte of the next request head, unless pipelined
+    // bytes are already here. (In this loop, not a coroutine of its own: a
+    // call would allocate a frame per request.)
+    if (buffer_.size() == 0) {
+      session_.idle = true;
+      if (proxy_.draining_.load()) break;
+      // A fresh connection gets the head timeout for its first byte as well,
+      // so connections that never send anything are not held for idle_timeout.
+      stream_.expires_after(first ? proxy_.options_.header_read_timeout : proxy_.options_.idle_timeout);
+      error_code ec;
+      const size_t n = co_await stream_.async_read_some(buffer_.prepare(4096),
+                                                        asio::redirect_error(asio::use_awaitable, ec));
+      buffer_.commit(n);
+      session_.idle = false;
+      if (ec) {
+        if (ec == beast::error::timeout)
+          proxy_.deps_.meter.OnConnectionClosed(first ? "header_timeout" : "idle_timeout");
+        break;
+      }
+    }
     first = false;
     RequestParser parser;
     ConfigureRequestParser(parser, proxy_.options_.limits);

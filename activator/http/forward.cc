@@ -45,10 +45,10 @@ struct RelayFailure {
 // first chunk. Call only while the parser is not done.
 // `last_read`, when given, is set to clock.Now() after every read.
 template <bool kIsRequest>
-asio::awaitable<RelayFailure> RelayBody(beast::tcp_stream& in, beast::flat_buffer& in_buffer,
-                                        bhttp::parser<kIsRequest, bhttp::buffer_body>& parser,
+asio::awaitable<RelayFailure> RelayBody(beast::tcp_stream& in, ReadBuffer& in_buffer,
+                                        bhttp::parser<kIsRequest, bhttp::buffer_body, FieldAllocator>& parser,
                                         beast::tcp_stream& out,
-                                        bhttp::serializer<kIsRequest, bhttp::buffer_body>& serializer,
+                                        bhttp::serializer<kIsRequest, bhttp::buffer_body, Fields>& serializer,
                                         char* buf, size_t size, uint64_t& bytes,
                                         MonotonicTime* last_read = nullptr, const Clock* clock = nullptr) {
   error_code ec;
@@ -202,7 +202,7 @@ void TrimRelayBuffers() {
 
 void ExchangeCut::Cut() {
   cut_ = true;
-  if (upstream_ != nullptr && upstream_->has_value()) (*upstream_)->close();
+  if (upstream_ != nullptr && *upstream_ != nullptr) (*upstream_)->close();
 }
 
 asio::awaitable<ForwardResult> Forward(UpstreamPool& pool, ClientExchange& client,
@@ -244,7 +244,7 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   char* request_buf = buffers.get();
   char* response_buf = buffers.get() + settings.relay_buffer_bytes;
 
-  std::optional<beast::tcp_stream> upstream;
+  UpstreamStream upstream;
   // The cut closes whichever replica connection is in use; unregistered
   // before `upstream` goes away.
   struct Registration {
@@ -256,11 +256,13 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   if (client.cut != nullptr) client.cut->Watch(&upstream);
   std::optional<ResponseParser> response;
   // Bounded: a response head, then one read plus one chunk header line.
-  beast::flat_buffer upstream_buffer(ReadBufferLimit(kMaxResponseHeaderBytes));
+  ReadBuffer upstream_buffer(ReadBufferLimit(kMaxResponseHeaderBytes));
   Upload upload(executor);
-  std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_serializer;
+  std::optional<RequestSerializer> request_serializer;
 
-  // Stops the upload (if it still runs) and waits for it to leave.
+  // Stops the upload (if it still runs) and waits for it to leave. Callers
+  // test upload.running first: calling a coroutine allocates its frame even
+  // when it returns at once, and most requests have no upload.
   auto finish_upload = [&]() -> asio::awaitable<void> {
     if (!upload.running) co_return;
     upload.stopped = true;
@@ -277,13 +279,11 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
     upstream.reset();
     bool reused = false;
     if (attempt == 0) {
-      if (auto idle = pool.Take(endpoint.address())) {
-        upstream.emplace(std::move(*idle));
-        reused = true;
-      }
+      upstream = pool.Take(endpoint.address());
+      reused = upstream != nullptr;
     }
     if (!upstream) {
-      upstream.emplace(executor);
+      upstream = std::make_unique<beast::tcp_stream>(executor);
       upstream->expires_after(std::min<Duration>(settings.connect_timeout, remaining()));
       co_await upstream->async_connect(target, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
@@ -369,7 +369,9 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
                                         asio::redirect_error(asio::use_awaitable, ec));
     } while (!ec && response->get().result_int() / 100 == 1 && response->get().result_int() != 101);
     if (ec) {
-      co_await finish_upload();
+      if (upload.running) {
+        co_await finish_upload();
+      }
       if (upload.ClientFailed()) {
         result.error = UploadError(upload);
         co_return result;
@@ -392,14 +394,16 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   const std::optional<Duration> keep_alive_hint = KeepAliveTimeoutHint(head);
   const bool switched_protocols = head.result_int() == 101;
   if (switched_protocols) {
-    co_await finish_upload();
+    if (upload.running) {
+      co_await finish_upload();
+    }
     // A 101 nobody asked for cannot be relayed: we would not know the protocol.
     if (client.upgrade.empty()) {
       result.error = ProxyError::kUpstreamError;
       co_return result;
     }
     PrepareSwitchingResponse(head, client.request_id);
-    bhttp::response_serializer<bhttp::buffer_body> switching(head);
+    ResponseSerializer switching(head);
     client.stream.expires_after(remaining());
     co_await bhttp::async_write_header(client.stream, switching,
                                        asio::redirect_error(asio::use_awaitable, ec));
@@ -425,7 +429,9 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   const ResponseFraming framing =
       FrameResponseForClient(head, parsed_length, client.version, client.head_request);
   if (framing.malformed) {
-    co_await finish_upload();
+    if (upload.running) {
+      co_await finish_upload();
+    }
     result.error = ProxyError::kUpstreamError;
     co_return result;
   }
@@ -437,7 +443,7 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   const bool keep_alive = client.keep_alive && !draining && client.parser.is_done() && !upload.Failed() &&
                           framing.client != ClientBodyFraming::kClose;
   PrepareClientResponse(head, client.request_id, client.version, keep_alive);
-  bhttp::response_serializer<bhttp::buffer_body> response_serializer(head);
+  ResponseSerializer response_serializer(head);
   client.stream.expires_after(remaining());
 
   RelayFailure failure;
@@ -455,7 +461,9 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   result.response_started = response_serializer.is_header_done();
   // The response is over (or failed): an upload still running means the
   // function answered without reading all of the request; stop it.
-  co_await finish_upload();
+  if (upload.running) {
+    co_await finish_upload();
+  }
   if (upload.ClientFailed()) {
     result.error = UploadError(upload);
     co_return result;
@@ -477,7 +485,7 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   exchange.request_complete = client.parser.is_done() && !upload.Failed();
   exchange.stray_bytes = upstream_buffer.size() != 0;
   exchange.switched_protocols = switched_protocols;
-  if (UpstreamReusable(exchange)) pool.Put(endpoint.address(), std::move(*upstream), keep_alive_hint);
+  if (UpstreamReusable(exchange)) pool.Put(endpoint.address(), std::move(upstream), keep_alive_hint);
   result.request_body_read = client.parser.is_done();
   result.client_reusable = keep_alive && ClientReusable(result.request_body_read, keep_alive, framing.client);
   co_return result;

@@ -71,18 +71,18 @@ class ExchangeCut {
   void Cut();
   bool cut() const { return cut_; }
   // Forward registers the replica connection it uses, and clears it.
-  void Watch(std::optional<boost::beast::tcp_stream>* upstream) { upstream_ = upstream; }
+  void Watch(UpstreamStream* upstream) { upstream_ = upstream; }
 
  private:
   bool cut_ = false;
-  std::optional<boost::beast::tcp_stream>* upstream_ = nullptr;
+  UpstreamStream* upstream_ = nullptr;
 };
 
 // The client side of the exchange: its stream, read buffer and the parser
 // holding the (already rewritten) request head.
 struct ClientExchange {
   boost::beast::tcp_stream& stream;
-  boost::beast::flat_buffer& buffer;
+  ReadBuffer& buffer;
   RequestParser& parser;
   std::string_view request_id;
   unsigned version = 11;

@@ -23,8 +23,8 @@ std::string_view View(boost::beast::string_view s) { return std::string_view(s.d
 
 // Removes hop-by-hop fields, including those the Connection field names
 // (RFC 9110 §7.6.1). Content-Length and Transfer-Encoding are kept.
-template <class Fields>
-void RemoveHopByHop(Fields& fields) {
+template <class HeaderFields>
+void RemoveHopByHop(HeaderFields& fields) {
   std::vector<std::string> named;
   for (auto it = fields.find(bhttp::field::connection);
        it != fields.end() && it->name() == bhttp::field::connection; ++it) {
@@ -72,7 +72,10 @@ std::string RequestIdFor(std::string_view client_value) {
 namespace {
 
 void AppendForwardedFor(Request& request, std::string_view client_ip) {
-  std::string forwarded_for;
+  // Built in a buffer the thread reuses: a list behind other proxies
+  // outgrows a short string's inline space on every request.
+  thread_local std::string forwarded_for;
+  forwarded_for.clear();
   for (auto it = request.find("X-Forwarded-For");
        it != request.end() && EqualsIgnoreCase(View(it->name_string()), "X-Forwarded-For"); ++it) {
     if (!forwarded_for.empty()) forwarded_for.append(", ");
@@ -81,19 +84,21 @@ void AppendForwardedFor(Request& request, std::string_view client_ip) {
   if (!forwarded_for.empty()) forwarded_for.append(", ");
   forwarded_for.append(client_ip);
   request.set("X-Forwarded-For", forwarded_for);
+  if (forwarded_for.capacity() > 4096) std::string().swap(forwarded_for);  // one huge list is not kept
 }
 
 }  // namespace
 
 void PrepareUpstreamRequest(Request& request, const Route& route, std::string_view client_ip,
                             std::string_view request_id, std::string_view upgrade) {
-  const std::string host(View(request[bhttp::field::host]));
   RemoveHopByHop(request.base());
   request.erase(bhttp::field::expect);  // the activator answers 100-continue itself
   // Credentials for a proxy are meant for us, never for the function.
   request.erase(bhttp::field::proxy_authorization);
   request.target(ToBeast(route.upstream_target));
   request.version(11);
+  // A view: the Host field itself is neither removed nor rewritten below.
+  const std::string_view host = View(request[bhttp::field::host]);
 
   AppendForwardedFor(request, client_ip);
   if (request.find("X-Forwarded-Proto") == request.end()) request.set("X-Forwarded-Proto", "http");

@@ -29,8 +29,8 @@ struct PumpEnd {
 };
 
 // Copies `in` to `out` until `in` ends (then half-closes `out`) or either fails.
-asio::awaitable<PumpEnd> Pump(beast::tcp_stream& in, beast::flat_buffer& pending, beast::tcp_stream& out,
-                              char* buf, size_t size, uint64_t& bytes) {
+asio::awaitable<PumpEnd> Pump(beast::tcp_stream& in, ReadBuffer& pending, beast::tcp_stream& out, char* buf,
+                              size_t size, uint64_t& bytes) {
   error_code ec;
   if (pending.size() > 0) {
     const size_t n =
@@ -55,9 +55,9 @@ asio::awaitable<PumpEnd> Pump(beast::tcp_stream& in, beast::flat_buffer& pending
 
 }  // namespace
 
-asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& client, beast::flat_buffer& client_buffer,
-                                     beast::tcp_stream& replica, beast::flat_buffer& replica_buffer,
-                                     Duration timeout, size_t buffer_bytes) {
+asio::awaitable<TunnelResult> Tunnel(beast::tcp_stream& client, ReadBuffer& client_buffer,
+                                     beast::tcp_stream& replica, ReadBuffer& replica_buffer, Duration timeout,
+                                     size_t buffer_bytes) {
   TunnelResult result;
   // Default-initialised, as the forward's relay buffers.
   std::unique_ptr<char[]> buffers(new char[2 * buffer_bytes]);

@@ -19,9 +19,9 @@
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without it
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include "activator/http/http_types.h"
 #include "common/clock.h"
 
 namespace zs::activator {
@@ -39,10 +39,8 @@ struct TunnelResult {
 
 // `client_buffer` / `replica_buffer` hold what was read past the request and
 // response heads; `buffer_bytes` is the size of each direction's relay buffer.
-boost::asio::awaitable<TunnelResult> Tunnel(boost::beast::tcp_stream& client,
-                                            boost::beast::flat_buffer& client_buffer,
-                                            boost::beast::tcp_stream& replica,
-                                            boost::beast::flat_buffer& replica_buffer, Duration timeout,
-                                            size_t buffer_bytes);
+boost::asio::awaitable<TunnelResult> Tunnel(boost::beast::tcp_stream& client, ReadBuffer& client_buffer,
+                                            boost::beast::tcp_stream& replica, ReadBuffer& replica_buffer,
+                                            Duration timeout, size_t buffer_bytes);
 
 }  // namespace zs::activator

@@ -17,9 +17,9 @@ bool UpstreamPool::LooksOpen(boost::beast::tcp_stream& stream) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& address) {
+UpstreamStream UpstreamPool::Take(const std::string& address) {
   auto it = idle_.find(address);
-  if (it == idle_.end()) return std::nullopt;
+  if (it == idle_.end()) return nullptr;
   auto& stack = it->second;
   const MonotonicTime now = clock_.Now();
   while (!stack.empty()) {
@@ -28,21 +28,21 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::Take(const std::string& ad
     // A connection idle for under a second is taken without the peek (a
     // syscall per request); a replica closing it that soon is rare, and an
     // idempotent bodiless request is retried on a fresh connection if it did.
-    if (now < top.expires && (idle_for < std::chrono::seconds(1) || LooksOpen(top.stream))) {
-      std::optional<boost::beast::tcp_stream> out(std::move(top.stream));
+    if (now < top.expires && (idle_for < std::chrono::seconds(1) || LooksOpen(*top.stream))) {
+      UpstreamStream out = std::move(top.stream);
       stack.pop_back();
       // An empty stack stays until Sweep: a replica served one request at a
       // time would otherwise free and rebuild its entry on every request.
       return out;
     }
     boost::system::error_code ignored;
-    top.stream.socket().close(ignored);
+    top.stream->socket().close(ignored);
     stack.pop_back();
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-void UpstreamPool::Put(const std::string& address, boost::beast::tcp_stream stream,
+void UpstreamPool::Put(const std::string& address, UpstreamStream stream,
                        std::optional<Duration> keep_alive_hint) {
   Duration keep_for = options_.idle_timeout;
   if (keep_alive_hint) {
@@ -53,11 +53,11 @@ void UpstreamPool::Put(const std::string& address, boost::beast::tcp_stream stre
   auto& stack = idle_[address];
   if (keep_for <= Duration{0} || stack.size() >= options_.max_idle_per_endpoint) {
     boost::system::error_code ignored;
-    stream.socket().close(ignored);
+    stream->socket().close(ignored);
     if (stack.empty()) idle_.erase(address);
     return;
   }
-  stream.expires_never();
+  stream->expires_never();
   const MonotonicTime now = clock_.Now();
   stack.push_back(Idle{std::move(stream), now, now + keep_for});
 }
@@ -69,11 +69,11 @@ void UpstreamPool::Sweep() {
     std::vector<Idle> kept;
     kept.reserve(stack.size());
     for (auto& idle : stack) {
-      if (now < idle.expires && LooksOpen(idle.stream)) {
+      if (now < idle.expires && LooksOpen(*idle.stream)) {
         kept.push_back(std::move(idle));
       } else {
         boost::system::error_code ignored;
-        idle.stream.socket().close(ignored);
+        idle.stream->socket().close(ignored);
       }
     }
     if (kept.empty()) {
@@ -89,7 +89,7 @@ void UpstreamPool::Clear() {
   for (auto& [address, stack] : idle_) {
     for (auto& idle : stack) {
       boost::system::error_code ignored;
-      idle.stream.socket().close(ignored);
+      idle.stream->socket().close(ignored);
     }
   }
   idle_.clear();
