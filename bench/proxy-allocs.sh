@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Where the activator's per-request heap allocations come from: the activator
+# (--static-config, billing on, one thread) runs under heaptrack in front of
+# fn-echo while wrk sends requests for a fixed time; then the allocation
+# call sites are printed with their calls per request, most first.
+# bench/proxy.sh --profile counts the total per request; this names them.
+#
+#   bench/proxy-allocs.sh [--connections 50] [--duration 5s] [--top 25]
+#
+# Startup allocations (flags, the catalog, thread pools) are a fixed count,
+# not per request: the figures subtract a run with no load of the same
+# length. Needs heaptrack (Debian's heaptrack), wrk and
+# `ninja fn-echo zeroscale-activator` in $ZS_BUILD_DIR (default build/).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ZS_BUILD_DIR:-$root/build}
+connections=50
+duration=5s
+top=25
+while (($#)); do
+  case $1 in
+    --connections) connections=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --top) top=$2; shift 2 ;;
+    *) echo "usage: $0 [--connections N] [--duration D] [--top N]" >&2; exit 2 ;;
+  esac
+done
+activator=$build/activator/zeroscale-activator
+fn_echo=$build/hack/fn-echo/fn-echo
+for bin in "$fn_echo" "$activator"; do
+  [[ -x $bin ]] || { echo "missing $bin: ninja -C $build fn-echo zeroscale-activator" >&2; exit 1; }
+done
+for tool in heaptrack heaptrack_print wrk; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install heaptrack wrk)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/zs-bench-allocs.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n ${ZS_KEEP_TMP:-} ]] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_http() {  # wait_http URL: polls for up to 20 s
+  local deadline=$((SECONDS + 20))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    ((SECONDS < deadline)) || { echo "no answer from $1 within 20 s" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+echo_port=$(free_port)
+"$fn_echo" --address=127.0.0.1 --port="$echo_port" --threads=1 2>"$tmp/fn-echo.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$echo_port/"
+cat >"$tmp/functions.json" <<EOF
+{"functions": [{"metadata": {"namespace": "default", "name": "echo"},
+                "spec": {"port": $echo_port, "resources": {"requests": {"memory": "128Mi"}}},
+                "endpoints": ["127.0.0.1:$echo_port"]}]}
+EOF
+
+act_port=$(free_port)
+health_port=$(free_port)
+heaptrack -o "$tmp/load" "$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
+  --metrics-bind-address=0 --health-probe-bind-address="127.0.0.1:$health_port" --threads=1 \
+  --billing-log="$tmp/billing.log" --log-level=warn --drain-delay=0s >"$tmp/heaptrack.log" 2>&1 &
+pid=$!
+pids+=($pid)
+wait_http "http://127.0.0.1:$health_port/readyz"
+# One run; the start-up's own allocations (flags, catalog, threads: a few
+# thousand) are counted with it and are a small share of a run's.
+wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$act_port/fn/default/echo/" >"$tmp/wrk.txt"
+requests=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
+# heaptrack's script runs the activator and its trace reader as children:
+# stop the activator alone (its name is cut to 15 characters), so the reader
+# writes the whole trace.
+pkill -TERM -P "$pid" -x zeroscale-activ
+wait "$pid" 2>/dev/null || true
+heaptrack_print -f "$tmp"/load.* -m 0 --print-allocators 1 --print-peaks 0 --print-leaks 0 --print-temporary 0 \
+  -n "$top" >"$tmp/sites.txt" 2>/dev/null
+calls=$(awk '/^calls to allocation functions:/ {print $5}' "$tmp/sites.txt")
+awk -v c="$calls" -v r="$requests" 'BEGIN {
+  printf "%d requests, %d allocation calls in all (start-up included): %.2f per request\n", r, c, c / r }'
+echo "call sites, most calls first: calls per request, what allocates <- the nearest frames of ours"
+# Each site in heaptrack_print's list is "N calls to allocation functions
+# with ..." followed by its frames (two-space indent) with their "at FILE:LINE"
+# (four spaces); the allocator's and the standard library's own frames are
+# skipped to name what allocates.
+sites_py=$(cat <<'PY'
+import re, sys
+requests = float(sys.argv[1])
+blocks, cur = [], None
+for line in sys.stdin:
+    m = re.match(r'^(\d+) calls to allocation functions with', line)
+    if m:
+        cur = {'n': int(m.group(1)), 'frames': []}
+        blocks.append(cur)
+    elif cur is not None and line.startswith('    at '):
+        if cur['frames']:
+            cur['frames'][-1][1] = line[7:].strip()
+    elif cur is not None and line.startswith('  ') and not line.startswith(('    ', '  and ')):
+        cur['frames'].append([line.strip(), ''])
+    elif not line.strip():
+        cur = None
+skip = re.compile(r'^(std::__new_allocator|std::allocator|std::allocator_traits|void\* boost::asio::detail::'
+                  r'thread_info_base|boost::asio::detail::recycling_allocator|(void\* )?operator new|malloc|'
+                  r'calloc|realloc|std::__cxx11::basic_string<>::_M_|void std::__cxx11::basic_string<>::_M_|'
+                  r'__gnu_cxx|zs::activator::RecyclingAllocator|zs::activator::recycling_detail)')
+def short(frame):
+    return re.sub(r'\(.*', '', frame)[-70:]
+for b in blocks:
+    what = next((short(f) for f, _ in b['frames'] if not skip.match(f)), '?')
+    ours = [f"{short(f)} ({loc[3:]})" for f, loc in b['frames'] if loc.startswith('../') and
+            'Proxy::Impl::Run()' not in f and 'clone3' not in f and 'recycling_allocator.h' not in loc][:2]
+    print(f"{b['n'] / requests:7.2f}  {what}  <-  {' <- '.join(ours) or '(only the event loop)'}")
+PY
+)
+python3 -c "$sites_py" "$requests" <"$tmp/sites.txt"
