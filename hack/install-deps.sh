@@ -21,7 +21,7 @@ packages=(
   # the real node of the local cluster (hack/node-up.sh) and its images (hack/node-images.sh)
   containerd runc containernetworking-plugins debootstrap
   # benchmarks and observability
-  wrk nginx-light haproxy linux-perf prometheus
+  wrk nginx-light haproxy linux-perf heaptrack prometheus
   libnats-dev libhiredis-dev nats-server redis-server
 )
 
