@@ -5,12 +5,12 @@
 // target and reason in another; the data path builds two parsed heads and
 // rewrites both per request, which was about a dozen malloc/free pairs per
 // request. This allocator keeps freed blocks in per-thread lists by size
-// class (powers of two from 64 bytes to 4 KiB, as asio's recycling
-// allocator keeps its handler memory) and serves the next request from them:
+// class (up to 4 KiB; asio keeps its handler memory the same way) and
+// serves the next request from them:
 // in steady state the heads allocate nothing. A block freed on another
 // thread joins that thread's lists. Each list keeps at most kKeepBytes of
 // blocks (the rest go back to malloc): enough for the heads of hundreds of
-// requests in flight per thread, and at most 7 x 128 KiB left behind per
+// requests in flight per thread, and at most 19 x 64 KiB left behind per
 // thread after a burst. Larger blocks go straight to operator new.
 //
 // Thread-safety: stateless; the lists are thread_local.
@@ -23,9 +23,14 @@ namespace zs::activator {
 
 namespace recycling_detail {
 
-inline constexpr size_t kMinClassBytes = 64;
-inline constexpr int kClasses = 7;                // 64, 128, ..., 4096
-inline constexpr size_t kKeepBytes = size_t{128} * 1024;  // per class and thread
+// Size classes: 32-byte steps up to 512 bytes (a field is its name and
+// value plus about 50 bytes, so coarser classes would waste what a held
+// request keeps), then 1, 2 and 4 KiB.
+inline constexpr size_t kStep = 32;
+inline constexpr size_t kSmallLimit = 512;
+inline constexpr int kSmallClasses = static_cast<int>(kSmallLimit / kStep);  // 32 .. 512
+inline constexpr int kClasses = kSmallClasses + 3;                           // then 1024, 2048, 4096
+inline constexpr size_t kKeepBytes = size_t{64} * 1024;                      // per class and thread
 
 struct FreeBlock {
   FreeBlock* next;
@@ -55,11 +60,15 @@ inline ThreadLists& Lists() {
 
 // The size class of a block of `bytes`, or -1 when it is too large to keep.
 inline int ClassOf(size_t bytes) {
-  size_t size = kMinClassBytes;
-  for (int c = 0; c < kClasses; ++c, size *= 2) {
-    if (bytes <= size) return c;
-  }
+  if (bytes <= kSmallLimit) return bytes == 0 ? 0 : static_cast<int>((bytes - 1) / kStep);
+  if (bytes <= 1024) return kSmallClasses;
+  if (bytes <= 2048) return kSmallClasses + 1;
+  if (bytes <= 4096) return kSmallClasses + 2;
   return -1;
+}
+
+inline size_t ClassBytes(int c) {
+  return c < kSmallClasses ? kStep * (c + 1) : size_t{1024} << (c - kSmallClasses);
 }
 
 inline void* Allocate(size_t bytes) {
@@ -71,7 +80,7 @@ inline void* Allocate(size_t bytes) {
     --lists.count[c];
     return block;
   }
-  return ::operator new(kMinClassBytes << c);
+  return ::operator new(ClassBytes(c));
 }
 
 inline void Deallocate(void* p, size_t bytes) noexcept {
@@ -81,7 +90,7 @@ inline void Deallocate(void* p, size_t bytes) noexcept {
     return;
   }
   ThreadLists& lists = Lists();
-  if (lists.count[c] >= (kKeepBytes / kMinClassBytes) >> c) {
+  if (lists.count[c] >= kKeepBytes / ClassBytes(c)) {
     ::operator delete(p);
     return;
   }

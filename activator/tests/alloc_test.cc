@@ -56,13 +56,13 @@ TEST(RecyclingAllocator, LargeBlocksAreNotKept) {
 
 TEST(RecyclingAllocator, KeepsABoundedNumberPerClass) {
   RecyclingAllocator<char> alloc;
-  // 4 KiB blocks: 128 KiB of them (32) are kept, the rest are freed.
+  // 4 KiB blocks: 64 KiB of them (16) are kept, the rest are freed.
   std::vector<char*> blocks;
   blocks.reserve(100);
   for (int i = 0; i < 100; ++i) blocks.push_back(alloc.allocate(4096));
   const long before_delete = deletes.load();
   for (char* b : blocks) alloc.deallocate(b, 4096);
-  EXPECT_GE(deletes.load() - before_delete, 100 - 32);
+  EXPECT_GE(deletes.load() - before_delete, 100 - 16);
   EXPECT_LT(deletes.load() - before_delete, 100);
 }
 
