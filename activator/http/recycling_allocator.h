@@ -36,6 +36,12 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// Set once this thread's lists are destroyed (thread exit): a message freed
+// later on the thread, by another thread_local's destructor, goes straight
+// back to operator delete. A plain bool has no destructor, so it stays
+// readable to the end of the thread.
+inline thread_local bool lists_gone = false;
+
 struct ThreadLists {
   FreeBlock* head[kClasses] = {};
   size_t count[kClasses] = {};
@@ -43,6 +49,7 @@ struct ThreadLists {
   ThreadLists(const ThreadLists&) = delete;
   ThreadLists& operator=(const ThreadLists&) = delete;
   ~ThreadLists() {
+    lists_gone = true;
     for (int c = 0; c < kClasses; ++c) {
       while (head[c] != nullptr) {
         FreeBlock* block = head[c];
@@ -74,6 +81,7 @@ inline size_t ClassBytes(int c) {
 inline void* Allocate(size_t bytes) {
   const int c = ClassOf(bytes);
   if (c < 0) return ::operator new(bytes);
+  if (lists_gone) return ::operator new(ClassBytes(c));
   ThreadLists& lists = Lists();
   if (FreeBlock* block = lists.head[c]) {
     lists.head[c] = block->next;
@@ -85,7 +93,7 @@ inline void* Allocate(size_t bytes) {
 
 inline void Deallocate(void* p, size_t bytes) noexcept {
   const int c = ClassOf(bytes);
-  if (c < 0) {
+  if (c < 0 || lists_gone) {
     ::operator delete(p);
     return;
   }
