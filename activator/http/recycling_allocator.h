@@ -78,9 +78,24 @@ inline size_t ClassBytes(int c) {
   return c < kSmallClasses ? kStep * (c + 1) : size_t{1024} << (c - kSmallClasses);
 }
 
+// Under AddressSanitizer (the fuzz target) blocks are not kept: a block in
+// a list looks live to it, so a read through a stale view of a freed field
+// would go unnoticed.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kRecycle = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kRecycle = false;
+#else
+inline constexpr bool kRecycle = true;
+#endif
+#else
+inline constexpr bool kRecycle = true;
+#endif
+
 inline void* Allocate(size_t bytes) {
   const int c = ClassOf(bytes);
-  if (c < 0) return ::operator new(bytes);
+  if (c < 0 || !kRecycle) return ::operator new(bytes);
   if (lists_gone) return ::operator new(ClassBytes(c));
   ThreadLists& lists = Lists();
   if (FreeBlock* block = lists.head[c]) {
@@ -93,7 +108,7 @@ inline void* Allocate(size_t bytes) {
 
 inline void Deallocate(void* p, size_t bytes) noexcept {
   const int c = ClassOf(bytes);
-  if (c < 0 || lists_gone) {
+  if (c < 0 || !kRecycle || lists_gone) {
     ::operator delete(p);
     return;
   }
