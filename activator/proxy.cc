@@ -301,11 +301,11 @@ class Proxy::Impl::Connection {
   // caller's coroutine frame for as long as a request is held.)
   asio::awaitable<bool> WriteError(ProxyError error, std::string_view function, std::string_view request_id,
                                    unsigned version, bool request_consumed, bool keep_alive);
-  // The answers to a request refused before routing: a head that did not
-  // parse (`ec`), or a framing the activator does not forward. Their own
-  // coroutines, so that their locals are not part of every request's frame.
-  asio::awaitable<void> RefuseUnparsed(error_code ec);
-  asio::awaitable<void> RefuseFraming(ProxyError framing, const Request& request);
+  // Metered and answered, then the connection closes: a request refused
+  // before routing (a head that did not parse: version 11 and no method; a
+  // framing the activator does not forward). A coroutine of its own, so
+  // that its locals are not part of every request's frame.
+  asio::awaitable<void> Refuse(ProxyError error, unsigned version, std::string method);
 
   const Clock& clock() const { return proxy_.deps_.clock; }
 
@@ -411,7 +411,7 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
         break;
       }
       if (IsConnectionError(ec)) break;
-      co_await RefuseUnparsed(ec);
+      co_await Refuse(ClassifyParseError(ec), 11, std::string());
       break;
     }
     const bool keep = co_await HandleRequest(parser);
@@ -422,27 +422,16 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
   }
 }
 
-asio::awaitable<void> Proxy::Impl::Connection::RefuseUnparsed(error_code ec) {
-  const ProxyError error = ClassifyParseError(ec);
-  Invocation invocation;
-  invocation.code = Spec(error).http_status;
-  invocation.error = error;
-  invocation.arrival_wall = clock().WallNow();
-  const std::string request_id = NewRequestId();
-  proxy_.deps_.meter.Finish(invocation);
-  co_await WriteError(error, std::string_view(), request_id, 11, /*request_consumed=*/false,
-                      /*keep_alive=*/false);
-}
-
-asio::awaitable<void> Proxy::Impl::Connection::RefuseFraming(ProxyError framing, const Request& request) {
+asio::awaitable<void> Proxy::Impl::Connection::Refuse(ProxyError error, unsigned version,
+                                                      std::string method) {
   Invocation refused;
-  refused.code = Spec(framing).http_status;
-  refused.error = framing;
+  refused.code = Spec(error).http_status;
+  refused.error = error;
   refused.arrival_wall = clock().WallNow();
-  refused.method = std::string(FromBeast(request.method_string()));
+  refused.method = std::move(method);
   const std::string request_id = NewRequestId();
   proxy_.deps_.meter.Finish(refused);
-  co_await WriteError(framing, std::string_view(), request_id, request.version(), /*request_consumed=*/false,
+  co_await WriteError(error, std::string_view(), request_id, version, /*request_consumed=*/false,
                       /*keep_alive=*/false);
 }
 
@@ -590,7 +579,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   Request& request = parser.get();
   if (const ProxyError framing = CheckRequestFraming(request); framing != ProxyError::kNone) {
     // Smuggling vectors and unknown codings go no further (framing.h).
-    co_await RefuseFraming(framing, request);
+    co_await Refuse(framing, request.version(), std::string(FromBeast(request.method_string())));
     co_return false;
   }
   Invocation inv;

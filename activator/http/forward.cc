@@ -260,11 +260,11 @@ asio::awaitable<ForwardResult> Exchange(UpstreamPool& pool, ClientExchange& clie
   Upload upload(executor);
   std::optional<RequestSerializer> request_serializer;
 
-  // Stops the upload (if it still runs) and waits for it to leave. Callers
-  // test upload.running first: calling a coroutine allocates its frame even
-  // when it returns at once, and most requests have no upload.
+  // Stops the running upload and waits for it to leave. Call only while
+  // upload.running: the callers test it, since calling a coroutine allocates
+  // its frame even when there is nothing to do, and most requests have no
+  // upload.
   auto finish_upload = [&]() -> asio::awaitable<void> {
-    if (!upload.running) co_return;
     upload.stopped = true;
     error_code ignored;
     if (upstream) upstream->socket().cancel(ignored);
