@@ -26,18 +26,8 @@ activator=$build/activator/zeroscale-activator
 [[ -x $activator ]] || { echo "missing $activator: ninja -C $build zeroscale-activator" >&2; exit 1; }
 ulimit -n "$((held * 2 + 1024))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-tmp=$(mktemp -d /tmp/zs-bench-rss.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+source "$root/bench/lib.sh"
+bench_tmp rss
 act_port=$(free_port)
 metrics_port=$(free_port)
 health_port=$(free_port)
@@ -53,10 +43,7 @@ EOF
   2>"$tmp/activator.log" &
 act_pid=$!
 pids+=("$act_pid")
-for _ in $(seq 1 200); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$health_port/readyz" 2>/dev/null && break
-  sleep 0.05
-done
+wait_http "http://127.0.0.1:$health_port/readyz"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 queued() {

@@ -15,6 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/hack/cluster-env.sh"
+source "$root/bench/lib.sh"
 bin=${1:-$root/build/controller/zeroscale-controller}
 n1=${2:-50}
 n2=${3:-1000}
@@ -27,9 +28,6 @@ trap cleanup EXIT
 k apply -f "$root/deploy/crds/" >/dev/null
 k create ns "$ns" >/dev/null
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 health_port=$(free_port)
 start_controller() {
   "$bin" --kubeconfig "$KUBECONFIG" --namespace "$ns" --metrics-bind-address 0 \

@@ -35,34 +35,14 @@ for tool in heaptrack heaptrack_print wrk; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install heaptrack wrk)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d /tmp/zs-bench-allocs.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [[ -n ${ZS_KEEP_TMP:-} ]] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {  # wait_http URL: polls for up to 20 s
-  local deadline=$((SECONDS + 20))
-  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || { echo "no answer from $1 within 20 s" >&2; exit 1; }
-    sleep 0.05
-  done
-}
+source "$root/bench/lib.sh"
+bench_tmp allocs
 
 echo_port=$(free_port)
 "$fn_echo" --address=127.0.0.1 --port="$echo_port" --threads=1 2>"$tmp/fn-echo.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:$echo_port/"
-cat >"$tmp/functions.json" <<EOF
-{"functions": [{"metadata": {"namespace": "default", "name": "echo"},
-                "spec": {"port": $echo_port, "resources": {"requests": {"memory": "128Mi"}}},
-                "endpoints": ["127.0.0.1:$echo_port"]}]}
-EOF
+echo_function_config "$echo_port" "$tmp/functions.json"
 
 act_port=$(free_port)
 health_port=$(free_port)
@@ -71,7 +51,7 @@ heaptrack -o "$tmp/load" "$activator" --static-config="$tmp/functions.json" --bi
   --billing-log="$tmp/billing.log" --log-level=warn --drain-delay=0s >"$tmp/heaptrack.log" 2>&1 &
 pid=$!
 pids+=($pid)
-wait_http "http://127.0.0.1:$health_port/readyz"
+wait_http "http://127.0.0.1:$health_port/readyz" 30  # heaptrack slows start-up
 # One run; the start-up's own allocations (flags, catalog, threads: a few
 # thousand) are counted with it and are a small share of a run's.
 wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$act_port/fn/default/echo/" >"$tmp/wrk.txt"

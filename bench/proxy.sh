@@ -51,26 +51,8 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 [[ -x $haproxy_bin ]] || { echo "haproxy not installed (hack/install-deps.sh)" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/zs-bench-proxy.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {  # url
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "not answering: $1" >&2
-  return 1
-}
+source "$root/bench/lib.sh"
+bench_tmp proxy
 
 echo_port=$(free_port)
 nginx_port=$(free_port)
@@ -141,11 +123,7 @@ haproxy_pid=$!
 pids+=($haproxy_pid)
 wait_http "http://127.0.0.1:$haproxy_port/"
 
-cat >"$tmp/functions.json" <<EOF
-{"functions": [{"metadata": {"namespace": "default", "name": "echo"},
-                "spec": {"port": $echo_port, "resources": {"requests": {"memory": "128Mi"}}},
-                "endpoints": ["127.0.0.1:$echo_port"]}]}
-EOF
+echo_function_config "$echo_port" "$tmp/functions.json"
 "$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
   --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
   --threads="$proxy_threads" --billing-log="$tmp/billing.log" --log-level=warn 2>"$tmp/activator.log" &
