@@ -85,8 +85,11 @@ ready_at_zero() {
 }
 starts_with() { [[ $1 == "$2"* ]]; }
 contains() { [[ $1 == *"$2"* ]]; }
-# The billing lines of one Function, as compact JSON.
-billed() { jq -c --arg f "$1" 'select(.function == $f)' "$billing" 2>/dev/null || true; }
+# The billing lines of one Function, as compact JSON, in order of arrival:
+# the file keeps the order invocations ended in only per activator thread
+# (docs/metrics-and-billing.md), so a cold start answered on one thread can
+# be written after a later request's line from the other.
+billed() { jq -c --arg f "$1" 'select(.function == $f)' "$billing" 2>/dev/null | jq -s -c 'sort_by(.timestamp) | .[]' || true; }
 # billed_at_least NAME N: the activator writes a line once the response is
 # sent, so a test that just got its answer polls for it.
 billed_at_least() { (($(billed "$1" | wc -l) >= $2)); }
