@@ -4,7 +4,13 @@
 # turned away: one Function may hold at most half of
 # --max-buffered-requests, docs/invocation.md, so that is twice N).
 #
-#   bench/activator-rss.sh [--held 10000]
+#   bench/activator-rss.sh [--held 10000] [--sites]
+#
+# --sites: the activator runs under heaptrack instead (its RSS is then not
+# the activator's alone and is not printed); with all N held, prints the
+# heap bytes each allocation site holds per held request, most first, with
+# the nearest frames of ours (what a held request is made of). Needs
+# heaptrack; a few thousand held are enough.
 #
 # Needs `ninja zeroscale-activator` in $ZS_BUILD_DIR (default build/) and
 # python3 (the clients: one connection per held request). Loopback only.
@@ -16,10 +22,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ZS_BUILD_DIR:-$root/build}
 held=10000
+sites=0
 while (($#)); do
   case $1 in
     --held) held=$2; shift 2 ;;
-    *) echo "usage: $0 [--held N]" >&2; exit 2 ;;
+    --sites) sites=1; shift ;;
+    *) echo "usage: $0 [--held N] [--sites]" >&2; exit 2 ;;
   esac
 done
 activator=$build/activator/zeroscale-activator
@@ -37,13 +45,15 @@ cat >"$tmp/functions.json" <<EOF
                 "spec": {"buffer": {"maxRequests": $((held + 100)), "timeoutSeconds": 600}},
                 "endpoints": []}]}
 EOF
-"$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
+launcher=()
+((sites)) && launcher=(heaptrack -o "$tmp/held")
+"${launcher[@]}" "$activator" --static-config="$tmp/functions.json" --bind-address="127.0.0.1:$act_port" \
   --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$health_port" \
-  --max-buffered-requests=$((2 * (held + 100))) --header-read-timeout=600s --billing-log="" --log-level=warn \
+  --max-buffered-requests=$((2 * (held + 100))) --header-read-timeout=600s --billing-log="" --log-level=warn --drain-delay=0s \
   2>"$tmp/activator.log" &
 act_pid=$!
 pids+=("$act_pid")
-wait_http "http://127.0.0.1:$health_port/readyz"
+wait_http "http://127.0.0.1:$health_port/readyz" 30  # heaptrack slows start-up
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 queued() {
@@ -80,13 +90,29 @@ async def main():
     await asyncio.gather(*(gated(i) for i in range(n)), return_exceptions=True)
 asyncio.run(main())
 EOF
-pids+=($!)
+clients_pid=$!
+pids+=("$clients_pid")
 
 for _ in $(seq 1 1200); do
   [[ $(queued) -ge $held ]] && break
   sleep 0.1
 done
 q=$(queued)
+if ((sites)); then
+  # What is live with all held: the activator is killed there (SIGKILL, no
+  # cleanup), so heaptrack's "leaked" is exactly that moment's heap. (Its
+  # peak would be the ramp, when every connection still had a read buffer.)
+  # heaptrack runs the activator as a child: kill that one (its name is cut
+  # to 15 characters).
+  pkill -KILL -P "$act_pid" -x zeroscale-activ
+  wait "$act_pid" 2>/dev/null || true
+  heaptrack_print -f "$tmp"/held.* -m 0 --print-allocators 0 --print-peaks 0 --print-leaks 1 \
+    --print-temporary 0 -n 30 >"$tmp/sites.txt" 2>/dev/null
+  echo "$q requests held; heap bytes per held request, by site (heaptrack; malloc's own"
+  echo "per-block overhead not included): bytes, what allocates <- the nearest frames of ours"
+  heaptrack_sites live "$q" <"$tmp/sites.txt"
+  exit 0
+fi
 full=$(rss_kib "$act_pid")
 echo "activator RSS idle: $((idle / 1024)) MiB ($idle KiB): anonymous $idle_anon KiB, file-backed $idle_file KiB"
 echo "  largest file mappings (KiB): $idle_maps"

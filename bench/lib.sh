@@ -39,3 +39,48 @@ echo_function_config() {
                 "endpoints": ["127.0.0.1:$1"]}]}
 JSON
 }
+
+# heaptrack_sites calls|live DIVISOR: reads heaptrack_print's list of
+# allocation sites (--print-allocators for calls; --print-leaks for the bytes
+# still allocated when the process was killed) on stdin; prints each site's figure divided by DIVISOR (calls per
+# request, bytes per held request), what allocates, and the nearest frames of
+# ours. The allocator's and the standard library's own frames are skipped to
+# name what allocates.
+heaptrack_sites() {
+  local script
+  script=$(cat <<'PY'
+import re, sys
+kind, divisor = sys.argv[1], float(sys.argv[2])
+units = {'': 1, 'B': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9}
+head = (re.compile(r'^(\d+) calls to allocation functions with') if kind == 'calls' else
+        re.compile(r'^([\d.]+)([KMG]?)B? leaked over'))
+blocks, cur = [], None
+for line in sys.stdin:
+    m = head.match(line)
+    if m:
+        n = float(m.group(1)) * (units[m.group(2)] if kind == 'live' else 1)
+        cur = {'n': n, 'frames': []}
+        blocks.append(cur)
+    elif cur is not None and line.startswith('    at '):
+        if cur['frames']:
+            cur['frames'][-1][1] = line[7:].strip()
+    elif cur is not None and line.startswith('  ') and not line.startswith(('    ', '  and ')):
+        cur['frames'].append([line.strip(), ''])
+    elif not line.strip():
+        cur = None
+skip = re.compile(r'^(std::__new_allocator|std::allocator|std::allocator_traits|void\* boost::asio::detail::'
+                  r'thread_info_base|boost::asio::detail::recycling_allocator|(void\* )?operator new|malloc|'
+                  r'calloc|realloc|std::__cxx11::basic_string<>::_M_|void std::__cxx11::basic_string<>::_M_|'
+                  r'__gnu_cxx|zs::activator::RecyclingAllocator|zs::activator::recycling_detail)')
+def short(frame):
+    return re.sub(r'\(.*', '', frame)[-70:]
+for b in blocks:
+    what = next((short(f) for f, _ in b['frames'] if not skip.match(f)), '?')
+    ours = [f"{short(f)} ({loc[3:]})" for f, loc in b['frames'] if loc.startswith('../') and
+            'Proxy::Impl::Run()' not in f and 'clone3' not in f and 'recycling_allocator.h' not in loc][:2]
+    figure = f"{b['n'] / divisor:7.2f}" if kind == 'calls' else f"{b['n'] / divisor:7.0f}"
+    print(f"{figure}  {what}  <-  {' <- '.join(ours) or '(only the event loop)'}")
+PY
+  )
+  python3 -c "$script" "$1" "$2"
+}

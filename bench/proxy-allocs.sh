@@ -67,37 +67,4 @@ calls=$(awk '/^calls to allocation functions:/ {print $5}' "$tmp/sites.txt")
 awk -v c="$calls" -v r="$requests" 'BEGIN {
   printf "%d requests, %d allocation calls in all (start-up included): %.2f per request\n", r, c, c / r }'
 echo "call sites, most calls first: calls per request, what allocates <- the nearest frames of ours"
-# Each site in heaptrack_print's list is "N calls to allocation functions
-# with ..." followed by its frames (two-space indent) with their "at FILE:LINE"
-# (four spaces); the allocator's and the standard library's own frames are
-# skipped to name what allocates.
-sites_py=$(cat <<'PY'
-import re, sys
-requests = float(sys.argv[1])
-blocks, cur = [], None
-for line in sys.stdin:
-    m = re.match(r'^(\d+) calls to allocation functions with', line)
-    if m:
-        cur = {'n': int(m.group(1)), 'frames': []}
-        blocks.append(cur)
-    elif cur is not None and line.startswith('    at '):
-        if cur['frames']:
-            cur['frames'][-1][1] = line[7:].strip()
-    elif cur is not None and line.startswith('  ') and not line.startswith(('    ', '  and ')):
-        cur['frames'].append([line.strip(), ''])
-    elif not line.strip():
-        cur = None
-skip = re.compile(r'^(std::__new_allocator|std::allocator|std::allocator_traits|void\* boost::asio::detail::'
-                  r'thread_info_base|boost::asio::detail::recycling_allocator|(void\* )?operator new|malloc|'
-                  r'calloc|realloc|std::__cxx11::basic_string<>::_M_|void std::__cxx11::basic_string<>::_M_|'
-                  r'__gnu_cxx|zs::activator::RecyclingAllocator|zs::activator::recycling_detail)')
-def short(frame):
-    return re.sub(r'\(.*', '', frame)[-70:]
-for b in blocks:
-    what = next((short(f) for f, _ in b['frames'] if not skip.match(f)), '?')
-    ours = [f"{short(f)} ({loc[3:]})" for f, loc in b['frames'] if loc.startswith('../') and
-            'Proxy::Impl::Run()' not in f and 'clone3' not in f and 'recycling_allocator.h' not in loc][:2]
-    print(f"{b['n'] / requests:7.2f}  {what}  <-  {' <- '.join(ours) or '(only the event loop)'}")
-PY
-)
-python3 -c "$sites_py" "$requests" <"$tmp/sites.txt"
+heaptrack_sites calls "$requests" <"$tmp/sites.txt"
