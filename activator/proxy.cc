@@ -62,6 +62,44 @@ asio::awaitable<void> PauseFor(Duration pause) {
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+// A held request's wait for its admission, shared with the buffer's callback
+// (which may run after the request's coroutine is gone). The coroutine waits
+// on one thing at a time, the client's socket or a poll timer, and names it
+// here for the admission to cancel: one pending operation per held request.
+struct HeldWait {
+  std::optional<Admission> result;
+  tcp::socket* socket = nullptr;
+  asio::steady_timer* timer = nullptr;
+
+  // On the waiting coroutine's thread.
+  void Wake() {
+    error_code ignored;
+    if (socket != nullptr) socket->cancel(ignored);
+    if (timer != nullptr) timer->cancel();
+  }
+  // Forgets the waits when the coroutine leaves (or its frame is destroyed).
+  struct Leave {
+    HeldWait& wait;
+    ~Leave() {
+      wait.socket = nullptr;
+      wait.timer = nullptr;
+    }
+  };
+};
+
+// No replica to avoid: a request's first admission.
+const std::vector<std::string> kNoAvoid;
+
+// A pause of a held request, on a timer of its own frame that the admission
+// can cancel.
+asio::awaitable<void> PollPause(HeldWait& wait, Duration pause) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, pause);
+  wait.timer = &timer;
+  error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  wait.timer = nullptr;
+}
+
 }  // namespace
 
 // One worker: an io_context, its thread, its replica connection pool and the
@@ -227,7 +265,8 @@ class Proxy::Impl {
 };
 
 // One client connection: reads requests in order and runs each through the
-// stages. Lives in its coroutine frame on one worker.
+// stages. Made by the accept loop, then owned by its Run coroutine on one
+// worker (no frame of its own: a held request costs every frame it keeps).
 class Proxy::Impl::Connection {
  public:
   Connection(Impl& proxy, Worker& worker, tcp::socket socket)
@@ -240,24 +279,45 @@ class Proxy::Impl::Connection {
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const auto remote = stream_.socket().remote_endpoint(ec);
     client_ip_ = ec ? std::string("unknown") : remote.address().to_string();
-    worker_.sessions.push_front(&session_);
-    position_ = worker_.sessions.begin();
   }
 
   ~Connection() {
-    worker_.sessions.erase(position_);
+    if (registered_) worker_.sessions.erase(position_);
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
     proxy_.ConnectionEnded();
   }
 
-  asio::awaitable<void> Run();
+  // Serves the connection's requests until it closes. `self` is this
+  // connection: the coroutine owns it, so that it lives exactly as long as
+  // it is served (also when the worker's io_context destroys the coroutine
+  // unfinished).
+  asio::awaitable<void> Run(std::unique_ptr<Connection> self);
 
  private:
-  // Handles one request whose head is in `parser`; returns whether the
-  // connection may serve another.
+  // When a request arrived, on both clocks.
+  struct Arrival {
+    MonotonicTime monotonic;
+    SystemTime wall;
+  };
+  // Handles one request whose head is in `parser` up to its first admission
+  // (routing, the capped hand-over, the hold), then ServeAdmitted; returns
+  // whether the connection may serve another.
   asio::awaitable<bool> HandleRequest(RequestParser& parser);
+  // Metered and answered 404: the request names no known Function.
+  asio::awaitable<bool> AnswerUnknown(RequestParser& parser, const std::optional<Route>& route,
+                                      SystemTime arrival_wall);
+  // Decides an admission without waiting when it can: a slot claimed at
+  // once, or kShuttingDown past the drain deadline. False: Admit must decide.
+  bool ClaimSlot(const std::shared_ptr<const FunctionConfig>& config, const std::vector<std::string>& avoid,
+                 Admission& admission);
+  // Forwards an admitted request (or answers its failed admission), trying
+  // other replicas (admitted again) while they refuse the connection.
+  // (Arguments by reference into HandleRequest's frame, which outlives it.)
+  asio::awaitable<bool> ServeAdmitted(RequestParser& parser, const Route& route,
+                                      const std::shared_ptr<const FunctionConfig>& config,
+                                      const Arrival& arrival, Admission& admission);
   // A capped Function with several activators: relays the request to its
   // owner, or holds it while this new owner may not start yet. nullopt:
   // serve it here; otherwise it was answered, and the value says whether
@@ -277,14 +337,21 @@ class Proxy::Impl::Connection {
   ClientExchange ExchangeFor(RequestParser& parser, std::string_view request_id, const ClientFacts& facts,
                              std::string_view upgrade);
   asio::awaitable<std::optional<bool>> PlaceCapped(RequestParser& parser,
-                                                   std::shared_ptr<const FunctionConfig> config,
+                                                   const std::shared_ptr<const FunctionConfig>& config,
                                                    const ClientFacts& facts, MonotonicTime arrival,
                                                    bool relayed_in);
   // Holds the request in the buffer until it is admitted or fails.
   // While held, the client's socket is watched: a client that leaves takes
   // its request back out of the buffer (kClientClosed).
-  asio::awaitable<Admission> Admit(const std::shared_ptr<const FunctionConfig>& config,
-                                   MonotonicTime deadline, const std::vector<std::string>& avoid);
+  // The admission is written to `admission` (not returned: a result would
+  // have a slot in both frames while the request is held).
+  asio::awaitable<void> Admit(const std::shared_ptr<const FunctionConfig>& config, MonotonicTime deadline,
+                              const std::vector<std::string>& avoid, Admission& admission);
+  // Admit's call into the buffer, outside the coroutine so that its
+  // temporaries are not in the held request's frame: `wait->result` is set
+  // when the admission was decided at once; returns the id to Cancel with.
+  uint64_t Hold(const std::shared_ptr<const FunctionConfig>& config, MonotonicTime deadline,
+                const std::vector<std::string>& avoid, const std::shared_ptr<HeldWait>& wait);
   // Whether the client has closed its end (FIN, RST or error), even with
   // unread bytes still queued.
   bool ClientHungUp() const;
@@ -305,7 +372,8 @@ class Proxy::Impl::Connection {
   // before routing (a head that did not parse: version 11 and no method; a
   // framing the activator does not forward). A coroutine of its own, so
   // that its locals are not part of every request's frame.
-  asio::awaitable<void> Refuse(ProxyError error, unsigned version, std::string method);
+  // `method` views the parser's head (or is empty), which outlives the call.
+  asio::awaitable<void> Refuse(ProxyError error, unsigned version, std::string_view method);
 
   const Clock& clock() const { return proxy_.deps_.clock; }
 
@@ -319,6 +387,8 @@ class Proxy::Impl::Connection {
   std::string client_ip_;
   // An answer went out before the request was read to its end.
   bool linger_ = false;
+  // In worker_.sessions (done by Run, on the worker's thread).
+  bool registered_ = false;
 };
 
 asio::awaitable<void> Proxy::Impl::AcceptLoop() {
@@ -342,13 +412,9 @@ asio::awaitable<void> Proxy::Impl::AcceptLoop() {
     }
     connections_.fetch_add(1);
     deps_.meter.OnConnectionOpened();
-    asio::co_spawn(
-        worker.io,
-        [this, &worker, socket = std::move(socket)]() mutable -> asio::awaitable<void> {
-          Connection connection(*this, worker, std::move(socket));
-          co_await connection.Run();
-        },
-        OnCoroutineDone);
+    auto connection = std::make_unique<Connection>(*this, worker, std::move(socket));
+    Connection& served = *connection;
+    asio::co_spawn(worker.io, served.Run(std::move(connection)), OnCoroutineDone);
   }
 }
 
@@ -374,7 +440,10 @@ asio::awaitable<void> Proxy::Impl::SweepLoop(Worker& worker) {
   }
 }
 
-asio::awaitable<void> Proxy::Impl::Connection::Run() {
+asio::awaitable<void> Proxy::Impl::Connection::Run(std::unique_ptr<Connection> self) {
+  worker_.sessions.push_front(&session_);
+  position_ = worker_.sessions.begin();
+  registered_ = true;
   bool first = true;
   for (;;) {
     // Waits for the first byte of the next request head, unless pipelined
@@ -411,7 +480,7 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
         break;
       }
       if (IsConnectionError(ec)) break;
-      co_await Refuse(ClassifyParseError(ec), 11, std::string());
+      co_await Refuse(ClassifyParseError(ec), 11, std::string_view());
       break;
     }
     const bool keep = co_await HandleRequest(parser);
@@ -423,12 +492,12 @@ asio::awaitable<void> Proxy::Impl::Connection::Run() {
 }
 
 asio::awaitable<void> Proxy::Impl::Connection::Refuse(ProxyError error, unsigned version,
-                                                      std::string method) {
+                                                      std::string_view method) {
   Invocation refused;
   refused.code = Spec(error).http_status;
   refused.error = error;
   refused.arrival_wall = clock().WallNow();
-  refused.method = std::move(method);
+  refused.method = std::string(method);
   const std::string request_id = NewRequestId();
   proxy_.deps_.meter.Finish(refused);
   co_await WriteError(error, std::string_view(), request_id, version, /*request_consumed=*/false,
@@ -456,76 +525,70 @@ asio::awaitable<void> Proxy::Impl::Connection::LingeringClose() {
   stream_.expires_never();
 }
 
-asio::awaitable<Admission> Proxy::Impl::Connection::Admit(const std::shared_ptr<const FunctionConfig>& config,
-                                                          MonotonicTime deadline,
-                                                          const std::vector<std::string>& avoid) {
-  struct Wait {
-    explicit Wait(const asio::any_io_executor& executor) : timer(executor) {}
-    asio::steady_timer timer;
-    std::optional<Admission> result;
-    bool readable = false;  // the client socket turned readable (bytes, FIN or RST)
-  };
-  const auto executor = co_await asio::this_coro::executor;
-  auto wait = std::make_shared<Wait>(executor);
+uint64_t Proxy::Impl::Connection::Hold(const std::shared_ptr<const FunctionConfig>& config,
+                                       MonotonicTime deadline, const std::vector<std::string>& avoid,
+                                       const std::shared_ptr<HeldWait>& wait) {
   uint64_t held_id = 0;
-  auto immediate = proxy_.deps_.buffer.Acquire(
+  std::optional<Admission> immediate = proxy_.deps_.buffer.Acquire(
       config, deadline, avoid,
-      [wait, executor](Admission admission) {
+      [wait, io = &worker_.io](Admission admission) {
         // From whichever thread served the request: hop to ours. If our io_context
         // is gone, the handler and the lease in it are destroyed, which releases
         // the replica slot.
-        asio::post(executor, [wait, admission = std::move(admission)]() mutable {
+        asio::post(*io, [wait, admission = std::move(admission)]() mutable {
           wait->result.emplace(std::move(admission));
-          wait->timer.cancel();
+          wait->Wake();
         });
       },
       &held_id);
-  if (immediate) co_return std::move(*immediate);
+  if (immediate) wait->result = std::move(immediate);
+  return held_id;
+}
+
+asio::awaitable<void> Proxy::Impl::Connection::Admit(const std::shared_ptr<const FunctionConfig>& config,
+                                                     MonotonicTime deadline,
+                                                     const std::vector<std::string>& avoid,
+                                                     Admission& admission) {
+  auto wait = std::make_shared<HeldWait>();
+  const uint64_t held_id = Hold(config, deadline, avoid, wait);
+  if (wait->result) {
+    admission = std::move(*wait->result);
+    co_return;
+  }
 
   // Held. A client that leaves must free its place at once, not at the
   // buffer deadline: wait for its socket to turn readable (FIN or RST for a
   // bodiless request), and poll for a hang-up while its bytes (a body, a
-  // pipelined request) are queued, since those keep it readable.
+  // pipelined request) are queued, since those keep it readable. The
+  // admission wakes whichever of the two waits is pending.
   constexpr auto kHangUpPoll = std::chrono::milliseconds(50);
-  bool watching = buffer_.size() == 0;
-  if (watching) {
+  const HeldWait::Leave leave{*wait};
+  bool polling = buffer_.size() != 0;
+  if (!polling) {
     // Nothing of the client's is waiting to be read: the read buffer's memory
     // goes back while the request is held (thousands may be held in a burst);
     // the next read allocates it again.
     buffer_.shrink_to_fit();
-    stream_.socket().async_wait(tcp::socket::wait_read, [wait](const error_code& ec) {
-      if (ec == asio::error::operation_aborted) return;
-      wait->readable = true;
-      wait->timer.cancel();
-    });
   }
-  bool polling = !watching;
   while (!wait->result) {
     if (polling) {
-      wait->timer.expires_after(kHangUpPoll);
+      co_await PollPause(*wait, kHangUpPoll);
     } else {
-      wait->timer.expires_at(asio::steady_timer::time_point::max());
-    }
-    error_code ec;
-    co_await wait->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (wait->result) break;
-    if (wait->readable) {
-      wait->readable = false;
+      wait->socket = &stream_.socket();
+      error_code ec;
+      co_await stream_.socket().async_wait(tcp::socket::wait_read,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+      wait->socket = nullptr;
       polling = true;  // bytes or a hang-up are queued: from now on, poll
     }
-    if (polling && ClientHungUp() && proxy_.deps_.buffer.Cancel(config->key, held_id)) {
-      Admission gone;
-      gone.error = ProxyError::kClientClosed;
-      gone.queued = true;
-      if (watching) stream_.socket().cancel(ec);
-      co_return gone;
+    if (wait->result) break;
+    if (ClientHungUp() && proxy_.deps_.buffer.Cancel(config->key, held_id)) {
+      admission.error = ProxyError::kClientClosed;
+      admission.queued = true;
+      co_return;
     }
   }
-  if (watching) {
-    error_code ignored;
-    stream_.socket().cancel(ignored);
-  }
-  co_return std::move(*wait->result);
+  admission = std::move(*wait->result);
 }
 
 asio::awaitable<bool> Proxy::Impl::Connection::WriteError(ProxyError error, std::string_view function,
@@ -579,46 +642,87 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   Request& request = parser.get();
   if (const ProxyError framing = CheckRequestFraming(request); framing != ProxyError::kNone) {
     // Smuggling vectors and unknown codings go no further (framing.h).
-    co_await Refuse(framing, request.version(), std::string(FromBeast(request.method_string())));
+    co_await Refuse(framing, request.version(), FromBeast(request.method_string()));
     co_return false;
   }
-  Invocation inv;
-  const MonotonicTime arrival = clock().Now();
-  inv.arrival_wall = clock().WallNow();
-  inv.method = std::string(FromBeast(request.method_string()));
-  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
-  const ClientFacts facts = FactsOf(request);
-  const unsigned version = facts.version;
-  const bool client_keep_alive = facts.keep_alive;
-
-  auto route = ResolveRoute(FromBeast(request.target()), FromBeast(request[bhttp::field::host]),
-                            proxy_.options_.domain);
+  const Arrival arrival{clock().Now(), clock().WallNow()};
+  const std::optional<Route> route = ResolveRoute(
+      FromBeast(request.target()), FromBeast(request[bhttp::field::host]), proxy_.options_.domain);
   std::shared_ptr<const FunctionConfig> config = route ? LookupFunction(deps.catalog, *route) : nullptr;
+  if (!config) {
+    co_return co_await AnswerUnknown(parser, route, arrival.wall);
+  }
   // Only a member activator may hand a request over; a client's mark is dropped.
   const bool relayed_in =
       TakeRelayMark(request) && deps.placement != nullptr && deps.placement->IsPeerHost(client_ip_);
-  if (config && config->max_concurrency > 0 && deps.placement != nullptr) {
-    std::optional<bool> answered = co_await PlaceCapped(parser, config, facts, arrival, relayed_in);
+  if (config->max_concurrency > 0 && deps.placement != nullptr) {
+    const ClientFacts facts = FactsOf(request);
+    const std::optional<bool> answered =
+        co_await PlaceCapped(parser, config, facts, arrival.monotonic, relayed_in);
     if (answered) co_return *answered;
   }
-  if (!config) {
-    inv.code = Spec(ProxyError::kUnknownFunction).http_status;
-    inv.error = ProxyError::kUnknownFunction;
-    deps.meter.Finish(inv);
-    std::string named = route ? route->FunctionString() : std::string();
-    const bool consumed = parser.is_done();
-    const bool keep = co_await WriteError(ProxyError::kUnknownFunction, named, inv.request_id, version,
-                                          consumed, client_keep_alive);
-    co_return keep;
-  }
-  inv.function = config;
-  inv.path = route->path;
-  inv.trigger = TriggerOf(request, config->triggers);
-  const std::string function_name = config->key.String();
   deps.meter.OnArrival(*config);
+  // The first admission is decided here and the exchange's state made only
+  // after it: a request held for a cold start costs this small frame, not
+  // the exchange's (thousands may be held in a burst).
+  Admission admission;
+  if (!ClaimSlot(config, kNoAvoid, admission)) {
+    co_await Admit(config, arrival.monotonic + config->buffer_timeout, kNoAvoid, admission);
+  }
+  co_return co_await ServeAdmitted(parser, *route, config, arrival, admission);
+}
+
+asio::awaitable<bool> Proxy::Impl::Connection::AnswerUnknown(RequestParser& parser,
+                                                             const std::optional<Route>& route,
+                                                             SystemTime arrival_wall) {
+  const Request& request = parser.get();
+  const std::string function = route ? route->FunctionString() : std::string();
+  Invocation inv;
+  inv.arrival_wall = arrival_wall;
+  inv.method = std::string(FromBeast(request.method_string()));
+  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
+  inv.code = Spec(ProxyError::kUnknownFunction).http_status;
+  inv.error = ProxyError::kUnknownFunction;
+  proxy_.deps_.meter.Finish(inv);
+  const ClientFacts facts = FactsOf(request);
+  const bool keep = co_await WriteError(ProxyError::kUnknownFunction, function, inv.request_id, facts.version,
+                                        parser.is_done(), facts.keep_alive);
+  co_return keep;
+}
+
+bool Proxy::Impl::Connection::ClaimSlot(const std::shared_ptr<const FunctionConfig>& config,
+                                        const std::vector<std::string>& avoid, Admission& admission) {
+  if (cut_.cut()) {
+    // Past the drain deadline nothing more is forwarded: what never ran is
+    // answered 503 to be retried elsewhere.
+    admission.error = ProxyError::kShuttingDown;
+    return true;
+  }
+  std::optional<Admission> claimed = proxy_.deps_.buffer.TryAcquire(config, avoid);
+  if (!claimed) return false;
+  admission = std::move(*claimed);
+  return true;
+}
+
+asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
+    RequestParser& parser, const Route& route, const std::shared_ptr<const FunctionConfig>& config,
+    const Arrival& arrival, Admission& admission) {
+  const ProxyDeps& deps = proxy_.deps_;
+  Request& request = parser.get();
+  Invocation inv;
+  inv.arrival_wall = arrival.wall;
+  inv.method = std::string(FromBeast(request.method_string()));
+  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
+  inv.function = config;
+  inv.path = route.path;
+  inv.trigger = TriggerOf(request, config->triggers);
+  const ClientFacts facts = FactsOf(request);
+  const unsigned version = facts.version;
+  const bool client_keep_alive = facts.keep_alive;
+  const std::string function_name = config->key.String();
   // Decided before the rewrite drops Upgrade as a hop-by-hop field.
   const std::string upgrade = UpgradeToForward(request);
-  PrepareUpstreamRequest(request, *route, client_ip_, inv.request_id, upgrade);
+  PrepareUpstreamRequest(request, route, client_ip_, inv.request_id, upgrade);
 
   ClientExchange exchange = ExchangeFor(parser, inv.request_id, facts, upgrade);
   switch (request.method()) {
@@ -634,25 +738,15 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
       exchange.idempotent = false;
   }
 
-  const MonotonicTime deadline = arrival + config->buffer_timeout;
+  const MonotonicTime deadline = arrival.monotonic + config->buffer_timeout;
   std::vector<std::string> avoid;
   int refusals = 0;
   ForwardResult result;
   for (;;) {
-    // Past the drain deadline nothing more is forwarded: what never ran is
-    // answered 503 to be retried elsewhere.
-    Admission admission;
-    if (cut_.cut()) {
-      admission.error = ProxyError::kShuttingDown;
-    } else if (auto claimed = deps.buffer.TryAcquire(config, avoid)) {
-      admission = std::move(*claimed);  // the common case: no wait to set up
-    } else {
-      admission = co_await Admit(config, deadline, avoid);
-    }
     inv.cold_start = inv.cold_start || admission.cold_start;
     inv.buffered = inv.buffered || admission.queued;
     if (admission.error != ProxyError::kNone) {
-      inv.queued = clock().Now() - arrival;
+      inv.queued = clock().Now() - arrival.monotonic;
       inv.code = Spec(admission.error).http_status;
       inv.error = admission.error;
       deps.meter.Finish(inv);
@@ -663,7 +757,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
       co_return keep;
     }
     const MonotonicTime forward_start = clock().Now();
-    inv.queued = forward_start - arrival;
+    inv.queued = forward_start - arrival.monotonic;
     inv.pod = admission.lease.slot().endpoint().pod;
     deps.meter.OnForwardStart(*config);
     result = co_await Forward(worker_.pool, exchange, admission.lease.slot(), config->timeout,
@@ -674,7 +768,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
     if (cut_.cut()) {
       // Cut while connecting: nothing reached the function.
       admission.lease.Release();
-      inv.queued = clock().Now() - arrival;
+      inv.queued = clock().Now() - arrival.monotonic;
       inv.code = Spec(ProxyError::kShuttingDown).http_status;
       inv.error = ProxyError::kShuttingDown;
       deps.meter.Finish(inv);
@@ -693,7 +787,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
     admission.lease.Release();
     ++refusals;
     if (clock().Now() >= deadline) {
-      inv.queued = clock().Now() - arrival;
+      inv.queued = clock().Now() - arrival.monotonic;
       inv.code = Spec(ProxyError::kQueueTimeout).http_status;
       inv.error = ProxyError::kQueueTimeout;
       deps.meter.Finish(inv);
@@ -708,6 +802,8 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
       co_await PauseFor(std::min<Duration>(pause, deadline - clock().Now()));
       avoid.clear();
     }
+    admission = Admission();
+    if (!ClaimSlot(config, avoid, admission)) co_await Admit(config, deadline, avoid, admission);
   }
 
   inv.forwarded = true;
@@ -735,7 +831,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
 }
 
 asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
-    RequestParser& parser, std::shared_ptr<const FunctionConfig> config, const ClientFacts& facts,
+    RequestParser& parser, const std::shared_ptr<const FunctionConfig>& config, const ClientFacts& facts,
     MonotonicTime arrival, bool relayed_in) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();

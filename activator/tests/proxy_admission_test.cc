@@ -1,6 +1,7 @@
 // Socket tests of held requests: clients that leave, Functions deleted while
 // requests wait, and one Function's burst beside another's cold start.
 #include <future>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,45 @@ TEST_F(HeldTest, ClientsThatLeaveWhileHeldFreeTheirPlacesAtOnce) {
     if (record.code == 499) {
       EXPECT_EQ(record.billed_ms, 0);
     }
+  }
+}
+
+// A held request keeps the head it came with (the upstream rewrite waits for
+// the admission) and waits on its socket or, with bytes of its own queued,
+// on a poll timer: either wait ends when a replica comes, and the request
+// goes out rewritten, with its body.
+TEST_F(HeldTest, HeldRequestsGoOutRewrittenWithTheirBodiesWhenAReplicaComes) {
+  AddFunction("cold", {}, [](FunctionConfig& c) {
+    c.buffer_max_requests = 20;
+    c.buffer_timeout = 30s;
+  });
+  std::vector<std::unique_ptr<Client>> clients;
+  clients.reserve(6);
+  for (int i = 0; i < 6; ++i) {
+    const std::string target = "/fn/ns/cold/echo?i=" + std::to_string(i);
+    clients.push_back(SendHeld(target, i % 2 == 0 ? "" : "payload-" + std::to_string(i)));
+  }
+  ASSERT_TRUE(Eventually([&] { return buffer_.queued({"ns", "cold"}) == 6; }));
+  EXPECT_EQ(upstream_.requests(), 0);
+  SetEndpoints("cold", {upstream_.address()});
+  std::set<std::string> request_ids;
+  for (int i = 0; i < 6; ++i) {
+    Reply r = clients[i]->ReadReply();
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, i % 2 == 0 ? "" : "payload-" + std::to_string(i));
+    EXPECT_EQ(r.Header("X-Seen-Target"), "/echo?i=" + std::to_string(i));
+    EXPECT_EQ(r.Header("X-Seen-Forwarded-For"), "127.0.0.1");
+    EXPECT_EQ(r.Header("X-Seen-Forwarded-Host"), "a");
+    EXPECT_EQ(r.Header("X-Request-Id"), r.Header("X-Seen-Request-Id"));
+    request_ids.insert(r.Header("X-Seen-Request-Id"));
+  }
+  EXPECT_EQ(request_ids.size(), 6u);
+  EXPECT_EQ(upstream_.requests(), 6);
+  ASSERT_TRUE(Eventually([&] { return billing_.Snapshot().size() == 6; }));
+  for (const auto& record : billing_.Snapshot()) {
+    EXPECT_EQ(record.code, 200);
+    EXPECT_TRUE(record.cold_start);
+    EXPECT_GT(record.queued_ms, 0);
   }
 }
 
