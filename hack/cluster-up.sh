@@ -287,6 +287,11 @@ controllers=(
   node-lifecycle-controller taint-eviction-controller
 )
 kcm_kc=$ZS_CLUSTER_DIR/kcm.kubeconfig
+# --kube-api-qps/-burst: the defaults (20/30 per controller client) throttled
+# back-to-back scale-ups (bench/pod-start.sh scales every ~0.3 s): after a few
+# runs the deployment controller waited ~100 ms for its rate limiter before
+# scaling the ReplicaSet. Cold starts seconds apart never hit it; the benches
+# measure the pipeline, not the limiter.
 zs_spawn kube-controller-manager netns "$bin/kube-controller-manager" \
   --kubeconfig "$kcm_kc" \
   --authentication-kubeconfig "$kcm_kc" \
@@ -298,6 +303,7 @@ zs_spawn kube-controller-manager netns "$bin/kube-controller-manager" \
   --service-account-private-key-file "$pki/sa.key" \
   --root-ca-file "$pki/ca.crt" \
   --cluster-name "$ZS_CLUSTER_NAME" \
+  --kube-api-qps 200 --kube-api-burst 400 \
   --leader-elect=false
 
 export KUBECONFIG=$ZS_KUBECONFIG
