@@ -803,7 +803,9 @@ asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
       avoid.clear();
     }
     admission = Admission();
-    if (!ClaimSlot(config, avoid, admission)) co_await Admit(config, deadline, avoid, admission);
+    if (!ClaimSlot(config, avoid, admission)) {
+      co_await Admit(config, deadline, avoid, admission);
+    }
   }
 
   inv.forwarded = true;
