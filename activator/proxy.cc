@@ -194,13 +194,16 @@ class Proxy::Impl {
       }
     }
     ticking_.store(false);
-    // Nothing of ours is buffered any more; this only catches a retry that
-    // slipped in after the last FailAll.
-    deps_.buffer.FailAll(ProxyError::kShuttingDown);
     for (auto& worker : workers_) worker->io.stop();
     for (auto& worker : workers_) {
       if (worker->thread.joinable()) worker->thread.join();
     }
+    // Nothing of ours is buffered any more; this only catches a retry that
+    // slipped in after the last FailAll. After the joins, so that none can
+    // slip in after it: a callback left in the buffer would post to an
+    // io_context destroyed with this proxy. (Posting to a stopped one is
+    // safe: the handler, and the lease in it, go with it.)
+    deps_.buffer.FailAll(ProxyError::kShuttingDown);
     for (auto& worker : workers_) worker->pool.Clear();
   }
 
@@ -312,17 +315,6 @@ class Proxy::Impl::Connection {
   // once, or kShuttingDown past the drain deadline. False: Admit must decide.
   bool ClaimSlot(const std::shared_ptr<const FunctionConfig>& config, const std::vector<std::string>& avoid,
                  Admission& admission);
-  // Forwards an admitted request (or answers its failed admission), trying
-  // other replicas (admitted again) while they refuse the connection.
-  // (Arguments by reference into HandleRequest's frame, which outlives it.)
-  asio::awaitable<bool> ServeAdmitted(RequestParser& parser, const Route& route,
-                                      const std::shared_ptr<const FunctionConfig>& config,
-                                      const Arrival& arrival, Admission& admission);
-  // A capped Function with several activators: relays the request to its
-  // owner, or holds it while this new owner may not start yet. nullopt:
-  // serve it here; otherwise it was answered, and the value says whether
-  // the connection may go on. A request another member relayed here
-  // (`relayed_in`) may be held, never relayed on.
   // What the client's request head says about the exchange, read once
   // before any rewrite (the upstream and relay rewrites drop Expect and
   // Upgrade as hop-by-hop fields).
@@ -333,9 +325,20 @@ class Proxy::Impl::Connection {
     bool head_request = false;
   };
   ClientFacts FactsOf(const Request& request) const;
+  // Forwards an admitted request (or answers its failed admission), trying
+  // other replicas (admitted again) while they refuse the connection.
+  // (Arguments by reference into HandleRequest's frame, which outlives it.)
+  asio::awaitable<bool> ServeAdmitted(RequestParser& parser, const Route& route,
+                                      const std::shared_ptr<const FunctionConfig>& config,
+                                      const Arrival& arrival, const ClientFacts& facts, Admission& admission);
   // The client side of a forward of the request in `parser`.
   ClientExchange ExchangeFor(RequestParser& parser, std::string_view request_id, const ClientFacts& facts,
                              std::string_view upgrade);
+  // A capped Function with several activators: relays the request to its
+  // owner, or holds it while this new owner may not start yet. nullopt:
+  // serve it here; otherwise it was answered, and the value says whether
+  // the connection may go on. A request another member relayed here
+  // (`relayed_in`) may be held, never relayed on.
   asio::awaitable<std::optional<bool>> PlaceCapped(RequestParser& parser,
                                                    const std::shared_ptr<const FunctionConfig>& config,
                                                    const ClientFacts& facts, MonotonicTime arrival,
@@ -412,7 +415,16 @@ asio::awaitable<void> Proxy::Impl::AcceptLoop() {
     }
     connections_.fetch_add(1);
     deps_.meter.OnConnectionOpened();
-    auto connection = std::make_unique<Connection>(*this, worker, std::move(socket));
+    std::unique_ptr<Connection> connection;
+    try {
+      connection = std::make_unique<Connection>(*this, worker, std::move(socket));
+    } catch (const std::exception& e) {
+      // Out of memory: this connection is lost (its socket closed), not the
+      // accept loop.
+      log::Error("cannot serve a new connection", {{"error", e.what()}});
+      ConnectionEnded();
+      continue;
+    }
     Connection& served = *connection;
     asio::co_spawn(worker.io, served.Run(std::move(connection)), OnCoroutineDone);
   }
@@ -652,11 +664,14 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   if (!config) {
     co_return co_await AnswerUnknown(parser, route, arrival.wall);
   }
+  // Read before any rewrite: the relay rewrite below sets HTTP/1.1 and drops
+  // Connection and Expect, and a relay that fails comes back here to be
+  // served.
+  const ClientFacts facts = FactsOf(request);
   // Only a member activator may hand a request over; a client's mark is dropped.
   const bool relayed_in =
       TakeRelayMark(request) && deps.placement != nullptr && deps.placement->IsPeerHost(client_ip_);
   if (config->max_concurrency > 0 && deps.placement != nullptr) {
-    const ClientFacts facts = FactsOf(request);
     const std::optional<bool> answered =
         co_await PlaceCapped(parser, config, facts, arrival.monotonic, relayed_in);
     if (answered) co_return *answered;
@@ -669,7 +684,7 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   if (!ClaimSlot(config, kNoAvoid, admission)) {
     co_await Admit(config, arrival.monotonic + config->buffer_timeout, kNoAvoid, admission);
   }
-  co_return co_await ServeAdmitted(parser, *route, config, arrival, admission);
+  co_return co_await ServeAdmitted(parser, *route, config, arrival, facts, admission);
 }
 
 asio::awaitable<bool> Proxy::Impl::Connection::AnswerUnknown(RequestParser& parser,
@@ -706,7 +721,7 @@ bool Proxy::Impl::Connection::ClaimSlot(const std::shared_ptr<const FunctionConf
 
 asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
     RequestParser& parser, const Route& route, const std::shared_ptr<const FunctionConfig>& config,
-    const Arrival& arrival, Admission& admission) {
+    const Arrival& arrival, const ClientFacts& facts, Admission& admission) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
   Invocation inv;
@@ -716,7 +731,6 @@ asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
   inv.function = config;
   inv.path = route.path;
   inv.trigger = TriggerOf(request, config->triggers);
-  const ClientFacts facts = FactsOf(request);
   const unsigned version = facts.version;
   const bool client_keep_alive = facts.keep_alive;
   const std::string function_name = config->key.String();
@@ -808,6 +822,9 @@ asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
     }
   }
 
+  // The replica's slot is free once the exchange is over: not held while
+  // the billing line and an error answer to a slow client are written.
+  admission.lease.Release();
   inv.forwarded = true;
   // Unread request bytes may still come (an early answer, a cut upload):
   // close gracefully. A request read to its end needs no lingering.

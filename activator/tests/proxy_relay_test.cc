@@ -263,5 +263,41 @@ TEST_F(RelayTest, AnOwnerThatCannotBeReachedIsRetriedUntilTheBufferTimeout) {
       << "answered here, so metered here";
 }
 
+// A relay rewrites the head (HTTP/1.1, no Connection, no Expect); when the
+// owner cannot be reached and this activator becomes the owner meanwhile,
+// the request is served here with what its client asked for: an HTTP/1.0
+// client gets an HTTP/1.0 answer and its connection closed.
+TEST_F(RelayTest, ARequestServedHereAfterAFailedRelayKeepsItsClientsVersionAndClose) {
+  Stack a("activator-a"), b("activator-b");
+  a.AddFunction("capped", echo_address(), 1);
+  b.AddFunction("capped", echo_address(), 1);
+  auto [owner, other] = OwnerOf("capped", a, b);
+  Placement::View view;
+  view.generation = 1;
+  view.ids = {a.placement.self(), b.placement.self()};
+  view.addresses = {a.address(), b.address()};
+  view.addresses[owner == &a ? 0 : 1] = "127.0.0.1:1";  // nobody listens
+  other->placement.Apply(view);
+
+  Client client(other->proxy->port());
+  boost::system::error_code ec;
+  client.WriteRaw("GET /fn/ns/capped/ HTTP/1.0\r\nHost: a\r\n\r\n", ec);
+  ASSERT_FALSE(ec);
+  ASSERT_TRUE(Eventually([&] { return other->Relayed(false) > 0; })) << "the relay was tried and failed";
+  // The owner is gone: this activator alone.
+  Placement::View alone;
+  alone.generation = 2;
+  alone.ids = {other->placement.self()};
+  alone.addresses = {other->address()};
+  other->placement.Apply(alone);
+
+  std::string got;
+  ASSERT_TRUE(client.ReadUntilClosed(&got)) << "an HTTP/1.0 exchange ends with the connection";
+  EXPECT_TRUE(got.starts_with("HTTP/1.0 200")) << got.substr(0, 200);
+  EXPECT_EQ(got.find("chunked"), std::string::npos) << got.substr(0, 400);
+  ASSERT_TRUE(Eventually([&] { return other->billing.Snapshot().size() == 1u; }));
+  EXPECT_EQ(other->billing.Snapshot()[0].code, 200);
+}
+
 }  // namespace
 }  // namespace zs::activator::testing
