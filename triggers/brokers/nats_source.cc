@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -212,13 +213,20 @@ class NatsSource final : public MessageSource {
     if (sub_ == nullptr) return absl::FailedPreconditionError(Prefix("not connected: call Connect()"));
     if (absl::Status s = CheckConnected(); !s.ok()) return s;
     max = std::max(max, 1);
-    const int64_t wait_ms = std::max<int64_t>(wait.count(), 1);
     std::vector<Message> out;
     // With batch > 1 nats.c asks for "no wait" with an expiry, which
     // nats-server 2.9 serves as a one-shot request: it answers as soon as it
-    // has any message, or at the expiry with none.
-    if (absl::Status s = Pull(max, wait_ms, out); !s.ok()) return s;
-    if (out.empty()) {
+    // has any message, or at the expiry with none. The expiry status of an
+    // earlier pull that timed out on our side can arrive during this one and
+    // end it early and empty: pull again for the rest of the wait (a few
+    // times at most, so a server that answers at once cannot make it spin).
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (int pulls = 0; pulls < 4; ++pulls) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (pulls > 0 && left.count() < 1) break;
+      if (absl::Status s = Pull(max, std::max<int64_t>(left.count(), 1), out); !s.ok()) return s;
+      if (!out.empty()) break;
       // A pull request sent while the connection was going down times out
       // like an empty one: say which it was.
       if (absl::Status c = CheckConnected(); !c.ok()) return c;
