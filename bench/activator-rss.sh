@@ -69,7 +69,7 @@ idle_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$act_pid/status")
 idle_file=$(awk '/^RssFile:/ {print $2}' "/proc/$act_pid/status")
 idle_maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {f = $6} /^Rss:/ {r[f] += $2}
   END {for (k in r) if (k ~ /\//) printf "%d %s\n", r[k], k}' "/proc/$act_pid/smaps" |
-  sort -rn | head -6 | awk '{n = split($2, p, "/"); printf "%s%s %d", (NR > 1 ? ", " : ""), p[n], $1} END {print ""}')
+  sort -rn | awk 'NR <= 6' | awk '{n = split($2, p, "/"); printf "%s%s %d", (NR > 1 ? ", " : ""), p[n], $1} END {print ""}')
 
 # N clients, each sends one request and waits (the activator holds them all).
 python3 - "$act_port" "$held" >"$tmp/clients.log" 2>&1 <<'EOF' &
