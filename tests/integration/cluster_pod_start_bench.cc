@@ -125,14 +125,18 @@ int main(int argc, char** argv) {
   size_t ready_addresses = 0;
   size_t pods = 0;
 
+  // The three informers differ only in what they select.
+  auto watching = [](std::string label_selector, std::string informer) {
+    return zs::kube::InformerOptions{.label_selector = std::move(label_selector),
+                                     .field_selector = "",
+                                     .page_size = 500,
+                                     .watch_timeout_seconds = 300,
+                                     .backoff = {},
+                                     .relist_after_failures = 3,
+                                     .name = std::move(informer)};
+  };
   Informer slices(*client, clock, zs::kube::kEndpointSlices.In(ns.name()),
-                  {.label_selector = "kubernetes.io/service-name=" + name,
-                   .field_selector = "",
-                   .page_size = 500,
-                   .watch_timeout_seconds = 300,
-                   .backoff = {},
-                   .relist_after_failures = 3,
-                   .name = "slices"});
+                  watching("kubernetes.io/service-name=" + name, "slices"));
   auto on_slice = [&](const json&) {
     size_t ready = 0;
     for (const auto& slice : slices.List()) {
@@ -151,13 +155,7 @@ int main(int argc, char** argv) {
   // the deployment controller scales the ReplicaSet, whose controller then
   // makes the pod.
   Informer replica_sets(*client, clock, zs::kube::kReplicaSets.In(ns.name()),
-                        {.label_selector = "app=" + name,
-                         .field_selector = "",
-                         .page_size = 500,
-                         .watch_timeout_seconds = 300,
-                         .backoff = {},
-                         .relist_after_failures = 3,
-                         .name = "replicasets"});
+                        watching("app=" + name, "replicasets"));
   auto on_replica_set = [&](const json& rs) {
     const zs::MonotonicTime now = clock.Now();
     std::lock_guard lock(mu);
@@ -168,14 +166,7 @@ int main(int argc, char** argv) {
   replica_sets.AddHandlers(
       {on_replica_set, [&](const json&, const json& o) { on_replica_set(o); }, [](const json&) {}});
 
-  Informer pod_informer(*client, clock, zs::kube::kPods.In(ns.name()),
-                        {.label_selector = "app=" + name,
-                         .field_selector = "",
-                         .page_size = 500,
-                         .watch_timeout_seconds = 300,
-                         .backoff = {},
-                         .relist_after_failures = 3,
-                         .name = "pods"});
+  Informer pod_informer(*client, clock, zs::kube::kPods.In(ns.name()), watching("app=" + name, "pods"));
   auto on_pod = [&](const json& pod) {
     const zs::MonotonicTime now = clock.Now();
     std::lock_guard lock(mu);
