@@ -308,9 +308,6 @@ class Proxy::Impl::Connection {
   // (routing, the capped hand-over, the hold), then ServeAdmitted; returns
   // whether the connection may serve another.
   asio::awaitable<bool> HandleRequest(RequestParser& parser);
-  // Metered and answered 404: the request names no known Function.
-  asio::awaitable<bool> AnswerUnknown(RequestParser& parser, const std::optional<Route>& route,
-                                      SystemTime arrival_wall);
   // Decides an admission without waiting when it can: a slot claimed at
   // once, or kShuttingDown past the drain deadline. False: Admit must decide.
   bool ClaimSlot(const std::shared_ptr<const FunctionConfig>& config, const std::vector<std::string>& avoid,
@@ -325,6 +322,13 @@ class Proxy::Impl::Connection {
     bool head_request = false;
   };
   ClientFacts FactsOf(const Request& request) const;
+  // The billing record of the request as it arrived: method, request id (the
+  // client's or a new one) and, for a known Function, its name and trigger.
+  Invocation InvocationOf(const Request& request, const std::shared_ptr<const FunctionConfig>& config,
+                          SystemTime arrival_wall) const;
+  // Metered and answered 404: the request names no known Function.
+  asio::awaitable<bool> AnswerUnknown(RequestParser& parser, const std::optional<Route>& route,
+                                      const ClientFacts& facts, SystemTime arrival_wall);
   // Forwards an admitted request (or answers its failed admission), trying
   // other replicas (admitted again) while they refuse the connection.
   // (Arguments by reference into HandleRequest's frame, which outlives it.)
@@ -341,7 +345,7 @@ class Proxy::Impl::Connection {
   // (`relayed_in`) may be held, never relayed on.
   asio::awaitable<std::optional<bool>> PlaceCapped(RequestParser& parser,
                                                    const std::shared_ptr<const FunctionConfig>& config,
-                                                   const ClientFacts& facts, MonotonicTime arrival,
+                                                   const ClientFacts& facts, const Arrival& arrival,
                                                    bool relayed_in);
   // Holds the request in the buffer until it is admitted or fails.
   // While held, the client's socket is watched: a client that leaves takes
@@ -636,6 +640,20 @@ Proxy::Impl::Connection::ClientFacts Proxy::Impl::Connection::FactsOf(const Requ
   return facts;
 }
 
+Invocation Proxy::Impl::Connection::InvocationOf(const Request& request,
+                                                 const std::shared_ptr<const FunctionConfig>& config,
+                                                 SystemTime arrival_wall) const {
+  Invocation inv;
+  inv.arrival_wall = arrival_wall;
+  inv.method = std::string(FromBeast(request.method_string()));
+  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
+  if (config) {
+    inv.function = config;
+    inv.trigger = TriggerOf(request, config->triggers);
+  }
+  return inv;
+}
+
 ClientExchange Proxy::Impl::Connection::ExchangeFor(RequestParser& parser, std::string_view request_id,
                                                     const ClientFacts& facts, std::string_view upgrade) {
   ClientExchange exchange{stream_, buffer_, parser, request_id};
@@ -661,19 +679,18 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
   const std::optional<Route> route = ResolveRoute(
       FromBeast(request.target()), FromBeast(request[bhttp::field::host]), proxy_.options_.domain);
   std::shared_ptr<const FunctionConfig> config = route ? LookupFunction(deps.catalog, *route) : nullptr;
-  if (!config) {
-    co_return co_await AnswerUnknown(parser, route, arrival.wall);
-  }
   // Read before any rewrite: the relay rewrite below sets HTTP/1.1 and drops
   // Connection and Expect, and a relay that fails comes back here to be
   // served.
   const ClientFacts facts = FactsOf(request);
+  if (!config) {
+    co_return co_await AnswerUnknown(parser, route, facts, arrival.wall);
+  }
   // Only a member activator may hand a request over; a client's mark is dropped.
   const bool relayed_in =
       TakeRelayMark(request) && deps.placement != nullptr && deps.placement->IsPeerHost(client_ip_);
   if (config->max_concurrency > 0 && deps.placement != nullptr) {
-    const std::optional<bool> answered =
-        co_await PlaceCapped(parser, config, facts, arrival.monotonic, relayed_in);
+    const std::optional<bool> answered = co_await PlaceCapped(parser, config, facts, arrival, relayed_in);
     if (answered) co_return *answered;
   }
   deps.meter.OnArrival(*config);
@@ -689,17 +706,13 @@ asio::awaitable<bool> Proxy::Impl::Connection::HandleRequest(RequestParser& pars
 
 asio::awaitable<bool> Proxy::Impl::Connection::AnswerUnknown(RequestParser& parser,
                                                              const std::optional<Route>& route,
+                                                             const ClientFacts& facts,
                                                              SystemTime arrival_wall) {
-  const Request& request = parser.get();
   const std::string function = route ? route->FunctionString() : std::string();
-  Invocation inv;
-  inv.arrival_wall = arrival_wall;
-  inv.method = std::string(FromBeast(request.method_string()));
-  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
+  Invocation inv = InvocationOf(parser.get(), nullptr, arrival_wall);
   inv.code = Spec(ProxyError::kUnknownFunction).http_status;
   inv.error = ProxyError::kUnknownFunction;
   proxy_.deps_.meter.Finish(inv);
-  const ClientFacts facts = FactsOf(request);
   const bool keep = co_await WriteError(ProxyError::kUnknownFunction, function, inv.request_id, facts.version,
                                         parser.is_done(), facts.keep_alive);
   co_return keep;
@@ -724,13 +737,8 @@ asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
     const Arrival& arrival, const ClientFacts& facts, Admission& admission) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
-  Invocation inv;
-  inv.arrival_wall = arrival.wall;
-  inv.method = std::string(FromBeast(request.method_string()));
-  AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
-  inv.function = config;
+  Invocation inv = InvocationOf(request, config, arrival.wall);
   inv.path = route.path;
-  inv.trigger = TriggerOf(request, config->triggers);
   const unsigned version = facts.version;
   const bool client_keep_alive = facts.keep_alive;
   const std::string function_name = config->key.String();
@@ -851,10 +859,10 @@ asio::awaitable<bool> Proxy::Impl::Connection::ServeAdmitted(
 
 asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
     RequestParser& parser, const std::shared_ptr<const FunctionConfig>& config, const ClientFacts& facts,
-    MonotonicTime arrival, bool relayed_in) {
+    const Arrival& arrival, bool relayed_in) {
   const ProxyDeps& deps = proxy_.deps_;
   Request& request = parser.get();
-  const MonotonicTime deadline = arrival + config->buffer_timeout;
+  const MonotonicTime deadline = arrival.monotonic + config->buffer_timeout;
   const unsigned version = facts.version;
   const bool keep_alive = facts.keep_alive;
   std::string upgrade;
@@ -868,14 +876,9 @@ asio::awaitable<std::optional<bool>> Proxy::Impl::Connection::PlaceCapped(
     if (clock().Now() >= deadline || cut_.cut()) {
       // Never reached an owner that could take it: answered and metered
       // here, as the buffer would have.
-      Invocation inv;
-      inv.arrival_wall = clock().WallNow();
-      inv.method = std::string(FromBeast(request.method_string()));
-      AssignRequestId(inv, FromBeast(request["X-Request-Id"]));
-      inv.function = config;
-      inv.trigger = TriggerOf(request, config->triggers);
+      Invocation inv = InvocationOf(request, config, arrival.wall);
       inv.buffered = true;
-      inv.queued = clock().Now() - arrival;
+      inv.queued = clock().Now() - arrival.monotonic;
       inv.error = cut_.cut() ? ProxyError::kShuttingDown : ProxyError::kQueueTimeout;
       inv.code = Spec(inv.error).http_status;
       deps.meter.Finish(inv);

@@ -256,11 +256,15 @@ TEST_F(RelayTest, AnOwnerThatCannotBeReachedIsRetriedUntilTheBufferTimeout) {
   view.addresses[owner_index] = "127.0.0.1:1";
   other->placement.Apply(view);
   const Reply reply = Client(other->proxy->port()).Get("/fn/ns/capped/");
+  const SystemTime answered = RealClock::Get().WallNow();
   EXPECT_EQ(reply.status, 504) << reply.body;
   EXPECT_GT(other->Relayed(false), 0);
   EXPECT_EQ(echo_->peak_in_flight(), 0);
   ASSERT_TRUE(Eventually([&] { return other->billing.Snapshot().size() == 1u; }))
       << "answered here, so metered here";
+  // Stamped with its arrival, as every billing line: at least the 300 ms
+  // buffer timeout before the answer, not when it gave up.
+  EXPECT_LE(other->billing.Snapshot()[0].timestamp, answered - 300ms);
 }
 
 // A relay rewrites the head (HTTP/1.1, no Connection, no Expect); when the
