@@ -35,13 +35,18 @@ class HeldTest : public ProxyTest {
     EXPECT_FALSE(ec);
     return client;
   }
+  // ns/cold, at zero: requests to it are held, for up to 30 s, all 20 the
+  // buffer has room for.
+  void AddColdFunction() {
+    AddFunction("cold", {}, [](FunctionConfig& c) {
+      c.buffer_max_requests = 20;
+      c.buffer_timeout = 30s;
+    });
+  }
 };
 
 TEST_F(HeldTest, ClientsThatLeaveWhileHeldFreeTheirPlacesAtOnce) {
-  AddFunction("cold", {}, [](FunctionConfig& c) {
-    c.buffer_max_requests = 20;
-    c.buffer_timeout = 30s;
-  });
+  AddColdFunction();
   std::vector<std::unique_ptr<Client>> clients;
   clients.reserve(10);
   // Half without a body (the socket's FIN is all there is to see), half
@@ -73,10 +78,7 @@ TEST_F(HeldTest, ClientsThatLeaveWhileHeldFreeTheirPlacesAtOnce) {
 // on a poll timer: either wait ends when a replica comes, and the request
 // goes out rewritten, with its body.
 TEST_F(HeldTest, HeldRequestsGoOutRewrittenWithTheirBodiesWhenAReplicaComes) {
-  AddFunction("cold", {}, [](FunctionConfig& c) {
-    c.buffer_max_requests = 20;
-    c.buffer_timeout = 30s;
-  });
+  AddColdFunction();
   std::vector<std::unique_ptr<Client>> clients;
   clients.reserve(6);
   for (int i = 0; i < 6; ++i) {
