@@ -69,7 +69,7 @@ idle_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$act_pid/status")
 idle_file=$(awk '/^RssFile:/ {print $2}' "/proc/$act_pid/status")
 idle_maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {f = $6} /^Rss:/ {r[f] += $2}
   END {for (k in r) if (k ~ /\//) printf "%d %s\n", r[k], k}' "/proc/$act_pid/smaps" |
-  sort -rn | awk 'NR <= 6' | awk '{n = split($2, p, "/"); printf "%s%s %d", (NR > 1 ? ", " : ""), p[n], $1} END {print ""}')
+  sort -rn | awk 'NR <= 6 {n = split($2, p, "/"); printf "%s%s %d", (NR > 1 ? ", " : ""), p[n], $1} END {print ""}')
 
 # N clients, each sends one request and waits (the activator holds them all).
 python3 - "$act_port" "$held" >"$tmp/clients.log" 2>&1 <<'EOF' &
@@ -102,10 +102,7 @@ if ((sites)); then
   # What is live with all held: the activator is killed there (SIGKILL, no
   # cleanup), so heaptrack's "leaked" is exactly that moment's heap. (Its
   # peak would be the ramp, when every connection still had a read buffer.)
-  # heaptrack runs the activator as a child: kill that one (its name is cut
-  # to 15 characters).
-  pkill -KILL -P "$act_pid" -x zeroscale-activ
-  wait "$act_pid" 2>/dev/null || true
+  heaptrack_stop KILL "$act_pid"
   heaptrack_print -f "$tmp"/held.* -m 0 --print-allocators 0 --print-peaks 0 --print-leaks 1 \
     --print-temporary 0 -n 30 >"$tmp/sites.txt" 2>/dev/null
   echo "$q requests held; heap bytes per held request, by site (heaptrack; malloc's own"

@@ -40,6 +40,15 @@ echo_function_config() {
 JSON
 }
 
+# heaptrack_stop SIGNAL PID: stops the activator that `heaptrack ...` (PID)
+# runs, and waits for heaptrack to write its trace. heaptrack's script runs
+# the program and its trace reader as children: signal the program alone (its
+# name is cut to 15 characters), so that the reader writes the whole trace.
+heaptrack_stop() {
+  pkill "-$1" -P "$2" -x zeroscale-activ
+  wait "$2" 2>/dev/null || true
+}
+
 # heaptrack_sites calls|live DIVISOR: reads heaptrack_print's list of
 # allocation sites (--print-allocators for calls; --print-leaks for the bytes
 # still allocated when the process was killed) on stdin; prints each site's figure divided by DIVISOR (calls per

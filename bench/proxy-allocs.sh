@@ -56,11 +56,7 @@ wait_http "http://127.0.0.1:$health_port/readyz" 30  # heaptrack slows start-up
 # thousand) are counted with it and are a small share of a run's.
 wrk -t1 -c"$connections" -d"$duration" "http://127.0.0.1:$act_port/fn/default/echo/" >"$tmp/wrk.txt"
 requests=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
-# heaptrack's script runs the activator and its trace reader as children:
-# stop the activator alone (its name is cut to 15 characters), so the reader
-# writes the whole trace.
-pkill -TERM -P "$pid" -x zeroscale-activ
-wait "$pid" 2>/dev/null || true
+heaptrack_stop TERM "$pid"
 heaptrack_print -f "$tmp"/load.* -m 0 --print-allocators 1 --print-peaks 0 --print-leaks 0 --print-temporary 0 \
   -n "$top" >"$tmp/sites.txt" 2>/dev/null
 calls=$(awk '/^calls to allocation functions:/ {print $5}' "$tmp/sites.txt")
