@@ -579,6 +579,7 @@ asio::awaitable<void> Proxy::Impl::Connection::Admit(const std::shared_ptr<const
   // admission wakes whichever of the two waits is pending.
   constexpr auto kHangUpPoll = std::chrono::milliseconds(50);
   const HeldWait::Leave leave{*wait};
+  wait->socket = &stream_.socket();  // no other operation waits on it while held
   bool polling = buffer_.size() != 0;
   if (!polling) {
     // Nothing of the client's is waiting to be read: the read buffer's memory
@@ -590,11 +591,9 @@ asio::awaitable<void> Proxy::Impl::Connection::Admit(const std::shared_ptr<const
     if (polling) {
       co_await PollPause(*wait, kHangUpPoll);
     } else {
-      wait->socket = &stream_.socket();
       error_code ec;
       co_await stream_.socket().async_wait(tcp::socket::wait_read,
                                            asio::redirect_error(asio::use_awaitable, ec));
-      wait->socket = nullptr;
       polling = true;  // bytes or a hang-up are queued: from now on, poll
     }
     if (wait->result) break;
