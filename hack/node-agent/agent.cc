@@ -105,7 +105,15 @@ std::string MemoryCapacity() {
   return "1Gi";
 }
 
-std::string ShortUid(const std::string& uid) { return PodNetnsName(uid).substr(7); }
+// First 8 hex digits of the uid, dashes dropped: names the pod's folder.
+std::string ShortUid(const std::string& uid) {
+  std::string out;
+  for (char c : uid) {
+    if (c != '-') out.push_back(c);
+    if (out.size() == 8) break;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -145,6 +153,7 @@ absl::Status Agent::Start() {
   }
   int stale = network_->CleanStale();
   if (stale > 0) log::Info("removed pod sandboxes of a previous run", {{"count", stale}});
+  network_->StartWarming();
 
   absl::Status registered = RegisterNode();
   if (!registered.ok()) return registered;
@@ -207,6 +216,7 @@ void Agent::Stop() {
     pods.swap(pods_);
   }
   for (auto& [key, pod] : pods) DestroyRuntime(pod, std::chrono::seconds(2));
+  network_->StopWarming();
   std::unique_lock lock(threads_mu_);
   threads_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return live_threads_ == 0; });
   log::Info("node agent stopped", {{"pods_stopped", pods.size()}});
@@ -506,10 +516,10 @@ absl::Status Agent::SetupSandbox(PodRuntime& pod, const json& object) {
   fs::create_directories(pod.sa_dir, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", pod.dir, ": ", ec.message()));
   // The TokenRequest (an apiserver round trip) overlaps the network plumbing
-  // (a few `ip` runs): both are on the cold-start path.
+  // (a warm sandbox, or a few `ip` runs): both are on the cold-start path.
   std::future<absl::Status> token;
   if (pod.mount_token) token = std::async(std::launch::async, [&] { return WriteToken(pod, object); });
-  absl::StatusOr<Sandbox> sandbox = network_->Setup(pod.uid);
+  absl::StatusOr<Sandbox> sandbox = network_->Setup();
   absl::Status token_status = token.valid() ? token.get() : absl::OkStatus();
   if (!sandbox.ok()) return sandbox.status();
   if (!token_status.ok()) {
@@ -620,7 +630,7 @@ void Agent::StartContainer(const std::shared_ptr<PodRuntime>& pod, ContainerRunt
   container.view.terminated.reset();
   container.view.will_restart = false;
   container.view.image_id = "zs-local://" + launch->executable;
-  container.view.container_id = Cat("zs://", pod->sandbox.netns, "/", container.name, "/", generation);
+  container.view.container_id = ContainerId(pod->sandbox, container.name, generation);
   container.probe_successes = 0;
   container.probe_failures = 0;
   container.ever_ready = false;

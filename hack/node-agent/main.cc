@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   bool mount_service_account = true;
   int64_t workers = 2;
+  int64_t warm_sandboxes = 1;
   std::chrono::milliseconds fast_probe{20};
   std::chrono::milliseconds restart_backoff{1000};
   std::chrono::milliseconds max_restart_backoff{60000};
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
       "Bind-mount each pod's token folder at /var/run/secrets/kubernetes.io/serviceaccount in a private "
       "mount namespace (ZS_SERVICEACCOUNT_DIR is set either way).");
   flags.Int("workers", &workers, "Pod sync workers.");
+  flags.Int("warm-sandboxes", &warm_sandboxes,
+            "Pod sandboxes (netns, veth, address) kept made ahead, so a pod's start does not wait for "
+            "them; 0 makes each when its pod comes, as a kubelet does.");
   flags.Duration("fast-probe-interval", &fast_probe, "Readiness probe interval until the first success.");
   flags.Duration("restart-backoff", &restart_backoff, "First delay before restarting an exited container.");
   flags.Duration("max-restart-backoff", &max_restart_backoff, "Cap of the doubling restart delay.");
@@ -102,7 +106,8 @@ int main(int argc, char** argv) {
     }
     images = std::move(*loaded);
   }
-  auto network = zs::nodeagent::PodNetwork::Create({cluster_netns, bridge, pod_cidr});
+  auto network = zs::nodeagent::PodNetwork::Create(
+      {cluster_netns, bridge, pod_cidr, static_cast<int>(std::max<int64_t>(0, warm_sandboxes))});
   if (!network.ok()) {
     zs::log::Error("cannot set up pod networking", {{"error", std::string(network.status().message())}});
     return 1;

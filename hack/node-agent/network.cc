@@ -3,8 +3,13 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <random>
 #include <sstream>
+#include <string_view>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -13,13 +18,12 @@
 namespace zs::nodeagent {
 namespace {
 
-std::string ShortId(const std::string& uid) {
-  std::string out;
-  for (char c : uid) {
-    if (c != '-') out.push_back(c);
-    if (out.size() == 8) break;
-  }
-  return out;
+constexpr char kNetnsPrefix[] = "zs-pod-";
+
+std::string HexId(uint32_t id) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", id);
+  return text;
 }
 
 // The word after `key` in `text` ("inet 10.88.0.1/16 ..." -> "10.88.0.1/16").
@@ -34,7 +38,16 @@ std::string WordAfter(const std::string& text, const std::string& key) {
 
 }  // namespace
 
-std::string PodNetnsName(const std::string& pod_uid) { return "zs-pod-" + ShortId(pod_uid); }
+std::string ContainerId(const Sandbox& sandbox, const std::string& container, int generation) {
+  return Cat("zs://", sandbox.netns, "/", container, "/", generation);
+}
+
+std::string NetnsOfContainerId(const std::string& container_id) {
+  constexpr std::string_view kScheme = "zs://";
+  if (container_id.rfind(kScheme, 0) != 0) return "";
+  const size_t end = container_id.find('/', kScheme.size());
+  return container_id.substr(kScheme.size(), end == std::string::npos ? end : end - kScheme.size());
+}
 
 absl::StatusOr<std::unique_ptr<PodNetwork>> PodNetwork::Create(NetworkConfig config) {
   std::string out;
@@ -66,13 +79,92 @@ PodNetwork::PodNetwork(NetworkConfig config, std::string gateway, int prefix, st
       gateway_(std::move(gateway)),
       prefix_(prefix),
       host_ip_(std::move(host_ip)),
-      ipam_(std::move(ipam)) {}
+      ipam_(std::move(ipam)),
+      // Ids of this run do not meet a previous run's (CleanStale removes
+      // those anyway), nor another agent's on the same host.
+      next_id_(std::random_device{}()) {}
 
-absl::StatusOr<Sandbox> PodNetwork::Setup(const std::string& pod_uid) {
+PodNetwork::~PodNetwork() { StopWarming(); }
+
+void PodNetwork::StartWarming() {
+  if (config_.warm_sandboxes <= 0 || warmer_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  warmer_ = std::thread([this] { Warm(); });
+}
+
+void PodNetwork::StopWarming() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (warmer_.joinable()) warmer_.join();
+  std::deque<Sandbox> warm;
+  {
+    std::lock_guard lock(mu_);
+    warm.swap(warm_);
+  }
+  for (const Sandbox& sandbox : warm) Teardown(sandbox);
+}
+
+size_t PodNetwork::warm() const {
+  std::lock_guard lock(mu_);
+  return warm_.size();
+}
+
+void PodNetwork::Warm() {
+  const size_t target = static_cast<size_t>(config_.warm_sandboxes);
+  bool made_any = false;  // the first are made at once
+  std::unique_lock lock(mu_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || warm_.size() < target; });
+    if (stopping_) return;
+    if (made_any) {
+      changed_.wait_for(lock, config_.refill_delay, [&] { return stopping_; });
+      if (stopping_) return;
+    }
+    made_any = true;
+    lock.unlock();
+    absl::StatusOr<Sandbox> made = Make();
+    lock.lock();
+    if (made.ok()) {
+      warm_.push_back(*std::move(made));  // StopWarming removes it if stopping
+      continue;
+    }
+    log::Warn("cannot make a warm pod sandbox; retrying in 1s",
+              {{"error", std::string(made.status().message())}});
+    changed_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+  }
+}
+
+absl::StatusOr<Sandbox> PodNetwork::Setup() {
+  std::optional<Sandbox> taken;
+  {
+    std::lock_guard lock(mu_);
+    if (!warm_.empty()) {
+      taken = std::move(warm_.front());
+      warm_.pop_front();
+    }
+  }
+  if (taken) {
+    changed_.notify_all();
+    // The cluster netns recreated since (hack/cluster-up.sh after a crash)
+    // took the warm veth with it.
+    if (taken->epoch == ClusterEpoch()) return *std::move(taken);
+    Teardown(*taken);
+  }
+  return Make();
+}
+
+absl::StatusOr<Sandbox> PodNetwork::Make() {
   Sandbox sandbox;
-  sandbox.netns = PodNetnsName(pod_uid);
+  const std::string id = HexId(next_id_.fetch_add(1));
+  sandbox.netns = kNetnsPrefix + id;
   sandbox.netns_path = "/run/netns/" + sandbox.netns;
-  sandbox.host_veth = "zsv" + ShortId(pod_uid);
+  sandbox.host_veth = "zsv" + id;
   absl::StatusOr<std::string> ip = ipam_->Allocate();
   if (!ip.ok()) return ip.status();
   sandbox.ip = *ip;
@@ -130,7 +222,7 @@ int PodNetwork::CleanStale() {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("zs-pod-", 0) != 0) continue;
+    if (name.rfind(kNetnsPrefix, 0) != 0) continue;
     std::string pids;
     if (RunCommand({"ip", "netns", "pids", name}, &pids).ok()) {
       std::istringstream in(pids);
@@ -142,7 +234,7 @@ int PodNetwork::CleanStale() {
     Sandbox stale;
     stale.netns = name;
     stale.netns_path = entry.path().string();
-    stale.host_veth = "zsv" + name.substr(7);
+    stale.host_veth = "zsv" + name.substr(sizeof kNetnsPrefix - 1);
     Teardown(stale);
     ++removed;
   }

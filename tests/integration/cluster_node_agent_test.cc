@@ -6,11 +6,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "common/kube/errors.h"
 #include "common/strings.h"
+#include "hack/node-agent/exec.h"
 #include "hack/node-agent/network.h"
 #include "tests/integration/cluster_testing.h"
 
@@ -50,6 +55,12 @@ json Service(const std::string& ns, const std::string& name) {
           {"kind", "Service"},
           {"metadata", {{"name", name}, {"namespace", ns}}},
           {"spec", {{"selector", {{"app", name}}}, {"ports", {{{"port", 80}, {"targetPort", "http"}}}}}}};
+}
+
+// The sandbox a pod runs in, named by its first container's ID.
+std::string NetnsOf(const json& pod) {
+  const json statuses = pod.value("status", json::object()).value("containerStatuses", json::array());
+  return statuses.empty() ? "" : nodeagent::NetnsOfContainerId(statuses[0].value("containerID", ""));
 }
 
 json Pod(const std::string& ns, const std::string& name, const json& container,
@@ -151,7 +162,8 @@ TEST_F(ClusterNodeAgentTest, DeploymentGetsReadyEndpointsServesHttpAndScalesToZe
     EXPECT_EQ(answer["pod"], name);
     EXPECT_EQ(pod["status"]["phase"], "Running");
     EXPECT_EQ(pod["status"]["containerStatuses"][0]["ready"], true);
-    netns.push_back(nodeagent::PodNetnsName(pod["metadata"]["uid"]));
+    netns.push_back(NetnsOf(pod));
+    ASSERT_FALSE(netns.back().empty()) << pod["status"].dump();
     std::string out;
     ASSERT_EQ(RunInClusterNetns(Cat("ip netns pids ", netns.back()), &out), 0);
     std::istringstream in(out);
@@ -183,7 +195,8 @@ TEST_F(ClusterNodeAgentTest, KilledProcessIsReportedAndRestarted) {
   ASSERT_TRUE(client_->Create(kPods.In(ns_), Pod(ns_, "crash", container, "Always")).ok());
   ASSERT_TRUE(
       WaitFor([&] { return GetPod("crash")["status"].value("phase", "") == "Running"; }, seconds(60)));
-  const std::string netns = nodeagent::PodNetnsName(GetPod("crash")["metadata"]["uid"]);
+  const std::string netns = NetnsOf(GetPod("crash"));
+  ASSERT_FALSE(netns.empty());
   std::string out;
   ASSERT_EQ(RunInClusterNetns(Cat("ip netns pids ", netns), &out), 0);
   int pid = std::atoi(out.c_str());
@@ -284,3 +297,105 @@ TEST_F(ClusterNodeAgentTest, DeletionWaitsForTheGracePeriodThenKills) {
 
 }  // namespace
 }  // namespace zs::kube
+
+namespace zs::nodeagent {
+namespace {
+
+// PodNetwork on a bridge of its own, in a netns this test makes (not the
+// cluster's): warm sandboxes are made ahead, handed out wired, made again,
+// thrown away when the bridge's netns was recreated, and removed on stop.
+class PodNetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = Cat("zs-nt-", ::getpid());
+    MakeCluster();
+  }
+  void TearDown() override {
+    RunCommand({"ip", "netns", "del", cluster_}).IgnoreError();
+    if (old_cluster_fd_ >= 0) ::close(old_cluster_fd_);
+  }
+  void MakeCluster() {
+    ASSERT_TRUE(RunCommand({"ip", "netns", "add", cluster_}).ok());
+    ASSERT_TRUE(RunCommand({"ip", "-n", cluster_, "-batch", "-"}, nullptr,
+                           "link add zsnt-br type bridge\naddr add 10.251.0.1/24 dev zsnt-br\n"
+                           "link set zsnt-br up\n")
+                    .ok());
+  }
+  // Links in the test's netns whose names start with `prefix`, with their master.
+  std::string Links(const std::string& prefix) {
+    std::string out;
+    if (!RunCommand({"ip", "-n", cluster_, "-o", "link", "show"}, &out).ok()) return "(ip failed)";
+    std::istringstream in(out);
+    std::string line;
+    std::string found;
+    while (std::getline(in, line)) {
+      if (line.find(": " + prefix) != std::string::npos) found += line + "\n";
+    }
+    return found;
+  }
+  std::unique_ptr<PodNetwork> Network(int warm) {
+    auto network = PodNetwork::Create({cluster_, "zsnt-br", "10.251.0.0/28", warm});
+    EXPECT_TRUE(network.ok()) << network.status();
+    return network.ok() ? std::move(*network) : nullptr;
+  }
+  std::string cluster_;
+  int old_cluster_fd_ = -1;
+};
+
+TEST_F(PodNetworkTest, WarmSandboxesAreHandedOutWiredAndMadeAgain) {
+  std::unique_ptr<PodNetwork> network = Network(1);
+  ASSERT_NE(network, nullptr);
+  network->StartWarming();
+  ASSERT_TRUE(zs::testing::WaitFor([&] { return network->warm() == 1; }, std::chrono::seconds(10)));
+
+  absl::StatusOr<Sandbox> first = network->Setup();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(std::filesystem::exists(first->netns_path));
+  std::string addr;
+  ASSERT_TRUE(RunCommand({"ip", "-n", first->netns, "-o", "-4", "addr", "show", "dev", "eth0"}, &addr).ok());
+  EXPECT_NE(addr.find(first->ip + "/24"), std::string::npos) << addr;
+  EXPECT_NE(Links(first->host_veth).find("master zsnt-br"), std::string::npos) << Links("zsv");
+  EXPECT_EQ(NetnsOfContainerId(ContainerId(*first, "fn", 3)), first->netns);
+
+  // The next one is made ahead again, and is another sandbox.
+  ASSERT_TRUE(zs::testing::WaitFor([&] { return network->warm() == 1; }, std::chrono::seconds(10)));
+  absl::StatusOr<Sandbox> second = network->Setup();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->netns, first->netns);
+  EXPECT_NE(second->ip, first->ip);
+
+  network->Teardown(*first);
+  network->Teardown(*second);
+  EXPECT_FALSE(std::filesystem::exists(first->netns_path));
+  network->StopWarming();
+  EXPECT_EQ(network->warm(), 0u);
+  EXPECT_EQ(Links("zsv"), "") << "stopping removes the warm sandbox";
+}
+
+TEST_F(PodNetworkTest, AWarmSandboxOfARecreatedClusterNetnsIsNotHandedOut) {
+  std::unique_ptr<PodNetwork> network = Network(1);
+  ASSERT_NE(network, nullptr);
+  network->StartWarming();
+  ASSERT_TRUE(zs::testing::WaitFor([&] { return network->warm() == 1; }, std::chrono::seconds(10)));
+  const uint64_t old_epoch = network->ClusterEpoch();
+
+  // Recreated under the same name (hack/cluster-up.sh after a crash). The old
+  // namespace is held open so the new one cannot reuse its identity.
+  old_cluster_fd_ = ::open(("/run/netns/" + cluster_).c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(old_cluster_fd_, 0);
+  ASSERT_TRUE(RunCommand({"ip", "netns", "del", cluster_}).ok());
+  MakeCluster();
+  ASSERT_NE(network->ClusterEpoch(), old_epoch);
+
+  absl::StatusOr<Sandbox> sandbox = network->Setup();
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  EXPECT_EQ(sandbox->epoch, network->ClusterEpoch());
+  EXPECT_NE(Links(sandbox->host_veth).find("master zsnt-br"), std::string::npos)
+      << "the sandbox handed out is wired to the new bridge: " << Links("zsv");
+  network->Teardown(*sandbox);
+  network->StopWarming();
+  EXPECT_EQ(Links("zsv"), "");
+}
+
+}  // namespace
+}  // namespace zs::nodeagent
