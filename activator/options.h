@@ -39,7 +39,7 @@ struct Options {
   bool version = false;
   std::string static_config;  // JSON file of Functions and endpoints; see static_config.h
   std::chrono::milliseconds connect_timeout{3'000};
-  std::chrono::milliseconds probe_interval{25};
+  std::chrono::milliseconds probe_interval{5};
   std::chrono::milliseconds upstream_idle_timeout{4'000};
 
   void Register(FlagSet& flags) {

@@ -65,7 +65,7 @@ class KubeSources {
     std::string watch_namespace;  // empty: all
     // Probe starting addresses this often (StartingProber); zero: wait for
     // Kubernetes to mark them ready.
-    Duration probe_interval = std::chrono::milliseconds(25);
+    Duration probe_interval = std::chrono::milliseconds(5);
   };
   KubeSources(kube::KubeClient& client, Clock& clock, InMemoryCatalog& catalog,
               InMemoryEndpointStore& endpoints, const Options& options);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -116,10 +117,17 @@ void StartingProber::Run() {
       fn = fn->second.empty() ? targets_.erase(fn) : std::next(fn);
     }
     lock.unlock();
+    const auto round_start = std::chrono::steady_clock::now();
     std::vector<std::pair<FunctionKey, Endpoint>> accepted;
     for (const auto& [key, target] : round) {
       if (TcpAccepts(target.endpoint, options_.connect_timeout)) accepted.emplace_back(key, target.endpoint);
     }
+    // Many starting replicas (or connects that time out) make a long round:
+    // pausing four times its length keeps probing under a fifth of a thread.
+    const Duration pause = std::max<Duration>(
+        options_.interval,
+        4 * std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - round_start));
+    rounds_.fetch_add(1);
     lock.lock();
     for (const auto& [key, endpoint] : accepted) {
       // Still wanted? (The slice may have dropped it, or marked it ready.)
@@ -132,7 +140,7 @@ void StartingProber::Run() {
       on_ready_(key, endpoint);
       lock.lock();
     }
-    if (!targets_.empty()) work_.wait_for(lock, options_.interval, [this] { return stopping_; });
+    if (!targets_.empty()) work_.wait_for(lock, pause, [this] { return stopping_; });
   }
 }
 

@@ -8,7 +8,11 @@
 // a whole extra period. The controller gives every Function a TCP readiness
 // probe on its port, so a TCP connect that succeeds is the same test: this
 // prober makes it every `interval` (Knative's activator probes new pods in the
-// same spirit) and reports each address the first time it accepts.
+// same spirit) and reports each address the first time it accepts. A connect
+// to a starting replica that does not listen yet is refused at once, so a
+// short interval costs little; the pause after a round is at least four times
+// the round's length, which bounds the probing thread's share of a core when
+// many replicas start at once or connects time out.
 //
 // Watch(key, addresses) replaces the set probed for a Function (empty: stop);
 // an address is probed until it accepts once (reported through on_ready,
@@ -43,7 +47,7 @@ namespace zs::activator {
 class StartingProber {
  public:
   struct Options {
-    Duration interval = std::chrono::milliseconds(25);
+    Duration interval = std::chrono::milliseconds(5);
     Duration connect_timeout = std::chrono::milliseconds(20);
     Duration give_up = std::chrono::seconds(60);
   };
@@ -58,8 +62,9 @@ class StartingProber {
   void Stop();
   void Watch(const FunctionKey& key, const std::vector<Endpoint>& addresses);
 
-  // Addresses being probed now (tests).
+  // Addresses being probed now, and rounds of probes made (tests).
   size_t probing() const;
+  uint64_t rounds() const { return rounds_.load(); }
 
  private:
   struct Target {
@@ -76,6 +81,7 @@ class StartingProber {
   // Function -> (address -> target)
   std::unordered_map<FunctionKey, std::map<std::string, Target>, FunctionKeyHash> targets_;
   bool stopping_ = false;
+  std::atomic<uint64_t> rounds_{0};
   std::thread thread_;
 };
 

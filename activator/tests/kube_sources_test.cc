@@ -209,8 +209,8 @@ class LateListener {
   ~LateListener() { ::close(fd_); }
   LateListener(const LateListener&) = delete;
   LateListener& operator=(const LateListener&) = delete;
-  void Listen() {
-    if (::listen(fd_, 16) != 0) throw std::runtime_error("listen");
+  void Listen(int backlog = 16) {
+    if (::listen(fd_, backlog) != 0) throw std::runtime_error("listen");
   }
   uint16_t port() const { return port_; }
 
@@ -258,6 +258,34 @@ TEST(StartingProber, GivesUpAndForgetsAddressesNoLongerWatched) {
   clock.Advance(std::chrono::seconds(11));
   ASSERT_TRUE(Eventually([&] { return prober.probing() == 0u; }));
   prober.Stop();
+}
+
+// A round of connects that time out (a listener whose accept queue is full
+// drops SYNs) is followed by a pause of four times its length, not by the
+// short interval: probing stays a small share of a core.
+TEST(StartingProber, PausesFourRoundsLongAfterASlowRound) {
+  LateListener full;
+  full.Listen(0);
+  // Each accepted probe stays in the queue (nobody accepts it), until the
+  // queue is full and SYNs are dropped.
+  int queued = 0;
+  while (TcpAccepts({"127.0.0.1", full.port(), ""}, std::chrono::milliseconds(50))) {
+    ASSERT_LT(++queued, 64) << "the accept queue never filled";
+  }
+  StartingProber::Options options;
+  options.interval = std::chrono::milliseconds(1);
+  options.connect_timeout = std::chrono::milliseconds(20);
+  StartingProber prober(options, RealClock::Get(),
+                        [](const FunctionKey&, const Endpoint&) { FAIL() << "a full queue accepted"; });
+  prober.Start();
+  const auto start = std::chrono::steady_clock::now();
+  prober.Watch({"demo", "slow"}, {{"127.0.0.1", full.port(), ""}});
+  ASSERT_TRUE(Eventually([&] { return prober.rounds() >= 5; }));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  prober.Stop();
+  // Five rounds of >= 20 ms with >= 80 ms pauses between them; at the 1 ms
+  // interval they would take about 105 ms.
+  EXPECT_GE(elapsed, std::chrono::milliseconds(400));
 }
 
 // A starting replica serves as soon as it accepts connections: before its
