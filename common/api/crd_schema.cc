@@ -226,6 +226,15 @@ const json& CrdSpecSchema() {
   return *schema;
 }
 
+const json& CrdSpecProperties() {
+  static const json* properties = [] {
+    const json& schema = CrdSpecSchema();
+    auto it = schema.find("properties");
+    return it != schema.end() && it->is_object() ? &*it : new json(json::object());
+  }();
+  return *properties;
+}
+
 bool IsUnderstoodKeyword(std::string_view keyword) { return KnownKeywords().contains(keyword); }
 
 absl::Status CheckSchema(const json& schema, const json& value, const std::string& path) {

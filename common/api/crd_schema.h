@@ -25,6 +25,10 @@ namespace zs::api {
 // openAPIV3Schema.properties.spec of the embedded CRD; an empty object if it
 // could not be parsed (a build defect the unit tests catch).
 const nlohmann::json& CrdSpecSchema();
+// Its "properties" (an empty object if none), by reference: json::value()
+// would copy the whole schema on every call, and a Function is decoded on
+// every autoscaler tick.
+const nlohmann::json& CrdSpecProperties();
 
 // The first violation of `schema` by `value`, as "<path>: <why>"; the CEL
 // twins run once a node's structure is right. Fields the schema does not

@@ -614,7 +614,7 @@ absl::Status ValidateValueFrom(const json& from, const std::string& path) {
 // The pod settings against the CRD's own schema, then the one rule that
 // spans two of them (a CEL rule on spec).
 absl::Status ValidatePodSettings(const json& pod) {
-  const json& properties = CrdSpecSchema().value("properties", json::object());
+  const json& properties = CrdSpecProperties();
   for (const char* field : kPodSettingFields) {
     auto it = pod.find(field);
     if (it == pod.end() || it->is_null()) continue;
@@ -725,7 +725,7 @@ absl::StatusOr<Function> DecodeFunction(const json& object) {
     r.Int(*buf, "maxRequests", "spec.buffer.maxRequests", &out.buffer.max_requests);
     r.Int(*buf, "timeoutSeconds", "spec.buffer.timeoutSeconds", &out.buffer.timeout_seconds);
   }
-  const json& properties = CrdSpecSchema().value("properties", json::object());
+  const json& properties = CrdSpecProperties();
   for (const char* field : kPodSettingFields) {
     auto it = spec->find(field);
     if (it == spec->end() || it->is_null()) continue;

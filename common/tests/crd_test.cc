@@ -339,6 +339,14 @@ TEST(Crd, EmbeddedSchemaIsTheFile) {
   ASSERT_FALSE(api::CrdSpecSchema().empty());
 }
 
+// Decoding a Function reads the properties on every autoscaler tick: they
+// are the schema's own, not a copy made per call.
+TEST(Crd, SpecPropertiesAreTheSchemasOwn) {
+  ASSERT_TRUE(api::CrdSpecSchema().contains("properties"));
+  EXPECT_EQ(&api::CrdSpecProperties(), &api::CrdSpecSchema().at("properties"));
+  EXPECT_EQ(&api::CrdSpecProperties(), &api::CrdSpecProperties());
+}
+
 void CollectPodSchema(const json& node, const std::string& path, std::set<std::string>* keywords,
                       std::vector<std::pair<std::string, std::string>>* rules) {
   if (!node.is_object()) return;
