@@ -186,8 +186,8 @@ void FunctionController::Worker() {
     // The replica gauges come from the Deployment as the informer has it
     // now (every change of it enqueues its Function), not from the
     // Function's status, which lags behind it by one status write.
-    if (functions_->Get(*key)) {
-      if (auto deployment = deployments_->Get(*key)) {
+    if (functions_->Contains(*key)) {
+      if (auto deployment = deployments_->Find(*key)) {
         const json& meta = (*deployment)["metadata"];
         metrics_.SetReplicas(meta.value("namespace", ""), meta.value("name", ""),
                              deployment->value(json::json_pointer("/spec/replicas"), 0),

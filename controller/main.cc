@@ -122,9 +122,9 @@ int main(int argc, char** argv) {
   loop_options.tick = options.autoscaler_tick;
   zs::controller::AutoscalerLoop autoscaler(
       **client, clock, stats,
-      [&controller](const std::string& key) { return controller.functions().Get(key); },
-      [&controller](const std::string& key) { return controller.deployments().Get(key); },
-      [&controller] { return controller.functions().List(); }, events, metrics,
+      [&controller](const std::string& key) { return controller.functions().Find(key); },
+      [&controller](const std::string& key) { return controller.deployments().Find(key); },
+      [&controller] { return controller.functions().Snapshot(); }, events, metrics,
       [&controller](const std::string& key) { controller.Enqueue(key); }, loop_options);
   autoscaler_ptr = &autoscaler;
   // Per-Function autoscaler state lives and dies with the Function.

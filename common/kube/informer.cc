@@ -60,10 +60,15 @@ bool Informer::WaitForSync(std::chrono::milliseconds timeout) const {
 }
 
 std::optional<nlohmann::json> Informer::Get(const std::string& key) const {
+  std::shared_ptr<const nlohmann::json> object = Find(key);
+  if (!object) return std::nullopt;
+  return *object;
+}
+
+std::shared_ptr<const nlohmann::json> Informer::Find(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = cache_.find(key);
-  if (it == cache_.end()) return std::nullopt;
-  return it->second;
+  return it == cache_.end() ? nullptr : it->second;
 }
 
 bool Informer::Contains(const std::string& key) const {
@@ -72,8 +77,14 @@ bool Informer::Contains(const std::string& key) const {
 }
 
 std::vector<nlohmann::json> Informer::List() const {
-  std::lock_guard lock(mu_);
   std::vector<nlohmann::json> out;
+  for (const auto& object : Snapshot()) out.push_back(*object);
+  return out;
+}
+
+std::vector<std::shared_ptr<const nlohmann::json>> Informer::Snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const nlohmann::json>> out;
   out.reserve(cache_.size());
   for (const auto& [key, object] : cache_) out.push_back(object);
   return out;
@@ -154,13 +165,13 @@ absl::Status Informer::ListAndReplace() {
   list_count_.fetch_add(1);
   if (!list.ok()) return list.status();
 
-  std::map<std::string, nlohmann::json> fresh;
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> fresh;
   if (auto items = list->find("items"); items != list->end() && items->is_array()) {
     for (auto& item : *items) {
       std::string key = KeyOf(item);
       if (key.empty()) continue;
       Trim(item);
-      fresh[key] = std::move(item);
+      fresh[key] = std::make_shared<const nlohmann::json>(std::move(item));
     }
   }
   std::string rv;
@@ -169,9 +180,10 @@ absl::Status Informer::ListAndReplace() {
   }
 
   // Work out the differences under the lock, call handlers outside it.
-  std::vector<nlohmann::json> added;
-  std::vector<std::pair<nlohmann::json, nlohmann::json>> updated;
-  std::vector<nlohmann::json> deleted;
+  using Shared = std::shared_ptr<const nlohmann::json>;
+  std::vector<Shared> added;
+  std::vector<std::pair<Shared, Shared>> updated;
+  std::vector<Shared> deleted;
   {
     std::lock_guard lock(mu_);
     for (auto& [key, object] : cache_) {
@@ -181,7 +193,7 @@ absl::Status Informer::ListAndReplace() {
       auto old = cache_.find(key);
       if (old == cache_.end()) {
         added.push_back(object);
-      } else if (ResourceVersionOf(old->second) != ResourceVersionOf(object)) {
+      } else if (ResourceVersionOf(*old->second) != ResourceVersionOf(*object)) {
         updated.emplace_back(old->second, object);
       }
     }
@@ -190,13 +202,13 @@ absl::Status Informer::ListAndReplace() {
   }
   for (const auto& handlers : handlers_) {
     for (const auto& object : deleted) {
-      if (handlers.on_delete) handlers.on_delete(object);
+      if (handlers.on_delete) handlers.on_delete(*object);
     }
     for (const auto& object : added) {
-      if (handlers.on_add) handlers.on_add(object);
+      if (handlers.on_add) handlers.on_add(*object);
     }
     for (const auto& [old_object, new_object] : updated) {
-      if (handlers.on_update) handlers.on_update(old_object, new_object);
+      if (handlers.on_update) handlers.on_update(*old_object, *new_object);
     }
   }
   {
@@ -253,9 +265,10 @@ void Informer::Apply(const WatchEvent& event) {
   }
   const std::string key = KeyOf(event.object);
   if (key.empty()) return;
-  nlohmann::json object = event.object;
-  Trim(object);
-  std::optional<nlohmann::json> old;
+  nlohmann::json trimmed = event.object;
+  Trim(trimmed);
+  auto object = std::make_shared<const nlohmann::json>(std::move(trimmed));
+  std::shared_ptr<const nlohmann::json> old;
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(key);
@@ -269,11 +282,11 @@ void Informer::Apply(const WatchEvent& event) {
   }
   for (const auto& handlers : handlers_) {
     if (event.type == WatchEventType::kDeleted) {
-      if (handlers.on_delete) handlers.on_delete(object);
+      if (handlers.on_delete) handlers.on_delete(*object);
     } else if (old) {
-      if (handlers.on_update) handlers.on_update(*old, object);
+      if (handlers.on_update) handlers.on_update(*old, *object);
     } else {
-      if (handlers.on_add) handlers.on_add(object);
+      if (handlers.on_add) handlers.on_add(*object);
     }
   }
 }

@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -89,6 +90,10 @@ class Informer {
   // Get without the copy, for hot paths that only ask whether it exists.
   bool Contains(const std::string& key) const;
   std::vector<nlohmann::json> List() const;
+  // The cached objects themselves, shared and immutable (an event replaces
+  // an object, never changes it): no copy, for loops over every object.
+  std::shared_ptr<const nlohmann::json> Find(const std::string& key) const;
+  std::vector<std::shared_ptr<const nlohmann::json>> Snapshot() const;
   // resourceVersion the informer is at (last list, event or bookmark).
   std::string LastResourceVersion() const;
   // Number of LISTs done (tests: a 410 causes a relist).
@@ -115,7 +120,7 @@ class Informer {
 
   mutable std::mutex mu_;
   mutable std::condition_variable synced_cv_;
-  std::map<std::string, nlohmann::json> cache_;
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> cache_;
   std::string resource_version_;
   bool synced_ = false;
 

@@ -22,10 +22,9 @@ SystemTime ToWall(Clock& clock, MonotonicTime t) {
 }  // namespace
 
 AutoscalerLoop::AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats,
-                               Lister functions, Lister deployments,
-                               std::function<std::vector<json>()> list_functions, EventRecorder& events,
-                               ControllerMetrics& metrics, std::function<void(const std::string&)> enqueue,
-                               Options options)
+                               SharedLister functions, SharedLister deployments, SharedList list_functions,
+                               EventRecorder& events, ControllerMetrics& metrics,
+                               std::function<void(const std::string&)> enqueue, Options options)
     : client_(client),
       clock_(clock),
       stats_(stats),
@@ -64,9 +63,9 @@ void AutoscalerLoop::Run() {
 
 void AutoscalerLoop::Tick() {
   std::set<std::string> listed;
-  for (const json& fn : list_functions_()) {
-    listed.insert(kube::Informer::KeyOf(fn));
-    DecideOne(fn);
+  for (const std::shared_ptr<const json>& fn : list_functions_()) {
+    listed.insert(kube::Informer::KeyOf(*fn));
+    DecideOne(*fn);
   }
   Sweep(listed);
 }
@@ -127,7 +126,7 @@ void AutoscalerLoop::DecideOne(const json& object) {
   const api::Function& fn = *decoded;
   if (fn.metadata.deletion_timestamp) return;
   const std::string key = fn.metadata.Key();
-  std::optional<json> deployment = deployments_(key);
+  std::shared_ptr<const json> deployment = deployments_(key);
   if (!deployment) return;  // the reconciler has not created it yet
   // A Deployment of the same name that this Function does not control is
   // someone else's: never resized (the reconciler reports the conflict).
@@ -281,7 +280,7 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   std::shared_lock waking(waking_mu_);
   if (stop_) return absl::UnavailableError("the autoscaler is stopped: this replica does not lead");
   const std::string key = Cat(ns, "/", name);
-  std::optional<json> object = functions_(key);
+  std::shared_ptr<const json> object = functions_(key);
   if (!object) return WakeResult::kNotFound;
   auto fn = api::DecodeFunction(*object);
   if (!fn.ok()) return fn.status();
@@ -308,7 +307,7 @@ absl::StatusOr<AutoscalerLoop::WakeResult> AutoscalerLoop::Wake(const std::strin
   // unless our own patch to 0 may not have reached it yet; on a conflict, or
   // when the cache lacks it (the cache holds only labelled Deployments), a
   // fresh read decides.
-  std::optional<json> cached = zeroed ? std::nullopt : deployments_(key);
+  std::shared_ptr<const json> cached = zeroed ? nullptr : deployments_(key);
   bool scaled = false;
   for (int attempt = 0; attempt < 3 && !scaled; ++attempt) {
     json deployment;
@@ -364,7 +363,7 @@ absl::StatusOr<int> AutoscalerLoop::ScaleFromZero(std::string_view ns, std::stri
     case WakeResult::kAlreadyActive:
       break;
   }
-  std::optional<json> deployment = deployments_(Cat(ns, "/", name));
+  std::shared_ptr<const json> deployment = deployments_(Cat(ns, "/", name));
   return std::max(1, deployment ? Int32At(*deployment, "/spec/replicas") : 1);
 }
 

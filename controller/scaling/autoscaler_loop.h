@@ -61,14 +61,19 @@
 
 namespace zs::controller {
 
+// The informer caches' own objects (kube::Informer::Find and Snapshot): a
+// tick over thousands of Functions copies none of them or their Deployments.
+using SharedLister = std::function<std::shared_ptr<const nlohmann::json>(const std::string& key)>;
+using SharedList = std::function<std::vector<std::shared_ptr<const nlohmann::json>>()>;
+
 class AutoscalerLoop final : public autoscaler::Scaler {
  public:
   struct Options {
     Duration tick = std::chrono::seconds(2);
     autoscaler::Tuning tuning;
   };
-  AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats, Lister functions,
-                 Lister deployments, std::function<std::vector<nlohmann::json>()> list_functions,
+  AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats,
+                 SharedLister functions, SharedLister deployments, SharedList list_functions,
                  EventRecorder& events, ControllerMetrics& metrics,
                  std::function<void(const std::string&)> enqueue, Options options);
   ~AutoscalerLoop() override;
@@ -128,9 +133,9 @@ class AutoscalerLoop final : public autoscaler::Scaler {
   kube::KubeClient& client_;
   Clock& clock_;
   autoscaler::StatsAggregator& stats_;
-  Lister functions_;
-  Lister deployments_;
-  std::function<std::vector<nlohmann::json>()> list_functions_;
+  SharedLister functions_;
+  SharedLister deployments_;
+  SharedList list_functions_;
   EventRecorder& events_;
   ControllerMetrics& metrics_;
   std::function<void(const std::string&)> enqueue_;

@@ -73,7 +73,8 @@ class AutoscalerLoopTest : public ::testing::Test {
         stats_(clock_),
         loop_(
             client_, clock_, stats_, Get(kube::kFunctions), Get(kube::kDeployments),
-            [] { return std::vector<json>(); }, events_, metrics_, [](const std::string&) {}, {}) {
+            [] { return std::vector<std::shared_ptr<const json>>(); }, events_, metrics_,
+            [](const std::string&) {}, {}) {
     fake_.Seed(kube::kFunctions.In("demo"),
                {{"apiVersion", "zeroscale.dev/v1alpha1"},
                 {"kind", "Function"},
@@ -92,11 +93,11 @@ class AutoscalerLoopTest : public ::testing::Test {
                                                     {"controller", true}}}}}},
                                                {"spec", {{"replicas", 0}}}});
   }
-  Lister Get(const kube::ResourceRef& collection) {
-    return [this, collection](const std::string& key) -> std::optional<json> {
+  SharedLister Get(const kube::ResourceRef& collection) {
+    return [this, collection](const std::string& key) -> std::shared_ptr<const json> {
       auto got = fake_.Get(collection.In("demo").Named(key.substr(key.find('/') + 1)));
-      if (!got.ok()) return std::nullopt;
-      return *got;
+      if (!got.ok()) return nullptr;
+      return std::make_shared<const json>(*std::move(got));
     };
   }
   int Replicas() {
@@ -152,17 +153,20 @@ class AutoscalerLoopScalingTest : public ::testing::Test {
   AutoscalerLoopScalingTest()
       : stats_(clock_, StatsOptions()),
         loop_(
-            fake_, clock_, stats_, [this](const std::string& key) { return Get(kube::kFunctions, key); },
-            [this](const std::string& key) -> std::optional<json> {
+            fake_, clock_, stats_,
+            [this](const std::string& key) { return Shared(Get(kube::kFunctions, key)); },
+            [this](const std::string& key) {
               // The informer's copy: the apiserver's, unless the test holds
               // a stale one (an informer lagging behind a write).
-              if (stale_deployment_) return stale_deployment_;
-              return Get(kube::kDeployments, key);
+              if (stale_deployment_) return Shared(stale_deployment_);
+              return Shared(Get(kube::kDeployments, key));
             },
             [this] {
               auto list = fake_.List(kube::kFunctions, {});
-              std::vector<json> items;
-              if (list.ok()) items = (*list)["items"].get<std::vector<json>>();
+              std::vector<std::shared_ptr<const json>> items;
+              if (list.ok()) {
+                for (const json& item : (*list)["items"]) items.push_back(std::make_shared<const json>(item));
+              }
               return items;
             },
             events_, metrics_, [](const std::string&) {}, {}) {}
@@ -173,6 +177,10 @@ class AutoscalerLoopScalingTest : public ::testing::Test {
       return Get(kube::kFunctions, key.String()).has_value();
     };
     return options;
+  }
+
+  static std::shared_ptr<const json> Shared(const std::optional<json>& object) {
+    return object ? std::make_shared<const json>(*object) : nullptr;
   }
 
   std::optional<json> Get(const kube::ResourceRef& collection, const std::string& key) {

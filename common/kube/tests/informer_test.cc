@@ -63,6 +63,33 @@ TEST(InformerTest, ListsThenFollowsWatchEvents) {
   informer.Stop();
 }
 
+// Find and Snapshot hand out the cached objects themselves: the same object
+// until an event replaces it, and one handed out is never changed after.
+TEST(InformerTest, SharedObjectsAreReplacedByEventsNeverChanged) {
+  ManualClock clock;
+  FakeKubeClient fake;
+  fake.Create(kConfigMaps.In("ns"), ConfigMap("ns", "a")).IgnoreError();
+  Informer informer(fake, clock, kConfigMaps.In("ns"), FastOptions());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(milliseconds(5000)));
+  std::shared_ptr<const nlohmann::json> before = informer.Find("ns/a");
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(informer.Find("ns/a"), before);
+  ASSERT_EQ(informer.Snapshot().size(), 1u);
+  EXPECT_EQ(informer.Snapshot()[0], before);
+  EXPECT_EQ(informer.Find("ns/none"), nullptr);
+
+  ASSERT_TRUE(Eventually([&] { return fake.OpenWatches() == 1; }));
+  fake.MergePatch(ConfigMapRef("ns", "a"), {{"data", {{"key", "v2"}}}}).IgnoreError();
+  ASSERT_TRUE(Eventually([&] { return informer.Find("ns/a") != before; }));
+  EXPECT_EQ((*informer.Find("ns/a"))["data"]["key"], "v2");
+  EXPECT_EQ((*before)["data"]["key"], "v") << "the object handed out before the update is unchanged";
+  fake.Delete(ConfigMapRef("ns", "a")).IgnoreError();
+  ASSERT_TRUE(Eventually([&] { return informer.Find("ns/a") == nullptr; }));
+  EXPECT_TRUE(informer.Snapshot().empty());
+  informer.Stop();
+}
+
 TEST(InformerTest, ManagedFieldsAreNotCachedNorHandedOut) {
   ManualClock clock;
   FakeKubeClient fake;
