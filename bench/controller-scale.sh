@@ -6,7 +6,11 @@
 #      before the controller starts; measured until every one has a Deployment
 #      and an observed status;
 #   3. controller RSS idle (no Functions) and with N2 Functions, and the
-#      growth per 1,000 Functions.
+#      growth per 1,000 Functions;
+#   4. where phase 2's CPU went: the controller, kube-apiserver, etcd and
+#      kube-controller-manager (CPU seconds, ms per Function, share of the
+#      machine's busy time), and how busy the machine was;
+#   5. the controller's CPU at rest with N2 Functions (its autoscaler ticks).
 # The issue's size: bench/controller-scale.sh "" 50 10000 (a few minutes on
 # 2 cores; the namespace is deleted afterwards and the cluster keeps
 # collecting its 10,000 Deployments for a while).
@@ -76,8 +80,21 @@ for i in $(seq 1 "$n2"); do fn_yaml "cold-$i" >>"$tmp/many-$((i % 4)).yaml"; don
 created=()
 for f in "$tmp"/many-*.yaml; do k create -f "$f" >/dev/null & created+=($!); done
 for c in "${created[@]}"; do wait "$c"; done
+# Where the cold-start phase's CPU goes: each cluster process's user+system
+# ticks, and the whole machine's busy ticks (the rest is kubectl polling here,
+# the node agent, the shell).
+cluster_pids() { pgrep -f "(^|/)$1( |\$)" | head -n 1; }  # by argv[0]: comm is cut to 15 characters
+declare -A ticks_before
+busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 t0=$(now_ms)
 start_controller
+procs=(zeroscale-controller kube-apiserver etcd kube-controller-manager)
+declare -A proc_pid=([zeroscale-controller]=$pid)
+for p in "${procs[@]:1}"; do proc_pid[$p]=$(cluster_pids "$p" || true); done
+for p in "${procs[@]}"; do
+  [[ -n ${proc_pid[$p]} ]] && ticks_before[$p]=$(cpu_ticks "${proc_pid[$p]}")
+done
+machine_before=$(busy_ticks)
 total=$((n1 + n2))
 while :; do
   done_count=$(k get functions -n "$ns" -o jsonpath='{range .items[*]}{.status.observedGeneration}{"\n"}{end}' | grep -c . || true)
@@ -88,7 +105,32 @@ while :; do
 done
 cold_ms=$(($(now_ms) - t0))
 busy_kb=$(rss_kb "$pid")
+hz=$(getconf CLK_TCK)
+echo "CPU during the cold start ($(nproc) cores, ${cold_ms} ms wall): process, CPU s, ms per Function, share of the machine"
+machine=$(($(busy_ticks) - machine_before))
+accounted=0
+for p in "${procs[@]}"; do
+  [[ -n ${ticks_before[$p]:-} ]] || { echo "  $p: not found"; continue; }
+  read -r u0 s0 <<<"${ticks_before[$p]}"
+  read -r u1 s1 < <(cpu_ticks "${proc_pid[$p]}")
+  used=$((u1 + s1 - u0 - s0))
+  accounted=$((accounted + used))
+  awk -v p="$p" -v t="$used" -v hz="$hz" -v n="$total" -v m="$machine" 'BEGIN {
+    printf "  %-24s %8.1f %8.1f %6.1f %%\n", p, t / hz, t * 1000 / hz / n, m ? 100 * t / m : 0 }'
+done
+awk -v t="$((machine - accounted))" -v hz="$hz" -v n="$total" -v m="$machine" 'BEGIN {
+  printf "  %-24s %8.1f %8.1f %6.1f %%\n", "everything else", t / hz, t * 1000 / hz / n, m ? 100 * t / m : 0 }'
+awk -v m="$machine" -v hz="$hz" -v ms="$cold_ms" -v c="$(nproc)" 'BEGIN {
+  printf "  machine busy %.0f %% of %d cores\n", 100 * m / hz / (ms / 1000) / c, c }'
 echo "cold start: $n2 new (+$n1 existing) Functions reconciled in ${cold_ms} ms," \
   "$(awk -v n="$total" -v ms="$cold_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }') Functions/s"
+# At rest with every Function reconciled: the autoscaler's ticks (every 2 s,
+# over every Function) and the resync are what is left.
+sleep 5
+read -r u0 s0 < <(cpu_ticks "$pid")
+sleep 10
+read -r u1 s1 < <(cpu_ticks "$pid")
+awk -v t="$((u1 + s1 - u0 - s0))" -v hz="$hz" -v n="$total" 'BEGIN {
+  printf "controller CPU at rest with %d Functions (10 s, from 5 s after the cold start): %.1f %% of a core\n", n, 100 * t / hz / 10 }'
 echo "controller RSS: idle ${idle_kb} KiB; with $total Functions ${busy_kb} KiB;" \
   "$(awk -v i="$idle_kb" -v b="$busy_kb" -v n="$total" 'BEGIN { printf "%.0f", (b - i) * 1000 / n }') KiB per 1,000 Functions"

@@ -30,6 +30,19 @@ wait_http() {
   done
 }
 
+# "user system" CPU clock ticks used so far by the given processes and their
+# children's threads (utime and stime of /proc/PID/stat, which count every
+# thread of the process).
+cpu_ticks() {
+  local pid kids all=()
+  for pid in "$@"; do
+    mapfile -t kids < <(pgrep -P "$pid" || true)
+    all+=("$pid" "${kids[@]}")
+  done
+  for pid in "${all[@]}"; do cat "/proc/$pid/stat"; done 2>/dev/null |
+    sed 's/^.*) //' | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
+}
+
 # echo_function_config PORT FILE: the activator's static config with one
 # Function, default/echo, served by fn-echo on 127.0.0.1:PORT.
 echo_function_config() {

@@ -138,18 +138,6 @@ to_ms() {
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
     printf "%.3f", n }'
 }
-# "user system" CPU clock ticks used so far by the given processes and their
-# children's threads (utime and stime of /proc/PID/stat, which count every
-# thread of the process).
-cpu_ticks() {
-  local pid kids all=()
-  for pid in "$@"; do
-    mapfile -t kids < <(pgrep -P "$pid" || true)
-    all+=("$pid" "${kids[@]}")
-  done
-  for pid in "${all[@]}"; do cat "/proc/$pid/stat"; done 2>/dev/null |
-    sed 's/^.*) //' | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
-}
 run() {  # name url pid... (the processes whose CPU the requests cost)
   local name=$1 url=$2 out="$tmp/wrk-$1.txt"
   shift 2
