@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +52,17 @@ bool TcpAccepts(const Endpoint& endpoint, Duration timeout) {
   return accepted;
 }
 
+namespace {
+
+// CPU time this thread has used.
+Duration ThreadCpuTime() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+}  // namespace
+
 StartingProber::StartingProber(Options options, Clock& clock, OnReady on_ready)
     : options_(options), clock_(clock), on_ready_(std::move(on_ready)) {}
 
@@ -83,6 +95,7 @@ void StartingProber::Watch(const FunctionKey& key, const std::vector<Endpoint>& 
     for (const Endpoint& endpoint : addresses) {
       const std::string address = endpoint.Address();
       auto it = old.find(address);
+      if (it == old.end()) added_ = true;
       fresh.emplace(address, it != old.end() ? it->second : Target{endpoint, now});
     }
     old = std::move(fresh);
@@ -116,17 +129,17 @@ void StartingProber::Run() {
       }
       fn = fn->second.empty() ? targets_.erase(fn) : std::next(fn);
     }
+    added_ = false;
     lock.unlock();
-    const auto round_start = std::chrono::steady_clock::now();
+    const Duration cpu_start = ThreadCpuTime();
     std::vector<std::pair<FunctionKey, Endpoint>> accepted;
     for (const auto& [key, target] : round) {
       if (TcpAccepts(target.endpoint, options_.connect_timeout)) accepted.emplace_back(key, target.endpoint);
     }
-    // Many starting replicas (or connects that time out) make a long round:
-    // pausing four times its length keeps probing under a fifth of a thread.
-    const Duration pause = std::max<Duration>(
-        options_.interval,
-        4 * std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - round_start));
+    // Many starting replicas make a round that costs CPU: pausing four times
+    // that keeps probing under a fifth of a core. Time spent waiting on a
+    // connect that times out costs nothing and does not lengthen the pause.
+    const Duration pause = std::max<Duration>(options_.interval, 4 * (ThreadCpuTime() - cpu_start));
     rounds_.fetch_add(1);
     lock.lock();
     for (const auto& [key, endpoint] : accepted) {
@@ -140,7 +153,8 @@ void StartingProber::Run() {
       on_ready_(key, endpoint);
       lock.lock();
     }
-    if (!targets_.empty()) work_.wait_for(lock, pause, [this] { return stopping_; });
+    // A new address does not wait out the pause.
+    if (!targets_.empty()) work_.wait_for(lock, pause, [this] { return stopping_ || added_; });
   }
 }
 

@@ -11,8 +11,9 @@
 // same spirit) and reports each address the first time it accepts. A connect
 // to a starting replica that does not listen yet is refused at once, so a
 // short interval costs little; the pause after a round is at least four times
-// the round's length, which bounds the probing thread's share of a core when
-// many replicas start at once or connects time out.
+// the CPU the round took, which bounds the probing thread's share of a core
+// when many replicas start at once (a connect that times out only waits, and
+// does not lengthen it). A newly watched address ends a pause at once.
 //
 // Watch(key, addresses) replaces the set probed for a Function (empty: stop);
 // an address is probed until it accepts once (reported through on_ready,
@@ -81,6 +82,7 @@ class StartingProber {
   // Function -> (address -> target)
   std::unordered_map<FunctionKey, std::map<std::string, Target>, FunctionKeyHash> targets_;
   bool stopping_ = false;
+  bool added_ = false;  // Watch added an address since the round began
   std::atomic<uint64_t> rounds_{0};
   std::thread thread_;
 };

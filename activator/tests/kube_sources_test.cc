@@ -260,10 +260,11 @@ TEST(StartingProber, GivesUpAndForgetsAddressesNoLongerWatched) {
   prober.Stop();
 }
 
-// A round of connects that time out (a listener whose accept queue is full
-// drops SYNs) is followed by a pause of four times its length, not by the
-// short interval: probing stays a small share of a core.
-TEST(StartingProber, PausesFourRoundsLongAfterASlowRound) {
+// A connect that times out (a listener whose accept queue is full drops
+// SYNs) only waits: it does not lengthen the pause after its round, which is
+// four times the round's CPU, so the other starting replicas are still
+// probed every few milliseconds rather than every 100.
+TEST(StartingProber, ConnectsThatTimeOutDoNotSlowProbing) {
   LateListener full;
   full.Listen(0);
   // Each accepted probe stays in the queue (nobody accepts it), until the
@@ -280,12 +281,31 @@ TEST(StartingProber, PausesFourRoundsLongAfterASlowRound) {
   prober.Start();
   const auto start = std::chrono::steady_clock::now();
   prober.Watch({"demo", "slow"}, {{"127.0.0.1", full.port(), ""}});
-  ASSERT_TRUE(Eventually([&] { return prober.rounds() >= 5; }));
+  ASSERT_TRUE(Eventually([&] { return prober.rounds() >= 6; }));
   const auto elapsed = std::chrono::steady_clock::now() - start;
   prober.Stop();
-  // Five rounds of >= 20 ms with >= 80 ms pauses between them; at the 1 ms
-  // interval they would take about 105 ms.
-  EXPECT_GE(elapsed, std::chrono::milliseconds(400));
+  // Six rounds of one 20 ms timeout each; with the pause at four times the
+  // round's length they took at least 6 x 100 ms.
+  EXPECT_LT(elapsed, std::chrono::milliseconds(450));
+}
+
+// An address watched while the prober pauses is probed at once, not after
+// the pause.
+TEST(StartingProber, ANewAddressDoesNotWaitOutAPause) {
+  LateListener refusing;
+  LateListener listening;
+  listening.Listen();
+  std::atomic<int> reports{0};
+  StartingProber::Options options;
+  options.interval = std::chrono::minutes(1);
+  StartingProber prober(options, RealClock::Get(),
+                        [&](const FunctionKey&, const Endpoint&) { reports.fetch_add(1); });
+  prober.Start();
+  prober.Watch({"demo", "a"}, {{"127.0.0.1", refusing.port(), ""}});
+  ASSERT_TRUE(Eventually([&] { return prober.rounds() >= 1; }));
+  prober.Watch({"demo", "b"}, {{"127.0.0.1", listening.port(), ""}});
+  EXPECT_TRUE(Eventually([&] { return reports.load() == 1; })) << "waited out the minute's pause";
+  prober.Stop();
 }
 
 // A starting replica serves as soon as it accepts connections: before its
