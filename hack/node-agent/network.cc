@@ -81,7 +81,7 @@ PodNetwork::PodNetwork(NetworkConfig config, std::string gateway, int prefix, st
       host_ip_(std::move(host_ip)),
       ipam_(std::move(ipam)),
       // Ids of this run do not meet a previous run's (CleanStale removes
-      // those anyway), nor another agent's on the same host.
+      // those anyway).
       next_id_(std::random_device{}()) {}
 
 PodNetwork::~PodNetwork() { StopWarming(); }
@@ -117,16 +117,15 @@ size_t PodNetwork::warm() const {
 
 void PodNetwork::Warm() {
   const size_t target = static_cast<size_t>(config_.warm_sandboxes);
-  bool made_any = false;  // the first are made at once
   std::unique_lock lock(mu_);
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || warm_.size() < target; });
     if (stopping_) return;
-    if (made_any) {
-      changed_.wait_for(lock, config_.refill_delay, [&] { return stopping_; });
+    // Not while the pod that took the last one starts.
+    if (last_taken_) {
+      changed_.wait_until(lock, *last_taken_ + config_.refill_delay, [&] { return stopping_; });
       if (stopping_) return;
     }
-    made_any = true;
     lock.unlock();
     absl::StatusOr<Sandbox> made = Make();
     lock.lock();
@@ -147,6 +146,7 @@ absl::StatusOr<Sandbox> PodNetwork::Setup() {
     if (!warm_.empty()) {
       taken = std::move(warm_.front());
       warm_.pop_front();
+      last_taken_ = std::chrono::steady_clock::now();
     }
   }
   if (taken) {

@@ -31,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -104,6 +105,7 @@ class PodNetwork {
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::deque<Sandbox> warm_;
+  std::optional<std::chrono::steady_clock::time_point> last_taken_;
   bool stopping_ = false;
   std::thread warmer_;
 };
