@@ -83,7 +83,7 @@ for c in "${created[@]}"; do wait "$c"; done
 # Where the cold-start phase's CPU goes: each cluster process's user+system
 # ticks, and the whole machine's busy ticks (the rest is kubectl polling here,
 # the node agent, the shell).
-cluster_pids() { pgrep -f "(^|/)$1( |\$)" | head -n 1; }  # by argv[0]: comm is cut to 15 characters
+cluster_pids() { zs_component_pid "$1"; }  # this cluster's own, from its pid files
 declare -A ticks_before
 busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 t0=$(now_ms)

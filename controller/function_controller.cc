@@ -188,7 +188,7 @@ void FunctionController::Worker() {
     // Function's status, which lags behind it by one status write.
     if (functions_->Contains(*key)) {
       if (auto deployment = deployments_->Find(*key)) {
-        const json& meta = (*deployment)["metadata"];
+        const json& meta = deployment->at("metadata");
         metrics_.SetReplicas(meta.value("namespace", ""), meta.value("name", ""),
                              deployment->value(json::json_pointer("/spec/replicas"), 0),
                              deployment->value(json::json_pointer("/status/readyReplicas"), 0));

@@ -23,8 +23,9 @@
 // destructor) cancels the watch and joins the thread; an informer is not
 // restartable. Handlers are called
 // only from the informer thread, one at a time, after the cache was updated;
-// they must not call Stop(). Get/List/HasSynced may be called from any
-// thread (the cache is guarded by a mutex; they return copies).
+// they must not call Stop(). Get/List/Find/Snapshot/HasSynced may be called
+// from any thread (the cache is guarded by a mutex; Get and List return
+// copies, Find and Snapshot the cached objects, shared and immutable).
 #pragma once
 
 #include <atomic>
