@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 Lister ListerOf(kube::Informer& informer) {
-  return [&informer](const std::string& key) { return informer.Get(key); };
+  return [&informer](const std::string& key) { return informer.Find(key); };
 }
 }  // namespace
 

@@ -81,7 +81,7 @@ FunctionReconciler::FunctionReconciler(kube::KubeClient& client, Clock& clock, E
       backoff_(clock, options_.backoff) {}
 
 absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string& key) {
-  std::optional<json> object = functions_(key);
+  std::shared_ptr<const json> object = functions_(key);
   // Gone: the garbage collector removes the children through their owner
   // references; nothing to do here but forget the Function.
   if (!object) {
@@ -93,7 +93,7 @@ absl::StatusOr<ReconcileResult> FunctionReconciler::Reconcile(const std::string&
   auto decoded = api::DecodeFunction(*object);
   if (!decoded.ok()) {
     api::Function shell;
-    shell.metadata = api::DecodeObjectMeta((*object)["metadata"]);
+    shell.metadata = api::DecodeObjectMeta(object->value("metadata", json::object()));
     if (absl::Status s = WriteInvalid(shell, Message(decoded.status())); !s.ok()) return s;
     return ReconcileResult{std::nullopt, "invalid"};
   }
@@ -165,7 +165,7 @@ ChildFailure FunctionReconciler::FailureOf(const absl::Status& status, const std
 
 absl::StatusOr<json> FunctionReconciler::Existing(const api::Function& fn, const Lister& cache,
                                                   const kube::ResourceRef& ref) {
-  if (std::optional<json> cached = cache(fn.metadata.Key())) return *std::move(cached);
+  if (std::shared_ptr<const json> cached = cache(fn.metadata.Key())) return *cached;
   auto live = client_.Get(ref);
   if (kube::IsNotFound(live.status())) return json();
   return live;

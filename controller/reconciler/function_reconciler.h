@@ -55,8 +55,9 @@
 
 namespace zs::controller {
 
-// Reads one cached object by "ns/name" (an Informer's Get).
-using Lister = std::function<std::optional<nlohmann::json>(const std::string& key)>;
+// Reads one cached object by "ns/name", shared and immutable, not copied (an
+// Informer's Find); nullptr if the cache has none.
+using Lister = std::function<std::shared_ptr<const nlohmann::json>(const std::string& key)>;
 // The cached pods of the Function "ns/name".
 using PodLister = std::function<std::vector<nlohmann::json>(const std::string& key)>;
 

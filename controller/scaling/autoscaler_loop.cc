@@ -22,7 +22,7 @@ SystemTime ToWall(Clock& clock, MonotonicTime t) {
 }  // namespace
 
 AutoscalerLoop::AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats,
-                               SharedLister functions, SharedLister deployments, SharedList list_functions,
+                               Lister functions, Lister deployments, SharedList list_functions,
                                EventRecorder& events, ControllerMetrics& metrics,
                                std::function<void(const std::string&)> enqueue, Options options)
     : client_(client),

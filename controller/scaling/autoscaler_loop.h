@@ -61,9 +61,9 @@
 
 namespace zs::controller {
 
-// The informer caches' own objects (kube::Informer::Find and Snapshot): a
-// tick over thousands of Functions copies none of them or their Deployments.
-using SharedLister = std::function<std::shared_ptr<const nlohmann::json>(const std::string& key)>;
+// Every cached Function, shared (kube::Informer::Snapshot): with the shared
+// Listers, a tick over thousands of Functions copies none of them or their
+// Deployments.
 using SharedList = std::function<std::vector<std::shared_ptr<const nlohmann::json>>()>;
 
 class AutoscalerLoop final : public autoscaler::Scaler {
@@ -72,10 +72,10 @@ class AutoscalerLoop final : public autoscaler::Scaler {
     Duration tick = std::chrono::seconds(2);
     autoscaler::Tuning tuning;
   };
-  AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats,
-                 SharedLister functions, SharedLister deployments, SharedList list_functions,
-                 EventRecorder& events, ControllerMetrics& metrics,
-                 std::function<void(const std::string&)> enqueue, Options options);
+  AutoscalerLoop(kube::KubeClient& client, Clock& clock, autoscaler::StatsAggregator& stats, Lister functions,
+                 Lister deployments, SharedList list_functions, EventRecorder& events,
+                 ControllerMetrics& metrics, std::function<void(const std::string&)> enqueue,
+                 Options options);
   ~AutoscalerLoop() override;
 
   void Start();
@@ -133,8 +133,8 @@ class AutoscalerLoop final : public autoscaler::Scaler {
   kube::KubeClient& client_;
   Clock& clock_;
   autoscaler::StatsAggregator& stats_;
-  SharedLister functions_;
-  SharedLister deployments_;
+  Lister functions_;
+  Lister deployments_;
   SharedList list_functions_;
   EventRecorder& events_;
   ControllerMetrics& metrics_;

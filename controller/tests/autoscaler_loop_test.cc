@@ -93,7 +93,7 @@ class AutoscalerLoopTest : public ::testing::Test {
                                                     {"controller", true}}}}}},
                                                {"spec", {{"replicas", 0}}}});
   }
-  SharedLister Get(const kube::ResourceRef& collection) {
+  Lister Get(const kube::ResourceRef& collection) {
     return [this, collection](const std::string& key) -> std::shared_ptr<const json> {
       auto got = fake_.Get(collection.In("demo").Named(key.substr(key.find('/') + 1)));
       if (!got.ok()) return nullptr;

@@ -20,11 +20,11 @@ class RecordingEvents : public EventRecorder {
 };
 
 Lister FromFake(kube::testing::FakeKubeClient& fake, const kube::ResourceRef& collection) {
-  return [&fake, collection](const std::string& key) -> std::optional<json> {
+  return [&fake, collection](const std::string& key) -> std::shared_ptr<const json> {
     const auto slash = key.find('/');
     auto got = fake.Get(collection.In(key.substr(0, slash)).Named(key.substr(slash + 1)));
-    if (!got.ok()) return std::nullopt;
-    return *got;
+    if (!got.ok()) return nullptr;
+    return std::make_shared<const json>(*std::move(got));
   };
 }
 
